@@ -1,0 +1,144 @@
+// Command dpmr trains and serves sparse logistic regression with Distributed
+// Parameter Map-Reduce on Apache Beam.
+//
+// Usage:
+//
+//	dpmr <command> [flags]
+//
+// Run "dpmr help" for the list of commands and "dpmr <command> -h" for the
+// flags of one. The binary doubles as its own Beam worker: when a runner
+// starts it with worker flags and no command, it serves as a worker.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+)
+
+// command is one sub-command of dpmr. run receives the flag set already
+// parsed; flags are registered on the process-wide flag set so Beam's own
+// runner flags (--runner, --endpoint, --project, ...) parse alongside.
+type command struct {
+	name    string
+	summary string
+	// setup registers the command's flags on fs and returns the function
+	// that runs it after parsing.
+	setup func(fs *flag.FlagSet) func() error
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// errUsage marks an error caused by how the command was called; main prints
+// it with the usage hint and exits with status 2.
+var errUsage = errors.New("usage")
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+func main() {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
+		// Worker mode (the runner re-executes this binary with its own
+		// flags) or a bare invocation.
+		flag.Parse()
+		beam.Init()
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "help" || name == "--help" {
+		usage(os.Stdout)
+		return
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "dpmr: unknown command %q\n\n", name)
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	fs := flag.CommandLine
+	fs.Init("dpmr "+name, flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: dpmr %s [flags]\n\n%s\n\nflags:\n", name, c.summary)
+		printOwnFlags(fs)
+		fmt.Fprintf(fs.Output(), "\nBeam runner flags (--runner, --endpoint, --project, ...) are accepted too; see README.md.\n")
+	}
+	own := snapshotFlagNames(fs)
+	run := c.setup(fs)
+	ownFlags = newFlagNames(fs, own)
+	if err := fs.Parse(os.Args[2:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "dpmr %s: unexpected argument %q\n", name, fs.Arg(0))
+		os.Exit(2)
+	}
+	beam.Init()
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "dpmr %s: %v\n", name, err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "run 'dpmr %s -h' for help\n", name)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// ownFlags are the names of the flags the chosen command registered, so
+// its help lists them apart from Beam's many global flags.
+var ownFlags map[string]bool
+
+func snapshotFlagNames(fs *flag.FlagSet) map[string]bool {
+	m := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { m[f.Name] = true })
+	return m
+}
+
+func newFlagNames(fs *flag.FlagSet, before map[string]bool) map[string]bool {
+	m := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !before[f.Name] {
+			m[f.Name] = true
+		}
+	})
+	return m
+}
+
+func printOwnFlags(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if !ownFlags[f.Name] && f.Name != "runner" {
+			return
+		}
+		name, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(fs.Output(), "%s\n    \t%s", line, strings.ReplaceAll(help, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(fs.Output(), " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(fs.Output())
+	})
+}
+
+func usage(w *os.File) {
+	fmt.Fprintln(w, "usage: dpmr <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nrun 'dpmr <command> -h' for the flags of one command")
+}
