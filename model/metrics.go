@@ -1,0 +1,209 @@
+package model
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Confusion counts predictions at a threshold, class 1 being the positive
+// class.
+type Confusion struct{ TP, FP, TN, FN int64 }
+
+// ClassMetrics are precision, recall and F1 of one class taken as the
+// positive one. A ratio with a zero denominator is 0 (a class never
+// predicted has precision 0, a class never seen has recall 0), the
+// convention of scikit-learn's zero_division=0, so no field is ever NaN.
+type ClassMetrics struct {
+	Precision, Recall, F1 float64
+	Support               int64 // samples labelled with this class
+}
+
+// Metrics evaluate a binary classifier on labelled samples.
+type Metrics struct {
+	N         int64
+	Threshold float64 // a sample is predicted 1 when its probability is >= Threshold
+	Accuracy  float64
+	LogLoss   float64 // mean negative log-likelihood per sample
+
+	// AUC is the probability that a random positive sample scores above a
+	// random negative one, ties counting 1/2. It is undefined when only one
+	// class occurs; AUCDefined is then false and AUC is 0, a value no one
+	// mistakes for a result, where NaN would poison sums and JSON.
+	AUC        float64
+	AUCDefined bool
+
+	Positive, Negative ClassMetrics // class 1 and class 0
+
+	// Unweighted averages over the two classes, as the DPMR paper reports
+	// beside the per-class figures.
+	MacroPrecision, MacroRecall, MacroF1 float64
+
+	Confusion Confusion
+}
+
+// ProbEpsilon is the least probability Evaluate grants the true class: a
+// sample's log-loss is capped at -ln(ProbEpsilon), about 34.54, so that one
+// confident mistake does not make the mean infinite. EvaluateMargins needs
+// no cap.
+const ProbEpsilon = 1e-15
+
+var maxLoss = -math.Log(ProbEpsilon)
+
+// Evaluate computes the metrics for labels in {0, 1} and probs, the
+// predicted probabilities of class 1, predicting 1 when p >= threshold.
+// Probabilities near 0 or 1 lose the precision a log-loss needs; prefer
+// EvaluateMargins when the margins are at hand.
+func Evaluate(labels, probs []float64, threshold float64) (Metrics, error) {
+	if err := checkInputs(labels, probs, threshold, "probabilities"); err != nil {
+		return Metrics{}, err
+	}
+	var c Confusion
+	var loss float64
+	for i, p := range probs {
+		if !(0 <= p && p <= 1) {
+			return Metrics{}, fmt.Errorf("probability %v at index %d is not in [0, 1]", p, i)
+		}
+		c.add(labels[i], p >= threshold)
+		l := -math.Log1p(-p) // -ln(1-p) without cancellation for small p
+		if labels[i] == 1 {
+			l = -math.Log(p)
+		}
+		loss += min(l, maxLoss)
+	}
+	return summarize(labels, probs, threshold, c, loss), nil
+}
+
+// EvaluateMargins computes the metrics from margins z = w·x, the model's
+// log-odds. It agrees with Evaluate(labels, Sigmoid(z), threshold) but for
+// two gains in exactness: the log-loss is Loss(z, y), with no clipping, and
+// AUC ranks the margins themselves, which stay distinct where their
+// probabilities round to the same float64 (all z above about 37 give 1).
+func EvaluateMargins(labels, margins []float64, threshold float64) (Metrics, error) {
+	if err := checkInputs(labels, margins, threshold, "margins"); err != nil {
+		return Metrics{}, err
+	}
+	var c Confusion
+	var loss float64
+	for i, z := range margins {
+		if math.IsNaN(z) || math.IsInf(z, 0) {
+			return Metrics{}, fmt.Errorf("margin %v at index %d is not finite", z, i)
+		}
+		c.add(labels[i], Sigmoid(z) >= threshold)
+		loss += Loss(z, labels[i])
+	}
+	return summarize(labels, margins, threshold, c, loss), nil
+}
+
+func checkInputs(labels, scores []float64, threshold float64, what string) error {
+	if len(labels) != len(scores) {
+		return fmt.Errorf("%d labels but %d %s", len(labels), len(scores), what)
+	}
+	if len(labels) == 0 {
+		return errors.New("no samples to evaluate")
+	}
+	if math.IsNaN(threshold) {
+		return errors.New("threshold is NaN")
+	}
+	for i, y := range labels {
+		if y != 0 && y != 1 {
+			return fmt.Errorf("label %v at index %d is not 0 or 1", y, i)
+		}
+	}
+	return nil
+}
+
+func (c *Confusion) add(label float64, predicted bool) {
+	switch {
+	case label == 1 && predicted:
+		c.TP++
+	case label == 1:
+		c.FN++
+	case predicted:
+		c.FP++
+	default:
+		c.TN++
+	}
+}
+
+// summarize derives every metric from validated inputs, the confusion
+// counts and the summed log-loss; scores rank the samples for the AUC.
+func summarize(labels, scores []float64, threshold float64, c Confusion, loss float64) Metrics {
+	n := int64(len(labels))
+	m := Metrics{
+		N:         n,
+		Threshold: threshold,
+		Accuracy:  float64(c.TP+c.TN) / float64(n),
+		LogLoss:   loss / float64(n),
+		Positive:  classMetrics(c.TP, c.FP, c.FN),
+		Negative:  classMetrics(c.TN, c.FN, c.FP),
+		Confusion: c,
+	}
+	m.MacroPrecision = (m.Positive.Precision + m.Negative.Precision) / 2
+	m.MacroRecall = (m.Positive.Recall + m.Negative.Recall) / 2
+	m.MacroF1 = (m.Positive.F1 + m.Negative.F1) / 2
+	m.AUC, m.AUCDefined = auc(labels, scores)
+	return m
+}
+
+// classMetrics takes the counts with the class as the positive one.
+func classMetrics(tp, fp, fn int64) ClassMetrics {
+	m := ClassMetrics{
+		Precision: ratio(tp, tp+fp),
+		Recall:    ratio(tp, tp+fn),
+		Support:   tp + fn,
+	}
+	if m.Precision+m.Recall > 0 {
+		m.F1 = 2 * m.Precision * m.Recall / (m.Precision + m.Recall)
+	}
+	return m
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// auc is the Mann-Whitney U statistic over P*N, equal to the rank-sum
+// formula with average ranks for ties. It counts in integers, twice U so
+// that ties' halves stay whole, which keeps it exact for any size that fits
+// in memory.
+func auc(labels, scores []float64) (float64, bool) {
+	type scored struct {
+		score    float64
+		positive bool
+	}
+	s := make([]scored, len(labels))
+	for i, y := range labels {
+		s[i] = scored{scores[i], y == 1}
+	}
+	slices.SortFunc(s, func(a, b scored) int { return cmp.Compare(a.score, b.score) })
+
+	var u2, negBelow, pos, neg uint64
+	for i := 0; i < len(s); {
+		// One group of equal scores: each positive in it beats every
+		// negative below and ties with the negatives beside it.
+		var p, q uint64
+		j := i
+		for ; j < len(s) && s[j].score == s[i].score; j++ {
+			if s[j].positive {
+				p++
+			} else {
+				q++
+			}
+		}
+		u2 += p * (2*negBelow + q)
+		negBelow += q
+		pos += p
+		neg += q
+		i = j
+	}
+	if pos == 0 || neg == 0 {
+		return 0, false
+	}
+	return float64(u2) / (2 * float64(pos) * float64(neg)), true
+}
