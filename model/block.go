@@ -1,0 +1,105 @@
+package model
+
+// Block is a run of consecutive samples as a small sparse matrix stored by
+// column: column c holds the postings of one feature, its rows ascending.
+// Columns are in ascending feature-name order. The pipeline's
+// RestoreDocuments rebuilds exactly this from the shuffled postings, and the
+// reference trainer keeps its data in the same form, so both run the same
+// arithmetic in the same order.
+type Block struct {
+	Labels []float64 // per row, 0 or 1
+	ColPtr []int32   // column c's postings are [ColPtr[c], ColPtr[c+1])
+	Rows   []int32   // row of each posting
+	Vals   []float64 // value of each posting
+}
+
+// NumRows returns the number of samples in the block.
+func (b *Block) NumRows() int { return len(b.Labels) }
+
+// NumCols returns the number of distinct features in the block.
+func (b *Block) NumCols() int { return len(b.ColPtr) - 1 }
+
+// Margins sets zw[r] = sum_c w[c]*x[r,c] and zd[r] = sum_c d[c]*x[r,c],
+// where w and d are given per column. Each row's sum runs in column order.
+func (b *Block) Margins(w, d, zw, zd []float64) {
+	for r := range zw {
+		zw[r], zd[r] = 0, 0
+	}
+	for c := 0; c+1 < len(b.ColPtr); c++ {
+		wc, dc := w[c], d[c]
+		for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+			r, v := b.Rows[k], b.Vals[k]
+			zw[r] += wc * v
+			zd[r] += dc * v
+		}
+	}
+}
+
+// AddLosses adds to dst[i] the block's data loss at the trial point
+// w + steps[i]*d, given the margins of w and d.
+func (b *Block) AddLosses(dst, zw, zd, steps []float64) {
+	for i, a := range steps {
+		sum := 0.0
+		for r, y := range b.Labels {
+			sum += Loss(zw[r]+a*zd[r], y)
+		}
+		dst[i] += sum
+	}
+}
+
+// Gradient sets dst[c] = sum_r (p_r - y_r) x[r,c] at the point w + alpha*d,
+// with p_r the predicted probability. resid is scratch of NumRows.
+func (b *Block) Gradient(dst, resid, zw, zd []float64, alpha float64) {
+	for r, y := range b.Labels {
+		resid[r] = Sigmoid(zw[r]+alpha*zd[r]) - y
+	}
+	for c := 0; c+1 < len(b.ColPtr); c++ {
+		sum := 0.0
+		for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+			sum += resid[b.Rows[k]] * b.Vals[k]
+		}
+		dst[c] = sum
+	}
+}
+
+// LocalSGD runs one epoch of stochastic gradient descent over the block's
+// rows in order, starting from w (per column, updated in place): for each
+// sample, w[c] -= eta*((p-y)*x[r,c] + shrink*w[c]) on its features, where
+// shrink is lambda/N so that an epoch over all N samples applies the full
+// penalty once. Column noShrink (the intercept, or -1) is not shrunk.
+func (b *Block) LocalSGD(w []float64, eta, shrink float64, noShrink int) {
+	// Transpose to rows once; the epoch walks samples in order.
+	n := b.NumRows()
+	rowPtr := make([]int32, n+1)
+	for _, r := range b.Rows {
+		rowPtr[r+1]++
+	}
+	for r := 0; r < n; r++ {
+		rowPtr[r+1] += rowPtr[r]
+	}
+	cols := make([]int32, len(b.Rows))
+	vals := make([]float64, len(b.Rows))
+	next := append([]int32(nil), rowPtr[:n]...)
+	for c := 0; c+1 < len(b.ColPtr); c++ {
+		for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+			r := b.Rows[k]
+			cols[next[r]], vals[next[r]] = int32(c), b.Vals[k]
+			next[r]++
+		}
+	}
+	for r, y := range b.Labels {
+		z := 0.0
+		for k := rowPtr[r]; k < rowPtr[r+1]; k++ {
+			z += w[cols[k]] * vals[k]
+		}
+		g := Sigmoid(z) - y
+		for k := rowPtr[r]; k < rowPtr[r+1]; k++ {
+			c := cols[k]
+			step := g * vals[k]
+			if int(c) != noShrink {
+				step += shrink * w[c]
+			}
+			w[c] -= eta * step
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package model
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// Dataset is a training set held in memory the way the pipeline holds it
+// spread over workers: samples cut into blocks of consecutive lines, each
+// block a small column-major matrix over globally numbered features.
+type Dataset struct {
+	Names     []string    // feature names, ascending; feature j is Names[j]
+	Blocks    []DataBlock // in file order, then line order
+	Samples   int64
+	Nonzeros  int64   // postings, the intercept included
+	Positives int64   // samples labelled 1
+	SumSq     float64 // sum of squared values, the intercept included
+}
+
+// DataBlock is one block of a Dataset.
+type DataBlock struct {
+	Block
+	Cols []int32 // feature number of each column, ascending
+}
+
+// BlockKey identifies the block of a sample: its file's position in the
+// sorted input list and its line's block number within the file.
+func BlockKey(file int, line int64, blockSize int) int64 {
+	return int64(file)<<40 | (line-1)/int64(blockSize)
+}
+
+// DatasetBuilder gathers samples, in file and line order, into a Dataset.
+type DatasetBuilder struct {
+	bias      bool
+	blockSize int
+	ids       map[string]int32
+	names     []string
+	blocks    []rawBlock
+	lastKey   int64
+	d         Dataset
+}
+
+type rawBlock struct {
+	labels []float64
+	rows   []int32
+	cols   []int32
+	vals   []float64
+}
+
+// NewDatasetBuilder starts an empty Dataset.
+func NewDatasetBuilder(bias bool, blockSize int) *DatasetBuilder {
+	b := &DatasetBuilder{bias: bias, blockSize: blockSize, ids: map[string]int32{}, lastKey: -1}
+	if bias {
+		b.id(BiasName)
+	}
+	return b
+}
+
+func (b *DatasetBuilder) id(name string) int32 {
+	if j, ok := b.ids[name]; ok {
+		return j
+	}
+	j := int32(len(b.names))
+	b.ids[name] = j
+	b.names = append(b.names, name)
+	return j
+}
+
+// Add appends a sample of the file numbered file (its position in the
+// sorted input list).
+func (b *DatasetBuilder) Add(file int, s *Sample) {
+	key := BlockKey(file, s.Line, b.blockSize)
+	if key != b.lastKey || len(b.blocks) == 0 {
+		b.blocks = append(b.blocks, rawBlock{})
+		b.lastKey = key
+	}
+	rb := &b.blocks[len(b.blocks)-1]
+	r := int32(len(rb.labels))
+	rb.labels = append(rb.labels, s.Label)
+	if b.bias {
+		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.ids[BiasName]), append(rb.vals, 1)
+		b.d.SumSq++
+	}
+	for _, f := range s.Features {
+		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.id(f.Name)), append(rb.vals, f.Value)
+		b.d.SumSq += f.Value * f.Value
+	}
+	b.d.Samples++
+	if s.Label == 1 {
+		b.d.Positives++
+	}
+}
+
+// Dataset numbers the features in name order and lays out the blocks.
+func (b *DatasetBuilder) Dataset() *Dataset {
+	d := b.d
+	order := make([]int32, len(b.names))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	sort.Slice(order, func(i, j int) bool { return b.names[order[i]] < b.names[order[j]] })
+	rank := make([]int32, len(order))
+	d.Names = make([]string, len(order))
+	for newID, old := range order {
+		rank[old] = int32(newID)
+		d.Names[newID] = b.names[old]
+	}
+	for _, rb := range b.blocks {
+		d.Blocks = append(d.Blocks, columnMajor(rb, rank))
+		d.Nonzeros += int64(len(rb.vals))
+	}
+	return &d
+}
+
+// columnMajor sorts a block's postings by (feature, row).
+func columnMajor(rb rawBlock, rank []int32) DataBlock {
+	idx := make([]int, len(rb.vals))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(i, j int) bool {
+		ci, cj := rank[rb.cols[idx[i]]], rank[rb.cols[idx[j]]]
+		if ci != cj {
+			return ci < cj
+		}
+		return rb.rows[idx[i]] < rb.rows[idx[j]]
+	})
+	db := DataBlock{Block: Block{
+		Labels: rb.labels, ColPtr: []int32{0},
+		Rows: make([]int32, len(idx)), Vals: make([]float64, len(idx)),
+	}}
+	for k, i := range idx {
+		c := rank[rb.cols[i]]
+		if len(db.Cols) == 0 || db.Cols[len(db.Cols)-1] != c {
+			if len(db.Cols) > 0 {
+				db.ColPtr = append(db.ColPtr, int32(k))
+			}
+			db.Cols = append(db.Cols, c)
+		}
+		db.Rows[k], db.Vals[k] = rb.rows[i], rb.vals[i]
+	}
+	db.ColPtr = append(db.ColPtr, int32(len(idx)))
+	if len(idx) == 0 {
+		db.ColPtr = db.ColPtr[:1]
+	}
+	return db
+}
+
+// ReadDataset reads the files, in the order given, into a Dataset. It
+// stops at the first malformed line with its *ParseError.
+func ReadDataset(paths []string, bias bool, blockSize int) (*Dataset, error) {
+	b := NewDatasetBuilder(bias, blockSize)
+	var s Sample
+	for i, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		r := NewReader(f, path)
+		for {
+			err := r.Read(&s)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			b.Add(i, &s)
+		}
+		f.Close()
+	}
+	if b.d.Samples == 0 {
+		return nil, fmt.Errorf("no samples in %v", paths)
+	}
+	return b.Dataset(), nil
+}

@@ -1,0 +1,351 @@
+package model
+
+import (
+	"fmt"
+	"math"
+)
+
+// Row is one feature's parameter row: its weight and the optimizer state
+// that travels with it, so no optimizer vector ever lives in one place.
+type Row struct {
+	W float64 // weight at the last evaluated point
+	G float64 // gradient of J at W
+	D float64 // proposed step: the next pass evaluates W + alpha*D
+	// H is the coordinate's curvature estimate, 0.25*sum_i x_ij^2 + lambda
+	// (the Hessian's diagonal at w = 0), fixed for the run. L-BFGS works in
+	// coordinates scaled by sqrt(H): under Zipf's law feature frequencies
+	// span orders of magnitude, and without this diagonal preconditioner
+	// the problem is badly conditioned and L-BFGS needs many more passes.
+	H float64
+	// S and Y are the L-BFGS history of this coordinate, oldest first:
+	// s = W_new - W_old and y = G_new - G_old of the last passes.
+	S, Y []float64
+}
+
+// InitialCurvature is a row's H for a feature whose values' squares sum
+// to sumSq. It is never 0, so scaling by it is always defined.
+func InitialCurvature(sumSq, lambda float64, isBias bool) float64 {
+	h := 0.25 * sumSq
+	if !isBias {
+		h += lambda
+	}
+	if h <= 0 {
+		return 1
+	}
+	return h
+}
+
+// Plan is what one pass needs to know besides the rows: the step sizes to
+// try along D and the figures that judge them. Everything in it is a
+// handful of scalars computed from the previous pass.
+type Plan struct {
+	Pass   int
+	Steps  []float64 // candidate step sizes, largest first
+	Forced bool      // take Steps[0] without a line search
+	J      float64   // J at the current W
+	Slope  float64   // directional derivative G.D
+	// Penalty figures over the regularized rows, so that the penalty at
+	// W + alpha*D is lambda/2*(WW + 2*alpha*WD + alpha^2*DD).
+	WW, WD, DD float64
+}
+
+// armijo is the sufficient-decrease constant of the line search.
+const armijo = 1e-4
+
+// FirstPlan is the plan of pass 0, which evaluates the starting point.
+func FirstPlan() Plan { return Plan{Steps: []float64{0}, Forced: true} }
+
+// Choice is the outcome of a pass's line search.
+type Choice struct {
+	Alpha float64 // step taken; 0 when no trial point decreased J enough
+	J     float64 // J at W + Alpha*D
+	Moved bool    // false when Alpha is 0 for want of descent
+}
+
+// Select picks the step: the trial point of lowest J among those that
+// satisfy the Armijo condition, or no step at all. losses[i] is the data
+// loss at W + Steps[i]*D.
+func (pl Plan) Select(lambda float64, losses []float64) Choice {
+	if pl.Forced {
+		a := pl.Steps[0]
+		return Choice{Alpha: a, J: losses[0] + pl.Penalty(lambda, a), Moved: a != 0}
+	}
+	best := -1
+	bestJ := 0.0
+	for i, a := range pl.Steps {
+		j := losses[i] + pl.Penalty(lambda, a)
+		if j <= pl.J+armijo*a*pl.Slope && (best < 0 || j < bestJ) {
+			best, bestJ = i, j
+		}
+	}
+	if best < 0 {
+		return Choice{Alpha: 0, J: pl.J}
+	}
+	return Choice{Alpha: pl.Steps[best], J: bestJ, Moved: true}
+}
+
+// Penalty is the L2 term at W + alpha*D.
+func (pl Plan) Penalty(lambda, alpha float64) float64 {
+	return lambda / 2 * (pl.WW + 2*alpha*pl.WD + alpha*alpha*pl.DD)
+}
+
+// Step grids. A steepest descent direction's scale is only as good as the
+// diagonal preconditioner, so it gets a wide search; quasi-Newton steps
+// are well scaled and rarely move far from 1.
+var (
+	steepestSteps = geometric(16, 21)
+	quasiSteps    = geometric(4, 13)
+)
+
+func geometric(first float64, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = first / math.Exp2(float64(i))
+	}
+	return s
+}
+
+// UpdateRow moves a row to the evaluated point W + alpha*D and records the
+// gradient there: gradData is sum_i (p_i - y_i) x_ij at that point. L-BFGS
+// history gains the pair (s, y) when the pass moved and is cleared when it
+// did not (the next direction restarts as steepest descent).
+func UpdateRow(r Row, p TrainParams, isBias bool, alpha, gradData float64) Row {
+	w := TrialWeight(r.W, r.D, alpha)
+	g := gradData
+	if !isBias {
+		g += p.Lambda * w
+	}
+	out := Row{W: w, G: g, D: r.D, H: r.H}
+	if p.Optimizer == LBFGS {
+		switch {
+		case alpha == 0:
+			// Reset: S and Y stay nil.
+		default:
+			keep := len(r.S)
+			if keep >= p.Memory {
+				keep = p.Memory - 1
+			}
+			out.S = append(append(make([]float64, 0, keep+1), r.S[len(r.S)-keep:]...), w-r.W)
+			out.Y = append(append(make([]float64, 0, keep+1), r.Y[len(r.Y)-keep:]...), g-r.G)
+		}
+	}
+	return out
+}
+
+// Gram holds the dot products of the L-BFGS basis vectors
+// [s_0..s_{k-1}, y_0..y_{k-1}, g] in the preconditioned coordinates
+// (s*sqrt(H), y/sqrt(H), g/sqrt(H)), summed over all rows; only the upper
+// triangle (a <= b) is stored, row-major.
+type Gram struct {
+	K   int       // history pairs
+	Dot []float64 // len = n(n+1)/2 with n = 2K+1
+}
+
+// GramLen is the number of stored products for k history pairs.
+func GramLen(k int) int { n := 2*k + 1; return n * (n + 1) / 2 }
+
+// RowBasis writes the row's preconditioned basis coordinates
+// [s*sqrt(H)..., y/sqrt(H)..., g/sqrt(H)] into dst.
+func RowBasis(dst []float64, r Row) []float64 {
+	rt := math.Sqrt(r.H)
+	dst = dst[:0]
+	for _, s := range r.S {
+		dst = append(dst, s*rt)
+	}
+	for _, y := range r.Y {
+		dst = append(dst, y/rt)
+	}
+	return append(dst, r.G/rt)
+}
+
+// AddRowProducts adds the row's contribution to every Gram entry, in the
+// storage order of Gram.Dot, calling add(i, value) for each.
+func AddRowProducts(basis []float64, add func(i int, v float64)) {
+	i := 0
+	for a := range basis {
+		for b := a; b < len(basis); b++ {
+			add(i, basis[a]*basis[b])
+			i++
+		}
+	}
+}
+
+func (gr Gram) at(a, b int) float64 {
+	if a > b {
+		a, b = b, a
+	}
+	n := 2*gr.K + 1
+	return gr.Dot[a*n-a*(a-1)/2+(b-a)]
+}
+
+// Direction returns the coefficients of the next L-BFGS direction over the
+// preconditioned basis (see ApplyDirection), from the two-loop recursion
+// carried out on dot products only (Chen, Wang & Zhou, "Large-scale L-BFGS
+// using MapReduce", NIPS 2014). Pairs without positive curvature are
+// skipped. With no usable pair the direction is the preconditioned steepest
+// descent -g/H, and steepest reports so.
+func (gr Gram) Direction() (coef []float64, steepest bool) {
+	k := gr.K
+	n := 2*k + 1
+	gi := 2 * k
+	coef = make([]float64, n)
+	dot := func(l int) float64 { // basis[l] . (sum coef*basis)
+		s := 0.0
+		for m, c := range coef {
+			if c != 0 {
+				s += c * gr.at(l, m)
+			}
+		}
+		return s
+	}
+	valid := make([]bool, k)
+	newest := -1
+	for i := 0; i < k; i++ {
+		sy := gr.at(i, k+i)
+		ss, yy := gr.at(i, i), gr.at(k+i, k+i)
+		valid[i] = sy > 1e-10*math.Sqrt(ss*yy) && sy > 0
+		if valid[i] {
+			newest = i
+		}
+	}
+	if newest < 0 {
+		coef[gi] = -1
+		return coef, true
+	}
+	coef[gi] = 1 // q = g
+	alphas := make([]float64, k)
+	for i := k - 1; i >= 0; i-- {
+		if !valid[i] {
+			continue
+		}
+		alphas[i] = dot(i) / gr.at(i, k+i)
+		coef[k+i] -= alphas[i]
+	}
+	gamma := gr.at(newest, k+newest) / gr.at(k+newest, k+newest)
+	for l := range coef {
+		coef[l] *= gamma
+	}
+	for i := 0; i < k; i++ {
+		if !valid[i] {
+			continue
+		}
+		beta := dot(k+i) / gr.at(i, k+i)
+		coef[i] += alphas[i] - beta
+	}
+	for l := range coef {
+		coef[l] = -coef[l]
+	}
+	return coef, false
+}
+
+// ApplyDirection sets r.D to the direction with the given coefficients:
+// the combination of the preconditioned basis, mapped back to weights,
+// which is sum coef_s*s + (sum coef_y*y + coef_g*g)/H.
+func ApplyDirection(r Row, coef []float64) Row {
+	k := len(r.S)
+	scaled := coef[2*k] * r.G
+	d := 0.0
+	for i := 0; i < k; i++ {
+		d += coef[i] * r.S[i]
+		scaled += coef[k+i] * r.Y[i]
+	}
+	r.D = d + scaled/r.H
+	return r
+}
+
+// Figures are one pass's global results: what the driver prints, what the
+// model's history keeps, and what the next plan is made of.
+type Figures struct {
+	Pass     int     `json:"pass"`
+	J        float64 `json:"objective"`
+	Loss     float64 `json:"loss"` // data part of J
+	GradNorm float64 `json:"grad_norm"`
+	Alpha    float64 `json:"step"`
+	Moved    bool    `json:"moved"`
+	Steepest bool    `json:"steepest"` // the next direction is steepest descent
+	Slope    float64 `json:"slope"`    // G.D of the next direction
+	WW       float64 `json:"ww"`
+	WD       float64 `json:"wd"`
+	DD       float64 `json:"dd"`
+	Rows     int64   `json:"rows"`
+	Seconds  float64 `json:"seconds,omitempty"`
+}
+
+// NumRowFigures is the length of RowFigures' vector.
+const NumRowFigures = 6
+
+// RowFigures is one row's contribution to the pass's figures: |G|^2, G.D,
+// and, over regularized rows only, W.W, W.D, D.D; then 1 (a row count).
+// Summed over all rows they make the figures FromRowSums completes.
+func RowFigures(r Row, isBias bool) []float64 {
+	v := []float64{r.G * r.G, r.G * r.D, 0, 0, 0, 1}
+	if !isBias {
+		v[2], v[3], v[4] = r.W*r.W, r.W*r.D, r.D*r.D
+	}
+	return v
+}
+
+// FromRowSums completes a pass's figures from the summed RowFigures and
+// the line search's choice.
+func FromRowSums(pass int, c Choice, lambda float64, steepest bool, sums []float64) Figures {
+	f := Figures{
+		Pass: pass, J: c.J, GradNorm: math.Sqrt(sums[0]), Alpha: c.Alpha, Moved: c.Moved,
+		Steepest: steepest, Slope: sums[1], WW: sums[2], WD: sums[3], DD: sums[4], Rows: int64(sums[5]),
+	}
+	f.Loss = c.J - lambda/2*f.WW
+	return f
+}
+
+// NextPlan builds the plan of the pass after the one that produced f.
+func NextPlan(p TrainParams, f Figures) Plan {
+	pl := Plan{Pass: f.Pass + 1, J: f.J, Slope: f.Slope, WW: f.WW, WD: f.WD, DD: f.DD}
+	switch {
+	case p.Optimizer != LBFGS:
+		pl.Steps, pl.Forced = []float64{1}, true
+	case f.Steepest:
+		pl.Steps = steepestSteps
+	default:
+		pl.Steps = quasiSteps
+	}
+	return pl
+}
+
+// Stop reasons recorded in the model.
+const (
+	StopIterations = "iterations"    // --iterations reached
+	StopObjective  = "objective"     // relative change of J below Tol
+	StopGradient   = "gradient"      // |g| <= GTol*|g0|
+	StopNoDescent  = "no-descent"    // steepest descent found no decrease: J is at machine precision
+	StopZeroGrad   = "zero-gradient" // the gradient is exactly zero
+)
+
+// StopReason tells whether training stops after the figures in history
+// (history[0] is pass 0). It returns "" to go on.
+func StopReason(p TrainParams, history []Figures) string {
+	n := len(history)
+	last := history[n-1]
+	if last.GradNorm == 0 {
+		return StopZeroGrad
+	}
+	if n > 1 && p.GTol > 0 && last.GradNorm <= p.GTol*history[0].GradNorm {
+		return StopGradient
+	}
+	if n > 1 && !last.Moved && p.Optimizer == LBFGS && history[n-2].Steepest {
+		return StopNoDescent
+	}
+	if n > 1 && p.Tol > 0 && last.Moved {
+		prev := history[n-2].J
+		if math.Abs(prev-last.J) <= p.Tol*math.Max(math.Abs(last.J), math.SmallestNonzeroFloat64) {
+			return StopObjective
+		}
+	}
+	if n > p.Iterations {
+		return StopIterations
+	}
+	return ""
+}
+
+// String formats the figures as the driver's one line per iteration.
+func (f Figures) String() string {
+	return fmt.Sprintf("iter %3d  J %.10g  |g| %.4g  step %.4g  %.2fs", f.Pass, f.J, f.GradNorm, f.Alpha, f.Seconds)
+}

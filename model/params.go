@@ -1,0 +1,121 @@
+package model
+
+import (
+	"fmt"
+	"math"
+)
+
+// Optimizer names accepted by TrainParams.Optimizer.
+const (
+	// LBFGS is vector-free L-BFGS: the (s, y) history lives in the parameter
+	// rows, and each pass searches a grid of step sizes along one direction.
+	LBFGS = "lbfgs"
+	// GD is the DPMR paper's fixed-step gradient descent, w <- w - eta*g.
+	GD = "gd"
+	// Averaging is Iterative Reduce: every block runs one epoch of local SGD
+	// from the current weights and each feature takes the mean of the blocks'
+	// results.
+	Averaging = "averaging"
+)
+
+// BiasName is the parameter row of the intercept. Real feature names are
+// never empty (the parser rejects them), so it cannot collide with one.
+const BiasName = ""
+
+// TrainParams are the settings that define a training run. The reference
+// trainer and the Beam pipeline read the same struct, so they follow the
+// same rule.
+type TrainParams struct {
+	// Lambda is the L2 strength; with lambda = 1/C the objective is
+	// LIBLINEAR's -s 0. The intercept is not regularized.
+	Lambda float64
+	// Bias adds the intercept, a feature of value 1 in every sample.
+	Bias bool
+	// Optimizer is LBFGS (default), GD or Averaging.
+	Optimizer string
+	// LearningRate is gd's eta and averaging's local SGD step. Zero picks
+	// the default: for gd 1/L with L = 0.25*sum(x^2) + lambda, a bound on the
+	// gradient's Lipschitz constant that never diverges; for averaging 0.1.
+	LearningRate float64
+	// Memory is the number of (s, y) pairs L-BFGS keeps per row; default 10.
+	Memory int
+	// BlockSize is the number of input lines per sample block; default 1024.
+	// Averaging's result depends on it (blocks are its local workers); the
+	// other optimizers' results do not.
+	BlockSize int
+	// Iterations caps the number of iterations (passes after the first);
+	// default 100.
+	Iterations int
+	// Tol stops when the relative decrease of J over one iteration falls
+	// below it; default 1e-7. Zero after defaulting disables the test.
+	Tol float64
+	// GTol stops when |g| <= GTol*|g0| (LIBLINEAR's rule); default 1e-5.
+	GTol float64
+}
+
+// WithDefaults returns p with zero fields set to their defaults. Negative
+// Tol or GTol mean "disabled" and become zero.
+func (p TrainParams) WithDefaults() TrainParams {
+	if p.Optimizer == "" {
+		p.Optimizer = LBFGS
+	}
+	if p.Memory == 0 {
+		p.Memory = 10
+	}
+	if p.BlockSize == 0 {
+		p.BlockSize = 1024
+	}
+	if p.Iterations == 0 {
+		p.Iterations = 100
+	}
+	switch {
+	case p.Tol == 0:
+		p.Tol = 1e-7
+	case p.Tol < 0:
+		p.Tol = 0
+	}
+	switch {
+	case p.GTol == 0:
+		p.GTol = 1e-5
+	case p.GTol < 0:
+		p.GTol = 0
+	}
+	return p
+}
+
+// Validate reports the first setting that cannot be trained with.
+func (p TrainParams) Validate() error {
+	switch p.Optimizer {
+	case LBFGS, GD, Averaging:
+	default:
+		return fmt.Errorf("optimizer %q is not one of %s, %s, %s", p.Optimizer, LBFGS, GD, Averaging)
+	}
+	if !(p.Lambda >= 0) || math.IsInf(p.Lambda, 0) {
+		return fmt.Errorf("lambda %v must be a finite number >= 0", p.Lambda)
+	}
+	if !(p.LearningRate >= 0) || math.IsInf(p.LearningRate, 0) {
+		return fmt.Errorf("learning rate %v must be a finite number > 0 (or 0 for the default)", p.LearningRate)
+	}
+	if p.Memory < 1 || p.Memory > 100 {
+		return fmt.Errorf("lbfgs memory %d must be between 1 and 100", p.Memory)
+	}
+	if p.BlockSize < 1 {
+		return fmt.Errorf("block size %d must be >= 1", p.BlockSize)
+	}
+	if p.Iterations < 1 {
+		return fmt.Errorf("iterations %d must be >= 1", p.Iterations)
+	}
+	return nil
+}
+
+// Eta returns the step size gd or averaging uses on data whose squared
+// values sum to sumSq (the intercept counts 1 per sample).
+func (p TrainParams) Eta(sumSq float64) float64 {
+	if p.LearningRate > 0 {
+		return p.LearningRate
+	}
+	if p.Optimizer == Averaging {
+		return 0.1
+	}
+	return 1 / (0.25*sumSq + p.Lambda)
+}

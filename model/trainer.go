@@ -1,0 +1,241 @@
+package model
+
+import (
+	"fmt"
+	"time"
+)
+
+// Trainer is the in-memory reference trainer: the oracle every pipeline
+// result is checked against and the speed limit benchmarks compare with.
+// It runs the pipeline's arithmetic in the pipeline's order (per block, the
+// same Block methods, exact per-feature sums), so the two agree to rounding
+// in the last place.
+type Trainer struct {
+	Data   *Dataset
+	Params TrainParams
+	Rows   []Row // one per Data.Names entry
+	// History holds the figures of every pass so far; History[0] is the
+	// starting point.
+	History []Figures
+	plan    Plan
+	eta     float64
+	biasCol int
+}
+
+// NewTrainer prepares training from the given start weights (nil: all 0).
+func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, error) {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Trainer{Data: d, Params: p, Rows: make([]Row, len(d.Names)), plan: FirstPlan(), biasCol: -1}
+	// Squares are summed per block, then exactly across blocks, as the
+	// pipeline's InvertDocuments does.
+	sumSq := make([]ExactSum, len(d.Names))
+	for bi := range d.Blocks {
+		b := &d.Blocks[bi]
+		for c, j := range b.Cols {
+			sumSq[j].Add(SumSquares(b.Vals[b.ColPtr[c]:b.ColPtr[c+1]]))
+		}
+	}
+	for j, name := range d.Names {
+		isBias := p.Bias && name == BiasName
+		if isBias {
+			t.biasCol = j
+		}
+		t.Rows[j].W = start[name]
+		t.Rows[j].H = InitialCurvature(sumSq[j].Float64(), p.Lambda, isBias)
+	}
+	t.eta = p.Eta(d.SumSq)
+	return t, nil
+}
+
+// Train runs passes until a stop rule fires and returns its reason.
+// progress, if not nil, sees each pass's figures.
+func (t *Trainer) Train(progress func(Figures)) string {
+	for {
+		f := t.Pass()
+		if progress != nil {
+			progress(f)
+		}
+		if reason := StopReason(t.Params, t.History); reason != "" {
+			return reason
+		}
+	}
+}
+
+// Pass runs one pass: line search along D, gradient at the chosen point,
+// row updates and the next direction.
+func (t *Trainer) Pass() Figures {
+	start := time.Now()
+	p, pl := t.Params, t.plan
+	var w, d, zw, zd, grad, resid []float64
+	lossSums := make([]ExactSum, len(pl.Steps))
+	losses := make([]float64, len(pl.Steps))
+	for bi := range t.Data.Blocks {
+		b := &t.Data.Blocks[bi]
+		w, d = t.gather(w, d, b)
+		zw, zd = grow(zw, b.NumRows()), grow(zd, b.NumRows())
+		b.Margins(w, d, zw, zd)
+		for i := range losses {
+			losses[i] = 0
+		}
+		b.AddLosses(losses, zw, zd, pl.Steps)
+		for i, l := range losses {
+			lossSums[i].Add(l)
+		}
+	}
+	for i := range losses {
+		losses[i] = lossSums[i].Float64()
+	}
+	choice := pl.Select(p.Lambda, losses)
+
+	grads := make([]ExactSum, len(t.Rows))
+	var avgW []ExactSum
+	var avgN []int64
+	if p.Optimizer == Averaging {
+		avgW, avgN = make([]ExactSum, len(t.Rows)), make([]int64, len(t.Rows))
+	}
+	for bi := range t.Data.Blocks {
+		b := &t.Data.Blocks[bi]
+		w, d = t.gather(w, d, b)
+		zw, zd = grow(zw, b.NumRows()), grow(zd, b.NumRows())
+		resid, grad = grow(resid, b.NumRows()), grow(grad, b.NumCols())
+		b.Margins(w, d, zw, zd)
+		b.Gradient(grad, resid, zw, zd, choice.Alpha)
+		for c, j := range b.Cols {
+			grads[j].Add(grad[c])
+		}
+		if avgW != nil {
+			local := make([]float64, len(b.Cols))
+			for c := range local {
+				local[c] = TrialWeight(w[c], d[c], choice.Alpha)
+			}
+			b.LocalSGD(local, t.eta, p.Lambda/float64(t.Data.Samples), b.localCol(t.biasCol))
+			for c, j := range b.Cols {
+				avgW[j].Add(local[c])
+				avgN[j]++
+			}
+		}
+	}
+
+	for j := range t.Rows {
+		t.Rows[j] = UpdateRow(t.Rows[j], p, j == t.biasCol, choice.Alpha, grads[j].Float64())
+	}
+	steepest := false
+	switch p.Optimizer {
+	case GD:
+		for j := range t.Rows {
+			t.Rows[j].D = -t.eta * t.Rows[j].G
+		}
+	case Averaging:
+		for j := range t.Rows {
+			t.Rows[j].D = AveragingStep(t.Rows[j].W, avgW[j].Float64(), avgN[j])
+		}
+	case LBFGS:
+		gram := t.gram()
+		coef, st := gram.Direction()
+		steepest = st
+		for j := range t.Rows {
+			t.Rows[j] = ApplyDirection(t.Rows[j], coef)
+		}
+	}
+	sums := make([]ExactSum, NumRowFigures)
+	for j := range t.Rows {
+		for i, v := range RowFigures(t.Rows[j], j == t.biasCol) {
+			sums[i].Add(v)
+		}
+	}
+	f := FromRowSums(pl.Pass, choice, p.Lambda, steepest, roundSums(sums))
+	f.Seconds = time.Since(start).Seconds()
+	t.History = append(t.History, f)
+	t.plan = NextPlan(p, f)
+	return f
+}
+
+// gram sums the L-BFGS basis products over all rows.
+func (t *Trainer) gram() Gram {
+	k := len(t.Rows[0].S)
+	sums := make([]ExactSum, GramLen(k))
+	var basis []float64
+	for _, r := range t.Rows {
+		if len(r.S) != k {
+			panic(fmt.Sprintf("model: rows disagree on history length: %d and %d", len(r.S), k))
+		}
+		basis = RowBasis(basis, r)
+		AddRowProducts(basis, func(i int, v float64) { sums[i].Add(v) })
+	}
+	return Gram{K: k, Dot: roundSums(sums)}
+}
+
+func roundSums(sums []ExactSum) []float64 {
+	out := make([]float64, len(sums))
+	for i := range sums {
+		out[i] = sums[i].Float64()
+	}
+	return out
+}
+
+// gather collects the block's columns' W and D.
+func (t *Trainer) gather(w, d []float64, b *DataBlock) ([]float64, []float64) {
+	w, d = grow(w, len(b.Cols)), grow(d, len(b.Cols))
+	for c, j := range b.Cols {
+		w[c], d[c] = t.Rows[j].W, t.Rows[j].D
+	}
+	return w, d
+}
+
+// localCol returns the column of global feature j in the block, or -1.
+func (b *DataBlock) localCol(j int) int {
+	if j < 0 {
+		return -1
+	}
+	for c, f := range b.Cols {
+		if int(f) == j {
+			return c
+		}
+	}
+	return -1
+}
+
+// Weights returns the trained weights by feature name.
+func (t *Trainer) Weights() map[string]float64 {
+	m := make(map[string]float64, len(t.Rows))
+	for j, r := range t.Rows {
+		m[t.Data.Names[j]] = r.W
+	}
+	return m
+}
+
+// TrialWeight is the weight at W + alpha*D, computed as UpdateRow does.
+func TrialWeight(w, d, alpha float64) float64 {
+	if alpha == 0 {
+		return w
+	}
+	return w + alpha*d
+}
+
+// AveragingStep is averaging's proposed step: from w to the mean of the
+// blocks' local results (sum over n blocks). A feature in no block stays.
+func AveragingStep(w, sum float64, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return sum/float64(n) - w
+}
+
+// SumSquares returns the sum of squares of vals, in order.
+func SumSquares(vals []float64) float64 {
+	s := 0.0
+	for _, v := range vals {
+		s += v * v
+	}
+	return s
+}
+
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
