@@ -1,0 +1,319 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+// Runner runs a pipeline to completion. runners.Run is the real one;
+// tests pass a fixed runner.
+type Runner func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
+
+// TrainConfig is everything a training run needs.
+type TrainConfig struct {
+	Inputs   []string // file globs on any Beam file system
+	WorkDir  string   // snapshots: the index, starting rows, one per pass
+	Output   string   // the model directory
+	Train    model.TrainParams
+	Sharding transforms.ShardingParams
+	Shards   int  // files per snapshot dataset; default 8
+	Resume   bool // continue from the last complete snapshot in WorkDir
+	// Warm names a model directory to start from.
+	Warm string
+	// Flags are the command line, kept in the model for the record.
+	Flags map[string]string
+	Run   Runner
+	Log   io.Writer // progress lines; nil discards
+}
+
+// TrainResult sums up a finished run.
+type TrainResult struct {
+	Model   *ModelInfo
+	Index   IndexMeta
+	History []model.Figures
+}
+
+// ExpandInputs lists the files matching the globs, sorted, each once. A
+// glob matching nothing is an error, not an empty input.
+func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
+	seen := map[string]bool{}
+	var paths []string
+	for _, g := range globs {
+		fs, err := filesystem.New(ctx, g)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %v", g, err)
+		}
+		matched, err := fs.List(ctx, g)
+		fs.Close()
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %v", g, err)
+		}
+		if len(matched) == 0 {
+			return nil, fmt.Errorf("input %q matches no files", g)
+		}
+		for _, m := range matched {
+			if !seen[m] {
+				seen[m] = true
+				paths = append(paths, m)
+			}
+		}
+	}
+	sort.Strings(paths)
+	files := make([]InputFile, len(paths))
+	for i, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("input %s is a directory; give a glob such as %s/*", p, p)
+		}
+		files[i] = InputFile{Index: int32(i), Path: p}
+	}
+	return files, nil
+}
+
+// runState is work-dir/run.json: what a resumed run must agree with.
+type runState struct {
+	Inputs    []string          `json:"inputs"`
+	Train     model.TrainParams `json:"train"`
+	Sharding  int64             `json:"shard_threshold"`
+	Shards    int               `json:"shards"`
+	Warm      string            `json:"warm,omitempty"`
+	StartedAt string            `json:"started_at"`
+}
+
+func (c *TrainConfig) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+func passDir(work string, pass int) string { return joinPath(work, fmt.Sprintf("pass-%05d", pass)) }
+
+// Train runs the whole training: the setup pipeline once, then one
+// pipeline per pass until a stop rule fires, then the model export. Only
+// complete snapshots are ever read, so a run stopped at any point can be
+// resumed and loses at most the pass in flight.
+func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
+	c.Train = c.Train.WithDefaults()
+	if err := c.Train.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Shards == 0 {
+		c.Shards = 8
+	}
+	files, err := ExpandInputs(ctx, c.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Warm: c.Warm,
+		StartedAt: time.Now().UTC().Format(time.RFC3339)}
+	for _, f := range files {
+		state.Inputs = append(state.Inputs, f.Path)
+	}
+	if err := c.prepareWorkDir(ctx, state); err != nil {
+		return nil, err
+	}
+
+	indexDir, startDir := joinPath(c.WorkDir, "index"), joinPath(c.WorkDir, "start")
+	index, err := ReadManifest(ctx, indexDir)
+	start, serr := ReadManifest(ctx, startDir)
+	if err != nil || serr != nil {
+		c.logf("setup: reading %d file(s), building the index", len(files))
+		t0 := time.Now()
+		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda,
+			BlockSize: c.Train.BlockSize, Sharding: c.Sharding, Shards: c.Shards}
+		if c.Warm != "" {
+			wm, err := ReadModel(ctx, c.Warm)
+			if err != nil {
+				return nil, fmt.Errorf("warm start: %v", err)
+			}
+			sp.Warm = wm.Files
+		}
+		p, s := beam.NewPipelineWithRoot()
+		Setup(s, sp)
+		if _, err := c.Run(ctx, p); err != nil {
+			return nil, fmt.Errorf("setup pipeline: %w", err)
+		}
+		if index, err = ReadManifest(ctx, indexDir); err != nil {
+			return nil, err
+		}
+		if start, err = ReadManifest(ctx, startDir); err != nil {
+			return nil, err
+		}
+		c.logf("setup: done in %.1fs", time.Since(t0).Seconds())
+	}
+	var meta IndexMeta
+	if err := json.Unmarshal(index.Meta, &meta); err != nil || index.Meta == nil || string(index.Meta) == "null" {
+		return nil, fmt.Errorf("no samples in %s", strings.Join(c.Inputs, ", "))
+	}
+	if err := checkIndex(meta, c); err != nil {
+		return nil, err
+	}
+	c.logf("index: %d samples (%d positive), %d features, %d nonzeros, %d blocks",
+		meta.Samples, meta.Positives, meta.Features, meta.Nonzeros, meta.Blocks)
+
+	history, rows, err := c.completedPasses(ctx, start)
+	if err != nil {
+		return nil, err
+	}
+	eta := c.Train.Eta(meta.SumSq)
+	reason := ""
+	if len(history) > 0 {
+		reason = model.StopReason(c.Train, history)
+		c.logf("resuming after pass %d", len(history)-1)
+	}
+	for reason == "" {
+		plan := model.FirstPlan()
+		if len(history) > 0 {
+			plan = model.NextPlan(c.Train, history[len(history)-1])
+		}
+		dir := passDir(c.WorkDir, plan.Pass)
+		t0 := time.Now()
+		p, s := beam.NewPipelineWithRoot()
+		Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
+			Samples: meta.Samples, Shards: c.Shards})
+		if _, err := c.Run(ctx, p); err != nil {
+			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
+		}
+		m, err := ReadManifest(ctx, dir)
+		if err != nil {
+			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
+		}
+		var f model.Figures
+		if err := json.Unmarshal(m.Meta, &f); err != nil {
+			return nil, fmt.Errorf("pass %d: figures: %v", plan.Pass, err)
+		}
+		f.Seconds = time.Since(t0).Seconds()
+		history = append(history, f)
+		rows = m.Dataset("rows")
+		c.logf("%s", f)
+		reason = model.StopReason(c.Train, history)
+	}
+	c.logf("stopped: %s", reason)
+
+	info, err := c.export(ctx, rows, meta, history, reason)
+	if err != nil {
+		return nil, err
+	}
+	return &TrainResult{Model: info, Index: meta, History: history}, nil
+}
+
+// checkIndex refuses to train on input with bad lines or no samples.
+func checkIndex(m IndexMeta, c TrainConfig) error {
+	if m.BadLines > 0 {
+		first := ""
+		if m.FirstBad != nil {
+			first = m.FirstBad.Message
+		}
+		return &BadInputError{Count: m.BadLines, First: first, Dir: joinPath(c.WorkDir, "index")}
+	}
+	if m.Samples == 0 {
+		return fmt.Errorf("no samples in %s (only blank or comment lines)", strings.Join(c.Inputs, ", "))
+	}
+	if m.Positives == 0 || m.Positives == m.Samples {
+		c.logf("warning: every sample has label %d; the model will only learn the prior", map[bool]int{true: 1, false: 0}[m.Positives > 0])
+	}
+	return nil
+}
+
+// BadInputError reports malformed input lines found by the setup pipeline.
+type BadInputError struct {
+	Count int64
+	First string // the first bad line's file:line:column message
+	Dir   string
+}
+
+func (e *BadInputError) Error() string {
+	if e.Count == 1 {
+		return fmt.Sprintf("%s (1 bad line)", e.First)
+	}
+	return fmt.Sprintf("%s (%d bad lines; all are listed in %s/rejects-*)", e.First, e.Count, e.Dir)
+}
+
+// prepareWorkDir checks a resumed run matches the work dir's, or records
+// a new run, clearing the snapshots of an earlier one.
+func (c *TrainConfig) prepareWorkDir(ctx context.Context, state runState) error {
+	path := joinPath(c.WorkDir, "run.json")
+	old, err := readFile(ctx, path)
+	if c.Resume {
+		if err != nil {
+			return fmt.Errorf("--resume: %s has no run to resume (%v)", c.WorkDir, err)
+		}
+		var prev runState
+		if err := json.Unmarshal(old, &prev); err != nil {
+			return fmt.Errorf("--resume: %s: %v", path, err)
+		}
+		if !sameRun(prev, state) {
+			return fmt.Errorf("--resume: the run in %s used other inputs or flags; start a new work dir", c.WorkDir)
+		}
+		return nil
+	}
+	if err == nil {
+		if err := clearWorkDir(c.WorkDir); err != nil {
+			return err
+		}
+	}
+	data, _ := json.MarshalIndent(state, "", "  ")
+	return writeFile(ctx, path, append(data, '\n'))
+}
+
+func sameRun(a, b runState) bool {
+	a.StartedAt, b.StartedAt = "", ""
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// clearWorkDir removes the snapshots of an earlier run (local work dirs;
+// on object stores new snapshots simply overwrite the old names).
+func clearWorkDir(dir string) error {
+	if strings.Contains(dir, "://") {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if n == "index" || n == "start" || n == "export" || strings.HasPrefix(n, "pass-") {
+			if err := os.RemoveAll(joinPath(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// completedPasses reads the figures of the complete passes in order and
+// returns them with the rows to continue from. A pass is complete when its
+// manifest is; the first incomplete one ends the list.
+func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest) ([]model.Figures, []ShardFile, error) {
+	rows := start.Dataset("rows")
+	var history []model.Figures
+	for pass := 0; ; pass++ {
+		m, err := ReadManifest(ctx, passDir(c.WorkDir, pass))
+		if errors.Is(err, ErrIncomplete) {
+			return history, rows, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		var f model.Figures
+		if err := json.Unmarshal(m.Meta, &f); err != nil {
+			return nil, nil, fmt.Errorf("pass %d: figures: %v", pass, err)
+		}
+		history = append(history, f)
+		rows = m.Dataset("rows")
+	}
+}

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"sort"
+	"strconv"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+)
+
+func init() {
+	register.DoFn3x0[string, model.Row, func(int32, []byte)](&weightLineFn{})
+	register.DoFn4x1[context.Context, int32, func(*[]byte) bool, func(ShardFile), error](&writeTextShardFn{})
+}
+
+// The model's weights are text files of "feature<TAB>weight" lines, sorted
+// by feature within each file. A weight is written in the shortest form
+// that reads back to the same float64. The intercept is the line whose
+// feature is empty (it starts with the tab).
+
+// ExportWeights writes the rows' weights as dir/weights-SSSSS-of-NNNNN.
+// Expects PCollection<KV<string, model.Row>>; returns PCollection<ShardFile>.
+func ExportWeights(s beam.Scope, dir string, shards int, rows beam.PCollection) beam.PCollection {
+	s = s.Scope("dpmr.ExportWeights")
+	lines := beam.ParDo(s, &weightLineFn{Shards: shards}, rows)
+	return beam.ParDo(s, &writeTextShardFn{Dir: dir, Name: "weights", Shards: shards}, beam.GroupByKey(s, lines))
+}
+
+// WeightLine formats one line of a weights file.
+func WeightLine(name string, w float64) []byte {
+	b := make([]byte, 0, len(name)+26)
+	b = append(b, name...)
+	b = append(b, '\t')
+	b = strconv.AppendFloat(b, w, 'g', -1, 64)
+	return append(b, '\n')
+}
+
+type weightLineFn struct{ Shards int }
+
+func (f *weightLineFn) ProcessElement(name string, r model.Row, emit func(int32, []byte)) {
+	emit(shardOfName(name, f.Shards), WeightLine(name, r.W))
+}
+
+// writeTextShardFn writes one sorted text shard.
+type writeTextShardFn struct {
+	Dir    string
+	Name   string
+	Shards int
+}
+
+func (f *writeTextShardFn) ProcessElement(ctx context.Context, shard int32, lines func(*[]byte) bool, emit func(ShardFile)) error {
+	var all [][]byte
+	var line []byte
+	for lines(&line) {
+		all = append(all, line)
+	}
+	// Names hold no whitespace, so byte order of the lines is name order.
+	sort.Slice(all, func(i, j int) bool { return bytes.Compare(all[i], all[j]) < 0 })
+	data := bytes.Join(all, nil)
+	path := joinPath(f.Dir, fmt.Sprintf("%s-%05d-of-%05d", f.Name, shard, f.Shards))
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	w, err := fs.OpenWrite(ctx, path)
+	if err != nil {
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	emit(ShardFile{Dataset: f.Name, Path: path, Records: int64(len(all)), Bytes: int64(len(data)),
+		CRC32C: crc32.Checksum(data, castagnoli)})
+	return nil
+}

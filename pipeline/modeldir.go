@@ -1,0 +1,228 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, ShardFile, func(string, float64), error](&readWeightsFn{})
+	register.Emitter2[string, float64]()
+}
+
+// ModelFormat names the model directory format in model.json.
+const ModelFormat = "dpmr-logistic-regression"
+
+// modelVersion is the model directory format version.
+const modelVersion = 1
+
+// ModelInfo is model.json: the model's description, how it was trained,
+// its history, and the weights files it consists of. It is written last;
+// a directory without it is not a model.
+type ModelInfo struct {
+	Format    string `json:"format"`
+	Version   int    `json:"version"`
+	Objective string `json:"objective"`
+	CreatedAt string `json:"created_at"`
+
+	Lambda     float64 `json:"lambda"`
+	Bias       bool    `json:"bias"`
+	Intercept  float64 `json:"intercept"` // the intercept's weight (also in the weights files)
+	Optimizer  string  `json:"optimizer"`
+	Iterations int     `json:"iterations"` // passes after the first
+	StopReason string  `json:"stop_reason"`
+	J          float64 `json:"final_objective"`
+	GradNorm   float64 `json:"final_grad_norm"`
+
+	Features  int64 `json:"features"`
+	Samples   int64 `json:"samples"`
+	Positives int64 `json:"positives"`
+	Nonzeros  int64 `json:"nonzeros"`
+	BadLines  int64 `json:"bad_lines_skipped"`
+
+	Train   model.TrainParams `json:"train"`
+	Flags   map[string]string `json:"flags,omitempty"`
+	Inputs  []string          `json:"inputs"`
+	History []model.Figures   `json:"history"`
+	Files   []ShardFile       `json:"files"` // the weights files, with sizes and checksums
+}
+
+// ModelFileName is the name of the model's description.
+const ModelFileName = "model.json"
+
+const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 (intercept not regularized); z_i = sum_j w_j*x_ij"
+
+// export writes the model: the weights files through a pipeline, then
+// model.json.
+func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMeta, history []model.Figures, reason string) (*ModelInfo, error) {
+	if err := clearModelDir(c.Output); err != nil {
+		return nil, err
+	}
+	exportDir := joinPath(c.WorkDir, "export")
+	p, s := beam.NewPipelineWithRoot()
+	files := ExportWeights(s, c.Output, c.Shards, ReadRows(s, rows))
+	WriteManifest(s, exportDir, files, beam.PCollection{})
+	if _, err := c.Run(ctx, p); err != nil {
+		return nil, fmt.Errorf("export pipeline: %w", err)
+	}
+	m, err := ReadManifest(ctx, exportDir)
+	if err != nil {
+		return nil, err
+	}
+	last := history[len(history)-1]
+	info := &ModelInfo{
+		Format: ModelFormat, Version: modelVersion, Objective: objectiveText,
+		CreatedAt: time.Now().UTC().Format(time.RFC3339),
+		Lambda:    c.Train.Lambda, Bias: c.Train.Bias, Optimizer: c.Train.Optimizer,
+		Iterations: len(history) - 1, StopReason: reason, J: last.J, GradNorm: last.GradNorm,
+		Features: meta.Features, Samples: meta.Samples, Positives: meta.Positives, Nonzeros: meta.Nonzeros,
+		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),
+	}
+	for _, f := range c.Inputs {
+		info.Inputs = append(info.Inputs, f)
+	}
+	if c.Train.Bias {
+		if info.Intercept, err = readIntercept(ctx, info.Files, c.Shards); err != nil {
+			return nil, err
+		}
+	}
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFile(ctx, joinPath(c.Output, ModelFileName), append(data, '\n')); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// clearModelDir removes an earlier model's files from a local directory,
+// model.json first, so no mix of old and new ever looks complete.
+func clearModelDir(dir string) error {
+	if strings.Contains(dir, "://") {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(dir, ModelFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "weights-*"))
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readIntercept finds the intercept's line: the first of its shard, since
+// its empty name sorts first.
+func readIntercept(ctx context.Context, files []ShardFile, shards int) (float64, error) {
+	want := fmt.Sprintf("weights-%05d-of-%05d", shardOfName(model.BiasName, shards), shards)
+	for _, f := range files {
+		if !strings.HasSuffix(f.Path, want) {
+			continue
+		}
+		data, err := readFile(ctx, f.Path)
+		if err != nil {
+			return 0, err
+		}
+		if bytes.HasPrefix(data, []byte("\t")) {
+			line, _, _ := bytes.Cut(data[1:], []byte("\n"))
+			return strconv.ParseFloat(string(line), 64)
+		}
+	}
+	return 0, fmt.Errorf("the intercept is missing from the exported weights")
+}
+
+// ReadModel reads dir/model.json and checks that every weights file it
+// lists is there with the recorded size (checksums are checked when the
+// weights are read).
+func ReadModel(ctx context.Context, dir string) (*ModelInfo, error) {
+	path := joinPath(dir, ModelFileName)
+	data, err := readFile(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a dpmr model: %v", dir, err)
+	}
+	var info ModelInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if info.Format != ModelFormat || info.Version != modelVersion {
+		return nil, fmt.Errorf("%s: format %q version %d, this dpmr reads %q version %d", path, info.Format, info.Version, ModelFormat, modelVersion)
+	}
+	fs, err := filesystem.New(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	for _, f := range info.Files {
+		size, err := fs.Size(ctx, f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s lists %s: %v", path, f.Path, err)
+		}
+		if size != f.Bytes {
+			return nil, fmt.Errorf("%s lists %s with %d bytes, the file has %d: the model is damaged", path, f.Path, f.Bytes, size)
+		}
+	}
+	return &info, nil
+}
+
+// ReadWeights reads a model's weights files, checking each against
+// model.json. Returns PCollection<KV<string, float64>>.
+func ReadWeights(s beam.Scope, files []ShardFile) beam.PCollection {
+	s = s.Scope("dpmr.ReadWeights")
+	return beam.ParDo(s, &readWeightsFn{}, beam.Reshuffle(s, beam.CreateList(s, files)))
+}
+
+type readWeightsFn struct{}
+
+func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit func(string, float64)) error {
+	fs, err := filesystem.New(ctx, sf.Path)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	r, err := fs.OpenRead(ctx, sf.Path)
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != sf.Bytes || crc32.Checksum(data, castagnoli) != sf.CRC32C {
+		return corrupt(sf, "size or checksum differs from model.json")
+	}
+	var n int64
+	for line := 1; len(data) > 0; line++ {
+		text, rest, _ := bytes.Cut(data, []byte("\n"))
+		data = rest
+		name, val, ok := bytes.Cut(text, []byte("\t"))
+		w, err := strconv.ParseFloat(string(val), 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%s:%d: want feature<TAB>weight", sf.Path, line)
+		}
+		emit(string(name), w)
+		n++
+	}
+	if n != sf.Records {
+		return corrupt(sf, "%d weights, model.json says %d", n, sf.Records)
+	}
+	return nil
+}

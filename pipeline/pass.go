@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"encoding/json"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register.Function2x1[model.Figures, func([]byte), error](figuresJSON)
+}
+
+// PassParams configure one iteration pipeline.
+type PassParams struct {
+	Index   *Manifest   // the index written by Setup
+	Rows    []ShardFile // the parameter rows to start from
+	Dir     string      // where the new rows snapshot goes
+	Plan    model.Plan
+	Train   model.TrainParams
+	Eta     float64 // resolved step of gd and averaging
+	Samples int64   // training samples, for averaging's per-sample shrinkage
+	Shards  int
+}
+
+// Pass builds one iteration: DistributeParameters, RestoreDocuments, the
+// line search, ComputeGradients and UpdateParameters, over one shuffle of
+// the index; it writes the new rows and, in the manifest, the figures.
+func Pass(s beam.Scope, p PassParams) {
+	s = s.Scope("dpmr.Pass")
+	postings, labels, hot := ReadIndex(s, p.Index)
+	rows := ReadRows(s, p.Rows)
+	up := passTransforms(s, rows, postings, labels, hot, p)
+	files := WriteRows(s, p.Dir, p.Shards, up.Rows)
+	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
+}
+
+// passTransforms is the chain of stages of one pass, apart from I/O.
+func passTransforms(s beam.Scope, rows, postings, labels, hot beam.PCollection, p PassParams) transforms.Update {
+	weighted := transforms.DistributeParameters(s, rows, postings, hot, false)
+	blocks := transforms.RestoreDocuments(s, labels, weighted)
+	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	grads := transforms.ComputeGradients(s, blocks, choice, transforms.GradientParams{
+		Averaging: p.Train.Optimizer == model.Averaging,
+		Eta:       p.Eta,
+		Shrink:    p.Train.Lambda / float64(max(p.Samples, 1)),
+	})
+	return transforms.UpdateParameters(s, rows, grads, choice, transforms.UpdateParams{
+		Train: p.Train, Eta: p.Eta, Pass: p.Plan.Pass,
+	})
+}
+
+func figuresJSON(f model.Figures, emit func([]byte)) error {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	emit(data)
+	return nil
+}

@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"encoding/json"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register.Function1x1[transforms.ParsedBlock, []float64](blockStats)
+	register.Function1x1[Reject, []float64](rejectStats)
+	register.Function2x1[string, transforms.FeatureFreq, []float64](featureStats)
+	register.Combiner2[firstReject, Reject](&firstRejectFn{})
+	register.DoFn3x1[[]float64, func(*firstReject) bool, func([]byte), error](&indexMetaFn{})
+	register.DoFn2x1[Reject, func(int32, []byte), error](&encodeRejectFn{})
+}
+
+// Positions of the index figures in the vector SumVectors adds up.
+const (
+	statSamples = iota
+	statPositives
+	statNonzeros
+	statSumSq
+	statBlocks
+	statBadLines
+	statFeatures
+	numStats
+)
+
+// IndexMeta is what the setup pipeline reports in the index manifest.
+type IndexMeta struct {
+	Samples   int64   `json:"samples"`
+	Positives int64   `json:"positives"`
+	Nonzeros  int64   `json:"nonzeros"` // postings, the intercept included
+	SumSq     float64 `json:"sum_sq"`   // sum of squared values, the intercept included
+	Blocks    int64   `json:"blocks"`
+	Features  int64   `json:"features"` // parameter rows, the intercept included
+	BadLines  int64   `json:"bad_lines"`
+	FirstBad  *Reject `json:"first_bad,omitempty"` // the bad line earliest in the input
+}
+
+// SetupParams configure the setup pipeline.
+type SetupParams struct {
+	Files     []InputFile
+	Dir       string // the index snapshot directory
+	StartDir  string // the starting rows snapshot directory
+	Bias      bool
+	Lambda    float64
+	BlockSize int
+	Sharding  transforms.ShardingParams
+	Shards    int // files per dataset
+	// Warm, if set, are the weights files of a model to start from.
+	Warm []ShardFile
+}
+
+// Setup builds the pipeline run once per training: read and parse the
+// input, invert it (InvertDocuments), shard hot features, create the
+// parameter rows (InitParameters), and write the index, the labels and the
+// starting rows as snapshots. Rejected lines are written too and counted
+// in the index manifest, which the driver checks before training.
+func Setup(s beam.Scope, p SetupParams) {
+	s = s.Scope("dpmr.Setup")
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize)
+	idx := transforms.InvertDocuments(s, blocks, p.Bias)
+	postings, hot := transforms.ShardHotFeatures(s, idx, p.Sharding)
+
+	warm := transforms.ColdStart(s)
+	if len(p.Warm) > 0 {
+		warm = ReadWeights(s, p.Warm)
+	}
+	rows := transforms.InitParameters(s, idx.Freq, warm, p.Lambda, p.Bias)
+
+	stats := transforms.SumVectors(s, beam.Flatten(s,
+		beam.ParDo(s, blockStats, blocks),
+		beam.ParDo(s, rejectStats, rejects),
+		beam.ParDo(s, featureStats, idx.Freq),
+	), numStats)
+	first := beam.Combine(s, &firstRejectFn{}, rejects)
+	meta := beam.ParDo(s, &indexMetaFn{}, stats, beam.SideInput{Input: first})
+
+	files := beam.Flatten(s,
+		WriteDataset(s, p.Dir, "postings", p.Shards, beam.ParDo(s, &encodePostingsFn{Shards: p.Shards}, postings)),
+		WriteDataset(s, p.Dir, "labels", p.Shards, beam.ParDo(s, &encodeLabelsFn{Shards: p.Shards}, idx.Labels)),
+		WriteDataset(s, p.Dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, hot)),
+		WriteDataset(s, p.Dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
+	)
+	WriteManifest(s, p.Dir, files, meta)
+	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})
+}
+
+func blockStats(b transforms.ParsedBlock) []float64 {
+	v := make([]float64, numStats)
+	v[statSamples] = float64(len(b.Labels))
+	for _, y := range b.Labels {
+		v[statPositives] += y
+	}
+	v[statNonzeros] = float64(len(b.Vals))
+	for _, x := range b.Vals {
+		v[statSumSq] += x * x
+	}
+	v[statBlocks] = 1
+	return v
+}
+
+func rejectStats(Reject) []float64 {
+	v := make([]float64, numStats)
+	v[statBadLines] = 1
+	return v
+}
+
+// featureStats counts a feature; the intercept's postings, one per
+// sample, are counted here too since blockStats never sees them.
+func featureStats(name string, freq transforms.FeatureFreq) []float64 {
+	v := make([]float64, numStats)
+	v[statFeatures] = 1
+	if name == model.BiasName {
+		v[statNonzeros] = float64(freq.Postings)
+		v[statSumSq] = freq.SumSq
+	}
+	return v
+}
+
+// firstReject keeps the earliest bad line.
+type firstReject struct {
+	Has bool
+	R   Reject
+}
+
+type firstRejectFn struct{}
+
+func (f *firstRejectFn) AddInput(a firstReject, r Reject) firstReject {
+	return f.MergeAccumulators(a, firstReject{Has: true, R: r})
+}
+
+func (f *firstRejectFn) MergeAccumulators(a, b firstReject) firstReject {
+	switch {
+	case !b.Has:
+		return a
+	case !a.Has:
+		return b
+	case b.R.File < a.R.File || b.R.File == a.R.File && b.R.Line < a.R.Line:
+		return b
+	}
+	return a
+}
+
+type indexMetaFn struct{}
+
+func (f *indexMetaFn) ProcessElement(v []float64, first func(*firstReject) bool, emit func([]byte)) error {
+	m := IndexMeta{
+		Samples: int64(v[statSamples]), Positives: int64(v[statPositives]), Nonzeros: int64(v[statNonzeros]),
+		SumSq: v[statSumSq], Blocks: int64(v[statBlocks]), BadLines: int64(v[statBadLines]),
+		Features: int64(v[statFeatures]),
+	}
+	var fr firstReject
+	for first(&fr) {
+		if fr.Has {
+			r := fr.R
+			m.FirstBad = &r
+		}
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	emit(data)
+	return nil
+}
+
+type encodeRejectFn struct{}
+
+func (f *encodeRejectFn) ProcessElement(r Reject, emit func(int32, []byte)) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	emit(0, data)
+	return nil
+}

@@ -1,0 +1,314 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+)
+
+// A snapshot is a directory of sharded record files plus manifest.json.
+// The manifest is written last, by the same pipeline, after every shard it
+// lists; a directory without a valid manifest is an unfinished snapshot and
+// is never read. Each shard file is a sequence of records, each a uvarint
+// length and that many bytes; the manifest keeps each file's record count,
+// size and CRC-32C, which readers check.
+
+// ManifestName is the file that marks a snapshot complete.
+const ManifestName = "manifest.json"
+
+// manifestVersion is the snapshot format version.
+const manifestVersion = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func init() {
+	register.DoFn4x1[context.Context, int32, func(*[]byte) bool, func(ShardFile), error](&writeShardFn{})
+	register.Iter1[[]byte]()
+	register.Emitter1[ShardFile]()
+	register.DoFn3x1[context.Context, ShardFile, func([]byte), error](&readShardFn{})
+	register.Emitter1[[]byte]()
+	register.DoFn4x1[context.Context, int, func(*ShardFile) bool, func(*[]byte) bool, error](&writeManifestFn{})
+}
+
+// ShardFile describes one written shard.
+type ShardFile struct {
+	Dataset string `json:"dataset"` // which record kind, e.g. "rows"
+	Path    string `json:"path"`    // full path
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	CRC32C  uint32 `json:"crc32c"`
+}
+
+// Manifest is the content of manifest.json.
+type Manifest struct {
+	Version int             `json:"version"`
+	Files   []ShardFile     `json:"files"`
+	Meta    json.RawMessage `json:"meta,omitempty"` // what the pipeline that wrote it reports
+}
+
+// Dataset returns the files of one dataset.
+func (m *Manifest) Dataset(name string) []ShardFile {
+	var out []ShardFile
+	for _, f := range m.Files {
+		if f.Dataset == name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Records counts the records of one dataset.
+func (m *Manifest) Records(name string) int64 {
+	var n int64
+	for _, f := range m.Dataset(name) {
+		n += f.Records
+	}
+	return n
+}
+
+// ErrIncomplete marks a snapshot directory that has no valid manifest.
+var ErrIncomplete = errors.New("snapshot is incomplete")
+
+// ReadManifest reads and checks dir's manifest, and that every file it
+// lists exists with the recorded size.
+func ReadManifest(ctx context.Context, dir string) (*Manifest, error) {
+	path := joinPath(dir, ManifestName)
+	data, err := readFile(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrIncomplete, dir, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrIncomplete, path, err)
+	}
+	if m.Version != manifestVersion {
+		return nil, fmt.Errorf("%s: snapshot format version %d, this dpmr reads %d", path, m.Version, manifestVersion)
+	}
+	fs, err := filesystem.New(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	for _, f := range m.Files {
+		size, err := fs.Size(ctx, f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s lists %s: %v", path, f.Path, err)
+		}
+		if size != f.Bytes {
+			return nil, fmt.Errorf("%s lists %s with %d bytes, the file has %d", path, f.Path, f.Bytes, size)
+		}
+	}
+	return &m, nil
+}
+
+func readFile(ctx context.Context, path string) ([]byte, error) {
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	r, err := fs.OpenRead(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// writeFile writes data to path whole: through a temporary name and a
+// rename where the file system can rename, so a reader never sees half.
+func writeFile(ctx context.Context, path string, data []byte) error {
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	target := path
+	rn, canRename := fs.(filesystem.Renamer)
+	if canRename {
+		target = path + ".tmp"
+	}
+	w, err := fs.OpenWrite(ctx, target)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if canRename {
+		return rn.Rename(ctx, target, path)
+	}
+	return nil
+}
+
+// joinPath joins a directory and a name with "/", which every Beam file
+// system (local, gs://, s3://) accepts.
+func joinPath(dir, name string) string {
+	return strings.TrimSuffix(dir, "/") + "/" + name
+}
+
+// WriteDataset writes records, already keyed by shard number in
+// [0, shards), as the files dir/name-SSSSS-of-NNNNN and returns their
+// descriptions. Shard names are fixed, so a retried bundle rewrites the
+// same file. Expects PCollection<KV<int32, []byte>>; returns
+// PCollection<ShardFile>.
+func WriteDataset(s beam.Scope, dir, name string, shards int, records beam.PCollection) beam.PCollection {
+	s = s.Scope("dpmr.Write." + name)
+	return beam.ParDo(s, &writeShardFn{Dir: dir, Name: name, Shards: shards}, beam.GroupByKey(s, records))
+}
+
+type writeShardFn struct {
+	Dir    string
+	Name   string
+	Shards int
+}
+
+func (f *writeShardFn) ProcessElement(ctx context.Context, shard int32, records func(*[]byte) bool, emit func(ShardFile)) error {
+	path := joinPath(f.Dir, fmt.Sprintf("%s-%05d-of-%05d", f.Name, shard, f.Shards))
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	w, err := fs.OpenWrite(ctx, path)
+	if err != nil {
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	crc := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<20)
+	out := ShardFile{Dataset: f.Name, Path: path}
+	var rec []byte
+	var head [binary.MaxVarintLen64]byte
+	for records(&rec) {
+		n := binary.PutUvarint(head[:], uint64(len(rec)))
+		bw.Write(head[:n])
+		bw.Write(rec)
+		out.Records++
+		out.Bytes += int64(n + len(rec))
+	}
+	if err := bw.Flush(); err != nil {
+		w.Close()
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	out.CRC32C = crc.Sum32()
+	emit(out)
+	return nil
+}
+
+// WriteManifest writes dir/manifest.json listing every file in files once
+// they are all written, with meta (a singleton PCollection<[]byte> of JSON,
+// or nil for none) embedded. Expects PCollection<ShardFile>.
+func WriteManifest(s beam.Scope, dir string, files beam.PCollection, meta beam.PCollection) {
+	s = s.Scope("dpmr.WriteManifest")
+	grouped := beam.GroupByKey(s, beam.AddFixedKey(s, files))
+	if !meta.IsValid() {
+		meta = beam.Create(s, []byte("null"))
+	}
+	beam.ParDo0(s, &writeManifestFn{Dir: dir}, grouped, beam.SideInput{Input: meta})
+}
+
+type writeManifestFn struct {
+	Dir string
+}
+
+func (f *writeManifestFn) ProcessElement(ctx context.Context, _ int, files func(*ShardFile) bool, meta func(*[]byte) bool) error {
+	m := Manifest{Version: manifestVersion}
+	var sf ShardFile
+	for files(&sf) {
+		m.Files = append(m.Files, sf)
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	var raw []byte
+	for meta(&raw) {
+		m.Meta = raw
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(ctx, joinPath(f.Dir, ManifestName), append(data, '\n'))
+}
+
+// ReadDataset reads the records of the given shard files, checking each
+// file's size, record count and checksum; a mismatch fails the pipeline
+// rather than train on damaged state. Returns PCollection<[]byte>.
+func ReadDataset(s beam.Scope, name string, files []ShardFile) beam.PCollection {
+	s = s.Scope("dpmr.Read." + name)
+	if len(files) == 0 {
+		return beam.CreateList(s, [][]byte{})
+	}
+	return beam.ParDo(s, &readShardFn{}, beam.Reshuffle(s, beam.CreateList(s, files)))
+}
+
+type readShardFn struct{}
+
+func (f *readShardFn) ProcessElement(ctx context.Context, sf ShardFile, emit func([]byte)) error {
+	fs, err := filesystem.New(ctx, sf.Path)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	r, err := fs.OpenRead(ctx, sf.Path)
+	if err != nil {
+		return fmt.Errorf("reading snapshot: %v", err)
+	}
+	defer r.Close()
+	crc := crc32.New(castagnoli)
+	br := bufio.NewReaderSize(io.TeeReader(r, crc), 1<<20)
+	var records, size int64
+	for {
+		n, err := binary.ReadUvarint(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || n > 1<<34 {
+			return corrupt(sf, "bad record header after %d records", records)
+		}
+		rec := make([]byte, n)
+		if _, err := io.ReadFull(br, rec); err != nil {
+			return corrupt(sf, "record %d is cut short", records+1)
+		}
+		size += int64(uvarintLen(n)) + int64(n)
+		records++
+		emit(rec)
+	}
+	switch {
+	case records != sf.Records:
+		return corrupt(sf, "%d records, the manifest says %d", records, sf.Records)
+	case size != sf.Bytes:
+		return corrupt(sf, "%d bytes, the manifest says %d", size, sf.Bytes)
+	case crc.Sum32() != sf.CRC32C:
+		return corrupt(sf, "checksum %08x, the manifest says %08x", crc.Sum32(), sf.CRC32C)
+	}
+	return nil
+}
+
+// ErrCorrupt marks a snapshot file that does not match its manifest.
+var ErrCorrupt = errors.New("snapshot file is corrupt")
+
+func corrupt(sf ShardFile, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrCorrupt, sf.Path, fmt.Sprintf(format, args...))
+}
+
+func uvarintLen(n uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], n)
+}
