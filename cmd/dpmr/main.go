@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 )
 
 // command is one sub-command of dpmr. run receives the flag set already
@@ -72,7 +73,12 @@ func main() {
 		fmt.Fprintf(fs.Output(), "\nBeam runner flags (--runner, --endpoint, --project, ...) are accepted too; see README.md.\n")
 	}
 	own := snapshotFlagNames(fs)
+	verbose := fs.Bool("verbose", false, "show the Beam runner's own log lines")
 	run := c.setup(fs)
+	if f := fs.Lookup("runner"); f != nil {
+		f.Usage = "Beam runner: prism (embedded), direct, universal (with --endpoint), flink, spark or dataflow"
+		f.DefValue = "prism"
+	}
 	ownFlags = newFlagNames(fs, own)
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		os.Exit(2)
@@ -80,6 +86,11 @@ func main() {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "dpmr %s: unexpected argument %q\n", name, fs.Arg(0))
 		os.Exit(2)
+	}
+	if !*verbose {
+		// Prism and the SDK log every job's life cycle at INFO; a driver
+		// that runs a job per iteration would drown its own lines.
+		beamlog.LogLevel = "warn"
 	}
 	beam.Init()
 	if err := run(); err != nil {

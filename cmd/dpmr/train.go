@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/pipeline"
+	"github.com/dpmr/dpmr/runners"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register(command{name: "train", summary: "train a logistic regression model with DPMR on a Beam runner", setup: trainSetup})
+}
+
+func trainSetup(fs *flag.FlagSet) func() error {
+	input := fs.String("input", "", "training data: a `GLOB` of files, or several separated by commas (required)")
+	output := fs.String("output", "", "model `DIR` to write: weights-* and model.json (required)")
+	workdir := fs.String("workdir", "", "`DIR` for snapshots, on any Beam file system (default OUTPUT.work)")
+	lambda := fs.Float64("lambda", 1, "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda")
+	c := fs.Float64("C", 0, "LIBLINEAR's cost C; sets --lambda to 1/C")
+	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
+	optimizer := fs.String("optimizer", model.LBFGS, "lbfgs (few passes), gd (the paper's fixed step) or averaging (Iterative Reduce)")
+	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
+	tol := fs.Float64("tol", 1e-7, "stop when J's relative decrease over an iteration is below this (negative: off)")
+	gtol := fs.Float64("gtol", 1e-5, "stop when |g| <= gtol*|g0| (negative: off)")
+	lr := fs.Float64("learning-rate", 0, "gd's step, and averaging's local SGD step (0: gd uses a safe 1/L bound, averaging 0.1)")
+	memory := fs.Int("memory", 10, "L-BFGS history pairs kept in each parameter row")
+	blockSize := fs.Int("block-size", 1024, "input lines per sample block; 1 is the paper's per-sample flow")
+	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: max(10000, nonzeros/1024))")
+	shards := fs.Int("shards", 8, "files per snapshot dataset and in the model")
+	resume := fs.Bool("resume", false, "continue the run in --workdir from its last complete snapshot")
+	warm := fs.String("warm-start", "", "model `DIR` whose weights to start from")
+	return func() error {
+		if *input == "" || *output == "" {
+			return usageError("--input and --output are required")
+		}
+		if *c != 0 {
+			if flagSet(fs, "lambda") {
+				return usageError("give --lambda or --C, not both")
+			}
+			if *c < 0 {
+				return usageError("--C must be > 0")
+			}
+			*lambda = 1 / *c
+		}
+		if *lambda < 0 {
+			return usageError("--lambda must be >= 0")
+		}
+		if *shards < 1 {
+			return usageError("--shards must be >= 1")
+		}
+		if *workdir == "" {
+			*workdir = strings.TrimSuffix(*output, "/") + ".work"
+		}
+		if err := runners.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		p := model.TrainParams{
+			Lambda: *lambda, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
+			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol,
+		}
+		if *tol == 0 {
+			p.Tol = -1
+		}
+		if *gtol == 0 {
+			p.GTol = -1
+		}
+		if err := p.WithDefaults().Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
+			Inputs: splitList(*input), WorkDir: *workdir, Output: *output, Train: p,
+			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards,
+			Resume: *resume, Warm: *warm, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
+		})
+		if err != nil {
+			return err
+		}
+		m := res.Model
+		fmt.Printf("model: %s (%d features, J %.10g, |g| %.3g; stopped by %s after %d iterations)\n",
+			*output, m.Features, m.J, m.GradNorm, m.StopReason, m.Iterations)
+		return nil
+	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty parts.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// flagSet tells whether the user gave the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// setFlags records the flags the user gave, for model.json.
+func setFlags(fs *flag.FlagSet) map[string]string {
+	m := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { m[f.Name] = f.Value.String() })
+	return m
+}
