@@ -22,7 +22,9 @@ type Dataset struct {
 // DataBlock is one block of a Dataset.
 type DataBlock struct {
 	Block
-	Cols []int32 // feature number of each column, ascending
+	Cols  []int32 // feature number of each column, ascending
+	File  int     // position of the block's file in the input list
+	Lines []int64 // line number of each row
 }
 
 // BlockKey identifies the block of a sample: its file's position in the
@@ -43,6 +45,8 @@ type DatasetBuilder struct {
 }
 
 type rawBlock struct {
+	file   int
+	lines  []int64
 	labels []float64
 	rows   []int32
 	cols   []int32
@@ -73,12 +77,13 @@ func (b *DatasetBuilder) id(name string) int32 {
 func (b *DatasetBuilder) Add(file int, s *Sample) {
 	key := BlockKey(file, s.Line, b.blockSize)
 	if key != b.lastKey || len(b.blocks) == 0 {
-		b.blocks = append(b.blocks, rawBlock{})
+		b.blocks = append(b.blocks, rawBlock{file: file})
 		b.lastKey = key
 	}
 	rb := &b.blocks[len(b.blocks)-1]
 	r := int32(len(rb.labels))
 	rb.labels = append(rb.labels, s.Label)
+	rb.lines = append(rb.lines, s.Line)
 	if b.bias {
 		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.ids[BiasName]), append(rb.vals, 1)
 		b.d.SumSq++
@@ -127,7 +132,7 @@ func columnMajor(rb rawBlock, rank []int32) DataBlock {
 		}
 		return rb.rows[idx[i]] < rb.rows[idx[j]]
 	})
-	db := DataBlock{Block: Block{
+	db := DataBlock{File: rb.file, Lines: rb.lines, Block: Block{
 		Labels: rb.labels, ColPtr: []int32{0},
 		Rows: make([]int32, len(idx)), Vals: make([]float64, len(idx)),
 	}}
@@ -176,4 +181,23 @@ func ReadDataset(paths []string, bias bool, blockSize int) (*Dataset, error) {
 		return nil, fmt.Errorf("no samples in %v", paths)
 	}
 	return b.Dataset(), nil
+}
+
+// Margins returns every sample's margin z under the weights (features
+// missing from w weigh 0), computed as the pipeline's Classify does, per
+// block in column order. Samples are in block order, each block's rows in
+// line order.
+func (d *Dataset) Margins(w map[string]float64) []float64 {
+	var out []float64
+	for bi := range d.Blocks {
+		b := &d.Blocks[bi]
+		wc, dc := make([]float64, len(b.Cols)), make([]float64, len(b.Cols))
+		for c, j := range b.Cols {
+			wc[c] = w[d.Names[j]]
+		}
+		z, zd := make([]float64, b.NumRows()), make([]float64, b.NumRows())
+		b.Margins(wc, dc, z, zd)
+		out = append(out, z...)
+	}
+	return out
 }

@@ -62,25 +62,33 @@ func (f *writeTextShardFn) ProcessElement(ctx context.Context, shard int32, line
 	}
 	// Names hold no whitespace, so byte order of the lines is name order.
 	sort.Slice(all, func(i, j int) bool { return bytes.Compare(all[i], all[j]) < 0 })
-	data := bytes.Join(all, nil)
 	path := joinPath(f.Dir, fmt.Sprintf("%s-%05d-of-%05d", f.Name, shard, f.Shards))
-	fs, err := filesystem.New(ctx, path)
+	sf, err := writeWhole(ctx, path, bytes.Join(all, nil))
 	if err != nil {
 		return err
+	}
+	sf.Dataset, sf.Records = f.Name, int64(len(all))
+	emit(sf)
+	return nil
+}
+
+// writeWhole writes data as the file path and describes it.
+func writeWhole(ctx context.Context, path string, data []byte) (ShardFile, error) {
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return ShardFile{}, err
 	}
 	defer fs.Close()
 	w, err := fs.OpenWrite(ctx, path)
 	if err != nil {
-		return fmt.Errorf("writing %s: %v", path, err)
+		return ShardFile{}, fmt.Errorf("writing %s: %v", path, err)
 	}
 	if _, err := w.Write(data); err != nil {
 		w.Close()
-		return fmt.Errorf("writing %s: %v", path, err)
+		return ShardFile{}, fmt.Errorf("writing %s: %v", path, err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("writing %s: %v", path, err)
+		return ShardFile{}, fmt.Errorf("writing %s: %v", path, err)
 	}
-	emit(ShardFile{Dataset: f.Name, Path: path, Records: int64(len(all)), Bytes: int64(len(data)),
-		CRC32C: crc32.Checksum(data, castagnoli)})
-	return nil
+	return ShardFile{Path: path, Bytes: int64(len(data)), CRC32C: crc32.Checksum(data, castagnoli)}, nil
 }

@@ -70,7 +70,7 @@ const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^
 // export writes the model: the weights files through a pipeline, then
 // model.json.
 func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMeta, history []model.Figures, reason string) (*ModelInfo, error) {
-	if err := clearModelDir(c.Output); err != nil {
+	if err := clearOutputs(c.Output, ModelFileName, "weights-*"); err != nil {
 		return nil, err
 	}
 	exportDir := joinPath(c.WorkDir, "export")
@@ -111,16 +111,16 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 	return info, nil
 }
 
-// clearModelDir removes an earlier model's files from a local directory,
-// model.json first, so no mix of old and new ever looks complete.
-func clearModelDir(dir string) error {
+// clearOutputs removes an earlier output's files from a local directory,
+// its marker file first, so no mix of old and new ever looks complete.
+func clearOutputs(dir, marker, glob string) error {
 	if strings.Contains(dir, "://") {
 		return nil
 	}
-	if err := os.Remove(filepath.Join(dir, ModelFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, marker)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, "weights-*"))
+	old, _ := filepath.Glob(filepath.Join(dir, glob))
 	for _, f := range old {
 		if err := os.Remove(f); err != nil {
 			return err

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/dpmr/dpmr/pipeline"
+	"github.com/dpmr/dpmr/runners"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register(command{name: "predict", summary: "score samples with a trained model (the paper's classifying pipeline)", setup: predictSetup})
+}
+
+func predictSetup(fs *flag.FlagSet) func() error {
+	modelDir := fs.String("model", "", "model `DIR` written by dpmr train (required)")
+	input := fs.String("input", "", "samples to score: a `GLOB`, or several separated by commas (required)")
+	output := fs.String("output", "", "`DIR` for predictions-* and predictions.json (required)")
+	workdir := fs.String("workdir", "", "`DIR` for the pipeline's own files (default OUTPUT.work)")
+	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived from the data)")
+	shards := fs.Int("shards", 8, "number of prediction files")
+	return func() error {
+		if *modelDir == "" || *input == "" || *output == "" {
+			return usageError("--model, --input and --output are required")
+		}
+		if *shards < 1 {
+			return usageError("--shards must be >= 1")
+		}
+		if *workdir == "" {
+			*workdir = strings.TrimSuffix(*output, "/") + ".work"
+		}
+		if err := runners.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		info, err := pipeline.RunPredict(context.Background(), pipeline.PredictConfig{
+			Model: *modelDir, Inputs: splitList(*input), Output: *output, WorkDir: *workdir,
+			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards,
+			Run: runners.Run, Log: os.Stdout,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("predictions: %s (%d samples in %d files)\n", *output, info.Samples, len(info.Files))
+		return nil
+	}
+}

@@ -1,0 +1,204 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register.DoFn2x1[transforms.PredictionBlock, func(int32, []byte), error](&encodePredictionsFn{})
+	register.DoFn4x1[context.Context, int32, func(*[]byte) bool, func(ShardFile), error](&writePredictionsFn{})
+}
+
+// PredictionsName is the file that marks a prediction output complete.
+const PredictionsName = "predictions.json"
+
+// PredictParams configure the prediction pipeline.
+type PredictParams struct {
+	Files     []InputFile
+	Weights   []ShardFile // the model's weights files
+	Bias      bool
+	BlockSize int
+	Sharding  transforms.ShardingParams
+	Output    string // where predictions-* go
+	Meta      string // where the manifest goes (a work dir)
+	Shards    int
+}
+
+// Predict builds the prediction pipeline: read and invert the samples to
+// score as training does, Classify them, and write one line per sample,
+// "file<TAB>line<TAB>label<TAB>margin<TAB>probability", sorted by file and
+// line within each output file. The manifest in p.Meta lists the files and
+// counts the rejected input lines.
+func Predict(s beam.Scope, p PredictParams) {
+	s = s.Scope("dpmr.Predict")
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize)
+	idx := transforms.InvertDocuments(s, blocks, p.Bias)
+	postings, hot := transforms.ShardHotFeatures(s, idx, p.Sharding)
+	idx.Postings = postings
+	preds := transforms.Classify(s, ReadWeights(s, p.Weights), idx, hot)
+	paths := make([]string, len(p.Files))
+	for _, f := range p.Files {
+		paths[f.Index] = f.Path
+	}
+	keyed := beam.ParDo(s, &encodePredictionsFn{Shards: p.Shards}, preds)
+	files := beam.ParDo(s, &writePredictionsFn{Dir: p.Output, Shards: p.Shards, Paths: paths}, beam.GroupByKey(s, keyed))
+	files = beam.Flatten(s, files,
+		WriteDataset(s, p.Meta, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)))
+	stats := transforms.SumVectors(s, beam.Flatten(s,
+		beam.ParDo(s, blockStats, blocks),
+		beam.ParDo(s, rejectStats, rejects),
+	), numStats)
+	first := beam.Combine(s, &firstRejectFn{}, rejects)
+	WriteManifest(s, p.Meta, files, beam.ParDo(s, &indexMetaFn{}, stats, beam.SideInput{Input: first}))
+}
+
+// encodePredictionsFn keys a block's predictions by output shard; a block
+// stays in one shard.
+type encodePredictionsFn struct{ Shards int }
+
+func (f *encodePredictionsFn) ProcessElement(b transforms.PredictionBlock, emit func(int32, []byte)) error {
+	e := encoder{}
+	e.int(int64(b.File))
+	e.i64s(b.Lines)
+	e.f64s(b.Labels)
+	e.f64s(b.Margins)
+	emit(shardOfBlock(b.Block, f.Shards), e.b)
+	return nil
+}
+
+type writePredictionsFn struct {
+	Dir    string
+	Shards int
+	Paths  []string
+}
+
+type predictionRow struct {
+	file   int32
+	line   int64
+	label  float64
+	margin float64
+}
+
+func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, recs func(*[]byte) bool, emit func(ShardFile)) error {
+	var rows []predictionRow
+	var rec []byte
+	for recs(&rec) {
+		d := decoder{b: rec}
+		file := int32(d.int())
+		lines, labels, margins := d.i64s(), d.f64s(), d.f64s()
+		if err := d.done(); err != nil {
+			return err
+		}
+		for i := range lines {
+			rows = append(rows, predictionRow{file, lines[i], labels[i], margins[i]})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].file != rows[j].file {
+			return rows[i].file < rows[j].file
+		}
+		return rows[i].line < rows[j].line
+	})
+	var buf []byte
+	for _, r := range rows {
+		buf = AppendPrediction(buf, f.Paths[r.file], r.line, r.label, r.margin)
+	}
+	path := joinPath(f.Dir, fmt.Sprintf("predictions-%05d-of-%05d", shard, f.Shards))
+	sf, err := writeWhole(ctx, path, buf)
+	if err != nil {
+		return err
+	}
+	sf.Dataset, sf.Records = "predictions", int64(len(rows))
+	emit(sf)
+	return nil
+}
+
+// AppendPrediction formats one prediction line.
+func AppendPrediction(b []byte, file string, line int64, label, margin float64) []byte {
+	b = append(b, file...)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, line, 10)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, int64(label), 10)
+	b = append(b, '\t')
+	b = strconv.AppendFloat(b, margin, 'g', -1, 64)
+	b = append(b, '\t')
+	b = strconv.AppendFloat(b, model.Sigmoid(margin), 'g', -1, 64)
+	return append(b, '\n')
+}
+
+// PredictConfig is a prediction run.
+type PredictConfig struct {
+	Model    string   // model directory
+	Inputs   []string // globs
+	Output   string   // directory for predictions-* and predictions.json
+	WorkDir  string
+	Sharding transforms.ShardingParams
+	Shards   int
+	Run      Runner
+	Log      io.Writer
+}
+
+// PredictionsInfo is predictions.json.
+type PredictionsInfo struct {
+	Model     string      `json:"model"`
+	Inputs    []string    `json:"inputs"`
+	Samples   int64       `json:"samples"`
+	CreatedAt string      `json:"created_at"`
+	Files     []ShardFile `json:"files"`
+}
+
+// RunPredict scores the inputs with the model and writes the predictions;
+// predictions.json is written last, only when every input line parsed.
+func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) {
+	info, err := ReadModel(ctx, c.Model)
+	if err != nil {
+		return nil, err
+	}
+	files, err := ExpandInputs(ctx, c.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	if c.Shards == 0 {
+		c.Shards = 8
+	}
+	if err := clearOutputs(c.Output, PredictionsName, "predictions-*"); err != nil {
+		return nil, err
+	}
+	meta := joinPath(c.WorkDir, "predict")
+	p, s := beam.NewPipelineWithRoot()
+	Predict(s, PredictParams{Files: files, Weights: info.Files, Bias: info.Bias, BlockSize: info.Train.BlockSize,
+		Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards})
+	if _, err := c.Run(ctx, p); err != nil {
+		return nil, fmt.Errorf("prediction pipeline: %w", err)
+	}
+	m, err := ReadManifest(ctx, meta)
+	if err != nil {
+		return nil, err
+	}
+	var im IndexMeta
+	if err := json.Unmarshal(m.Meta, &im); err != nil || string(m.Meta) == "null" {
+		return nil, fmt.Errorf("no samples in %v", c.Inputs)
+	}
+	if im.BadLines > 0 {
+		return nil, &BadInputError{Count: im.BadLines, First: im.FirstBad.Message, Dir: meta}
+	}
+	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples,
+		CreatedAt: time.Now().UTC().Format(time.RFC3339), Files: m.Dataset("predictions")}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return out, writeFile(ctx, joinPath(c.Output, PredictionsName), append(data, '\n'))
+}

@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
+	"github.com/stretchr/testify/require"
+)
+
+// predictTol bounds the difference between the pipeline's margins and the
+// reference's; both run the same sums in the same order.
+const predictTol = 1e-12
+
+type predKey struct {
+	file string
+	line int64
+}
+
+func readPredictions(t *testing.T, info *PredictionsInfo) map[predKey][2]float64 {
+	t.Helper()
+	out := map[predKey][2]float64{}
+	for _, f := range info.Files {
+		fh, err := os.Open(f.Path)
+		require.NoError(t, err)
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			parts := strings.Split(sc.Text(), "\t")
+			require.Len(t, parts, 5)
+			line, _ := strconv.ParseInt(parts[1], 10, 64)
+			label, _ := strconv.ParseFloat(parts[2], 64)
+			margin, err := strconv.ParseFloat(parts[3], 64)
+			require.NoError(t, err)
+			prob, err := strconv.ParseFloat(parts[4], 64)
+			require.NoError(t, err)
+			require.Equal(t, model.Sigmoid(margin), prob)
+			out[predKey{parts[0], line}] = [2]float64{label, margin}
+		}
+		fh.Close()
+	}
+	return out
+}
+
+func TestPredictMatchesReferenceScoring(t *testing.T) {
+	dir := t.TempDir()
+	train := writeSynth(t, dir, model.SynthParams{Samples: 2000, Features: 300, PerSample: 8, Seed: 21})
+	testPath := filepath.Join(dir, "test.txt")
+	f, err := os.Create(testPath)
+	require.NoError(t, err)
+	// Different seed and a larger vocabulary: the test set has features
+	// the model never saw, which must weigh 0.
+	_, err = model.Synthesize(f, model.SynthParams{Samples: 700, Features: 600, PerSample: 8, Seed: 22})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 50, Iterations: 4}
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{train}, WorkDir: filepath.Join(dir, "work"),
+		Output: filepath.Join(dir, "model"), Train: tp, Shards: 2, Run: runnerFor("direct")})
+	require.NoError(t, err)
+	weights := readModelWeights(t, res.Model)
+
+	d, err := model.ReadDataset([]string{testPath}, true, tp.BlockSize)
+	require.NoError(t, err)
+	want := d.Margins(weights)
+
+	for _, runner := range []string{"direct", "prism"} {
+		for _, shard := range []int64{0, 100} {
+			t.Run(runner+"/shard="+strconv.FormatInt(shard, 10), func(t *testing.T) {
+				out := filepath.Join(dir, "pred-"+runner+strconv.FormatInt(shard, 10))
+				info, err := RunPredict(context.Background(), PredictConfig{Model: filepath.Join(dir, "model"),
+					Inputs: []string{testPath}, Output: out, WorkDir: out + ".work",
+					Sharding: transforms.ShardingParams{Threshold: shard}, Shards: 3, Run: runnerFor(runner)})
+				require.NoError(t, err)
+				require.EqualValues(t, 700, info.Samples)
+				got := readPredictions(t, info)
+				require.Len(t, got, 700)
+				i := 0
+				for _, b := range d.Blocks {
+					for r, line := range b.Lines {
+						p, ok := got[predKey{testPath, line}]
+						require.True(t, ok, "line %d has no prediction", line)
+						require.Equal(t, b.Labels[r], p[0])
+						require.InDelta(t, want[i], p[1], predictTol*math.Max(1, math.Abs(want[i])), "line %d", line)
+						i++
+					}
+				}
+			})
+		}
+	}
+}
