@@ -39,7 +39,10 @@ type TrainParams struct {
 	LearningRate float64
 	// Memory is the number of (s, y) pairs L-BFGS keeps per row; default 10.
 	Memory int
-	// BlockSize is the number of input lines per sample block; default 1024.
+	// BlockSize is the number of input lines per sample block; default
+	// 16384. Beam's cost is per element, and elements are (feature, block)
+	// pairs, so larger blocks are cheaper (Zipf features repeat within a
+	// block) until blocks are too few to keep every worker busy.
 	// Averaging's result depends on it (blocks are its local workers); the
 	// other optimizers' results do not.
 	BlockSize int
@@ -63,7 +66,7 @@ func (p TrainParams) WithDefaults() TrainParams {
 		p.Memory = 10
 	}
 	if p.BlockSize == 0 {
-		p.BlockSize = 1024
+		p.BlockSize = 16384
 	}
 	if p.Iterations == 0 {
 		p.Iterations = 100

@@ -68,12 +68,7 @@ func Predict(s beam.Scope, p PredictParams) {
 type encodePredictionsFn struct{ Shards int }
 
 func (f *encodePredictionsFn) ProcessElement(b transforms.PredictionBlock, emit func(int32, []byte)) error {
-	e := encoder{}
-	e.int(int64(b.File))
-	e.i64s(b.Lines)
-	e.f64s(b.Labels)
-	e.f64s(b.Margins)
-	emit(shardOfBlock(b.Block, f.Shards), e.b)
+	emit(shardOfBlock(b.Block, f.Shards), transforms.AppendPredictionBlock(nil, b))
 	return nil
 }
 
@@ -94,14 +89,12 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 	var rows []predictionRow
 	var rec []byte
 	for recs(&rec) {
-		d := decoder{b: rec}
-		file := int32(d.int())
-		lines, labels, margins := d.i64s(), d.f64s(), d.f64s()
-		if err := d.done(); err != nil {
+		b, err := transforms.DecodePredictionBlock(rec)
+		if err != nil {
 			return err
 		}
-		for i := range lines {
-			rows = append(rows, predictionRow{file, lines[i], labels[i], margins[i]})
+		for i := range b.Lines {
+			rows = append(rows, predictionRow{b.File, b.Lines[i], b.Labels[i], b.Margins[i]})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {

@@ -2,9 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
-	"errors"
 	"hash/fnv"
-	"math"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -12,8 +10,9 @@ import (
 	"github.com/dpmr/dpmr/transforms"
 )
 
-// Snapshot records are compact binary: uvarint lengths and counts, varint
-// integers, float64s as their 8 IEEE bytes (so they round-trip exactly).
+// A snapshot record is a key and a value: a uvarint length, the key's
+// encoding, then the value's, both as the elements' Beam coders write them
+// (transforms/coders.go), so floats round-trip exactly.
 
 func init() {
 	register.DoFn3x0[string, model.Row, func(int32, []byte)](&encodeRowFn{})
@@ -31,139 +30,32 @@ func init() {
 	register.Emitter2[string, int32]()
 }
 
-type encoder struct{ b []byte }
-
-func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) f64(v float64) { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
-func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) f64s(v []float64) {
-	e.uint(uint64(len(v)))
-	for _, x := range v {
-		e.f64(x)
-	}
-}
-func (e *encoder) i32s(v []int32) {
-	e.uint(uint64(len(v)))
-	for _, x := range v {
-		e.int(int64(x))
-	}
-}
-func (e *encoder) i64s(v []int64) {
-	e.uint(uint64(len(v)))
-	for _, x := range v {
-		e.int(x)
-	}
+// record frames a key and a value.
+func record(key, value []byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(value))
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	return append(append(b, key...), value...)
 }
 
-var errRecord = errors.New("malformed snapshot record")
-
-type decoder struct {
-	b   []byte
-	err error
+// splitRecord is the inverse of record.
+func splitRecord(b []byte) (key, value []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, transforms.ErrMalformed
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errRecord
-	}
-	d.b = nil
-}
+func stringKey(s string) []byte { return []byte(s) }
 
-func (d *decoder) uint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func int64Key(v int64) []byte { return binary.AppendVarint(nil, v) }
 
-func (d *decoder) int() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+func decodeInt64Key(b []byte) (int64, error) {
+	v, n := binary.Varint(b)
+	if n <= 0 || n != len(b) {
+		return 0, transforms.ErrMalformed
 	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) f64() float64 {
-	if len(d.b) < 8 {
-		d.fail()
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	return v
-}
-
-// count reads a length and checks the record can hold that many items of
-// at least min bytes each, so garbage cannot make a huge allocation.
-func (d *decoder) count(min int) int {
-	n := d.uint()
-	if n > uint64(len(d.b)/min) {
-		d.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (d *decoder) str() string {
-	n := d.count(1)
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) f64s() []float64 {
-	n := d.count(8)
-	if n == 0 {
-		return nil
-	}
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = d.f64()
-	}
-	return v
-}
-
-func (d *decoder) i32s() []int32 {
-	n := d.count(1)
-	if n == 0 {
-		return nil
-	}
-	v := make([]int32, n)
-	for i := range v {
-		x := d.int()
-		if x < math.MinInt32 || x > math.MaxInt32 {
-			d.fail()
-		}
-		v[i] = int32(x)
-	}
-	return v
-}
-
-func (d *decoder) i64s() []int64 {
-	n := d.count(1)
-	if n == 0 {
-		return nil
-	}
-	v := make([]int64, n)
-	for i := range v {
-		v[i] = d.int()
-	}
-	return v
-}
-
-// done reports an error if the record was malformed or has trailing bytes.
-func (d *decoder) done() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errRecord
-	}
-	return d.err
+	return v, nil
 }
 
 func nameHash(name string) uint64 {
@@ -182,23 +74,17 @@ func shardOfBlock(block int64, shards int) int32 {
 
 // EncodeRow and DecodeRow are the rows dataset's record format.
 func EncodeRow(name string, r model.Row) []byte {
-	e := encoder{b: make([]byte, 0, len(name)+40+16*len(r.S))}
-	e.str(name)
-	e.f64(r.W)
-	e.f64(r.G)
-	e.f64(r.D)
-	e.f64(r.H)
-	e.f64s(r.S)
-	e.f64s(r.Y)
-	return e.b
+	return record(stringKey(name), transforms.AppendRow(nil, r))
 }
 
 // DecodeRow is the inverse of EncodeRow.
 func DecodeRow(b []byte) (string, model.Row, error) {
-	d := decoder{b: b}
-	name := d.str()
-	r := model.Row{W: d.f64(), G: d.f64(), D: d.f64(), H: d.f64(), S: d.f64s(), Y: d.f64s()}
-	return name, r, d.done()
+	k, v, err := splitRecord(b)
+	if err != nil {
+		return "", model.Row{}, err
+	}
+	r, err := transforms.DecodeRow(v)
+	return string(k), r, err
 }
 
 type encodeRowFn struct{ Shards int }
@@ -219,24 +105,22 @@ func decodeRow(b []byte, emit func(string, model.Row)) error {
 type encodePostingsFn struct{ Shards int }
 
 func (f *encodePostingsFn) ProcessElement(k transforms.FeatureKey, p transforms.Postings, emit func(int32, []byte)) {
-	e := encoder{b: make([]byte, 0, len(k.Name)+16+10*len(p.Rows))}
-	e.str(k.Name)
-	e.int(int64(k.Shard))
-	e.int(p.Block)
-	e.i32s(p.Rows)
-	e.f64s(p.Vals)
-	emit(shardOfBlock(p.Block^int64(nameHash(k.Name)), f.Shards), e.b)
+	rec := record(transforms.AppendFeatureKey(nil, k), transforms.AppendPostings(nil, p))
+	emit(shardOfBlock(p.Block^int64(nameHash(k.Name)), f.Shards), rec)
 }
 
 func decodePostings(b []byte, emit func(transforms.FeatureKey, transforms.Postings)) error {
-	d := decoder{b: b}
-	k := transforms.FeatureKey{Name: d.str(), Shard: int32(d.int())}
-	p := transforms.Postings{Block: d.int(), Rows: d.i32s(), Vals: d.f64s()}
-	if err := d.done(); err != nil {
+	kb, vb, err := splitRecord(b)
+	if err != nil {
 		return err
 	}
-	if len(p.Rows) != len(p.Vals) {
-		return errRecord
+	k, err := transforms.DecodeFeatureKey(kb)
+	if err != nil {
+		return err
+	}
+	p, err := transforms.DecodePostings(vb)
+	if err != nil {
+		return err
 	}
 	emit(k, p)
 	return nil
@@ -245,23 +129,21 @@ func decodePostings(b []byte, emit func(transforms.FeatureKey, transforms.Postin
 type encodeLabelsFn struct{ Shards int }
 
 func (f *encodeLabelsFn) ProcessElement(block int64, lb transforms.LabelBlock, emit func(int32, []byte)) {
-	e := encoder{}
-	e.int(block)
-	e.int(int64(lb.File))
-	e.i64s(lb.Lines)
-	e.f64s(lb.Labels)
-	emit(shardOfBlock(block, f.Shards), e.b)
+	emit(shardOfBlock(block, f.Shards), record(int64Key(block), transforms.AppendLabelBlock(nil, lb)))
 }
 
 func decodeLabels(b []byte, emit func(int64, transforms.LabelBlock)) error {
-	d := decoder{b: b}
-	block := d.int()
-	lb := transforms.LabelBlock{File: int32(d.int()), Lines: d.i64s(), Labels: d.f64s()}
-	if err := d.done(); err != nil {
+	kb, vb, err := splitRecord(b)
+	if err != nil {
 		return err
 	}
-	if len(lb.Lines) != len(lb.Labels) {
-		return errRecord
+	block, err := decodeInt64Key(kb)
+	if err != nil {
+		return err
+	}
+	lb, err := transforms.DecodeLabelBlock(vb)
+	if err != nil {
+		return err
 	}
 	emit(block, lb)
 	return nil
@@ -270,19 +152,19 @@ func decodeLabels(b []byte, emit func(int64, transforms.LabelBlock)) error {
 type encodeHotFn struct{ Shards int }
 
 func (f *encodeHotFn) ProcessElement(name string, shards int32, emit func(int32, []byte)) {
-	e := encoder{}
-	e.str(name)
-	e.int(int64(shards))
-	emit(shardOfName(name, f.Shards), e.b)
+	emit(shardOfName(name, f.Shards), record(stringKey(name), int64Key(int64(shards))))
 }
 
 func decodeHot(b []byte, emit func(string, int32)) error {
-	d := decoder{b: b}
-	name, k := d.str(), d.int()
-	if err := d.done(); err != nil {
+	kb, vb, err := splitRecord(b)
+	if err != nil {
 		return err
 	}
-	emit(name, int32(k))
+	k, err := decodeInt64Key(vb)
+	if err != nil || k < 2 || k > 1<<30 {
+		return transforms.ErrMalformed
+	}
+	emit(string(kb), int32(k))
 	return nil
 }
 

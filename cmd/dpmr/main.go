@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -74,6 +75,7 @@ func main() {
 	}
 	own := snapshotFlagNames(fs)
 	verbose := fs.Bool("verbose", false, "show the Beam runner's own log lines")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole process (driver, runner and in-process workers) to `FILE`")
 	run := c.setup(fs)
 	if f := fs.Lookup("runner"); f != nil {
 		f.Usage = "Beam runner: prism (embedded), direct, universal (with --endpoint), flink, spark or dataflow"
@@ -93,14 +95,48 @@ func main() {
 		beamlog.LogLevel = "warn"
 	}
 	beam.Init()
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dpmr %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "dpmr %s: %v\n", name, err)
+		code := 1
 		if errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "run 'dpmr %s -h' for help\n", name)
-			os.Exit(2)
+			code = 2
 		}
-		os.Exit(1)
+		exit(code)
 	}
+}
+
+// exit runs the deferred clean-ups main registered (a profile to flush)
+// before exiting.
+var atExit []func()
+
+func exit(code int) {
+	for _, f := range atExit {
+		f()
+	}
+	os.Exit(code)
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	stop := func() { pprof.StopCPUProfile(); f.Close() }
+	atExit = append(atExit, stop)
+	return stop, nil
 }
 
 // ownFlags are the names of the flags the chosen command registered, so

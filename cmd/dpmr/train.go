@@ -30,7 +30,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	gtol := fs.Float64("gtol", 1e-5, "stop when |g| <= gtol*|g0| (negative: off)")
 	lr := fs.Float64("learning-rate", 0, "gd's step, and averaging's local SGD step (0: gd uses a safe 1/L bound, averaging 0.1)")
 	memory := fs.Int("memory", 10, "L-BFGS history pairs kept in each parameter row")
-	blockSize := fs.Int("block-size", 1024, "input lines per sample block; 1 is the paper's per-sample flow")
+	blockSize := fs.Int("block-size", 16384, "input lines per sample block; 1 is the paper's per-sample flow")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: max(10000, nonzeros/1024))")
 	shards := fs.Int("shards", 8, "files per snapshot dataset and in the model")
 	resume := fs.Bool("resume", false, "continue the run in --workdir from its last complete snapshot")
