@@ -58,7 +58,8 @@ func FirstPlan() Plan { return Plan{Steps: []float64{0}, Forced: true} }
 // Choice is the outcome of a pass's line search.
 type Choice struct {
 	Alpha float64 // step taken; 0 when no trial point decreased J enough
-	J     float64 // J at W + Alpha*D
+	Loss  float64 // data loss at W + Alpha*D
+	J     float64 // J at W + Alpha*D as the plan's penalty figures give it
 	Moved bool    // false when Alpha is 0 for want of descent
 }
 
@@ -68,7 +69,7 @@ type Choice struct {
 func (pl Plan) Select(lambda float64, losses []float64) Choice {
 	if pl.Forced {
 		a := pl.Steps[0]
-		return Choice{Alpha: a, J: losses[0] + pl.Penalty(lambda, a), Moved: a != 0}
+		return Choice{Alpha: a, Loss: losses[0], J: losses[0] + pl.Penalty(lambda, a), Moved: a != 0}
 	}
 	best := -1
 	bestJ := 0.0
@@ -79,9 +80,11 @@ func (pl Plan) Select(lambda float64, losses []float64) Choice {
 		}
 	}
 	if best < 0 {
-		return Choice{Alpha: 0, J: pl.J}
+		// Staying put: the pass evaluates W itself, whose loss the
+		// previous pass measured.
+		return Choice{Alpha: 0, Loss: pl.J - pl.Penalty(lambda, 0), J: pl.J}
 	}
-	return Choice{Alpha: pl.Steps[best], J: bestJ, Moved: true}
+	return Choice{Alpha: pl.Steps[best], Loss: losses[best], J: bestJ, Moved: true}
 }
 
 // Penalty is the L2 term at W + alpha*D.
@@ -269,6 +272,9 @@ type Figures struct {
 	DD       float64 `json:"dd"`
 	Rows     int64   `json:"rows"`
 	Seconds  float64 `json:"seconds,omitempty"`
+	// Test holds the test set's metrics at this pass's weights, when
+	// training was given one.
+	Test *Metrics `json:"test,omitempty"`
 }
 
 // NumRowFigures is the length of RowFigures' vector.
@@ -286,13 +292,15 @@ func RowFigures(r Row, isBias bool) []float64 {
 }
 
 // FromRowSums completes a pass's figures from the summed RowFigures and
-// the line search's choice.
+// the line search's choice. J is the data loss plus the penalty of the new
+// weights themselves, so it is exact even where the plan knew no penalty
+// figures (the first pass of a warm start).
 func FromRowSums(pass int, c Choice, lambda float64, steepest bool, sums []float64) Figures {
 	f := Figures{
-		Pass: pass, J: c.J, GradNorm: math.Sqrt(sums[0]), Alpha: c.Alpha, Moved: c.Moved,
+		Pass: pass, Loss: c.Loss, GradNorm: math.Sqrt(sums[0]), Alpha: c.Alpha, Moved: c.Moved,
 		Steepest: steepest, Slope: sums[1], WW: sums[2], WD: sums[3], DD: sums[4], Rows: int64(sums[5]),
 	}
-	f.Loss = c.J - lambda/2*f.WW
+	f.J = c.Loss + lambda/2*f.WW
 	return f
 }
 
@@ -347,5 +355,9 @@ func StopReason(p TrainParams, history []Figures) string {
 
 // String formats the figures as the driver's one line per iteration.
 func (f Figures) String() string {
-	return fmt.Sprintf("iter %3d  J %.10g  |g| %.4g  step %.4g  %.2fs", f.Pass, f.J, f.GradNorm, f.Alpha, f.Seconds)
+	line := fmt.Sprintf("iter %3d  J %.10g  |g| %.4g  step %.4g  %.2fs", f.Pass, f.J, f.GradNorm, f.Alpha, f.Seconds)
+	if t := f.Test; t != nil {
+		line += fmt.Sprintf("  test: acc %.4f  F1 %.4f  AUC %.4f  logloss %.4f", t.Accuracy, t.MacroF1, t.AUC, t.LogLoss)
+	}
+	return line
 }

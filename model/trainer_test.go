@@ -208,3 +208,27 @@ func TestVectorFreeDirectionMatchesTwoLoop(t *testing.T) {
 		require.InDelta(t, want[j]/math.Sqrt(r.H), ApplyDirection(r, coef).D, 1e-10)
 	}
 }
+
+// TestWarmStartReportsTrueObjective starts from a trained model: the first
+// pass must report J including the penalty of the starting weights, and
+// training must not regress.
+func TestWarmStartReportsTrueObjective(t *testing.T) {
+	d := synthDataset(t, SynthParams{Samples: 800, Features: 100, PerSample: 6, Seed: 8}, true, 50)
+	p := TrainParams{Lambda: 1, Bias: true, Iterations: 30}
+	first, err := NewTrainer(d, p, nil)
+	require.NoError(t, err)
+	first.Train(nil)
+	start := first.Weights()
+	w := make([]float64, len(d.Names))
+	for j, name := range d.Names {
+		w[j] = start[name]
+	}
+	trueJ := Objective(d, w, 1, true, nil)
+
+	warm, err := NewTrainer(d, p, start)
+	require.NoError(t, err)
+	f := warm.Pass()
+	require.InDelta(t, trueJ, f.J, 1e-9*trueJ)
+	warm.Train(nil)
+	require.LessOrEqual(t, warm.History[len(warm.History)-1].J, trueJ)
+}

@@ -15,7 +15,7 @@ func init() {
 	register.Function1x1[model.Gram, Direction](directionOf)
 	register.Function1x1[model.Choice, Direction](ownDirection)
 	register.DoFn4x0[string, model.Row, Direction, func(string, model.Row)](&applyDirectionFn{})
-	register.Function2x1[string, model.Row, []float64](rowFigures)
+	register.DoFn2x1[string, model.Row, []float64](&rowFiguresFn{})
 	register.DoFn4x0[[]float64, model.Choice, Direction, func(model.Figures)](&figuresFn{})
 	register.Emitter1[model.Figures]()
 }
@@ -54,7 +54,7 @@ func UpdateParameters(s beam.Scope, rows, grads, choice beam.PCollection, p Upda
 		dir = beam.ParDo(s, directionOf, gram)
 	}
 	next := beam.ParDo(s, &applyDirectionFn{}, moved, beam.SideInput{Input: dir})
-	sums := SumVectors(s, beam.ParDo(s, rowFigures, next), model.NumRowFigures)
+	sums := SumVectors(s, beam.ParDo(s, &rowFiguresFn{Bias: p.Train.Bias}, next), model.NumRowFigures)
 	figs := beam.ParDo(s, &figuresFn{Pass: p.Pass, Lambda: p.Train.Lambda}, sums,
 		beam.SideInput{Input: choice}, beam.SideInput{Input: dir})
 	return Update{Rows: next, Figures: figs}
@@ -160,8 +160,15 @@ func (f *applyDirectionFn) ProcessElement(name string, r model.Row, d Direction,
 	emit(name, r)
 }
 
-func rowFigures(name string, r model.Row) []float64 {
-	return model.RowFigures(r, name == model.BiasName)
+// rowFiguresFn is a row's share of the figures; the intercept's row is
+// unregularized only when training has an intercept (a warm start from a
+// model with one may bring its row into a run without).
+type rowFiguresFn struct {
+	Bias bool
+}
+
+func (f *rowFiguresFn) ProcessElement(name string, r model.Row) []float64 {
+	return model.RowFigures(r, f.Bias && name == model.BiasName)
 }
 
 type figuresFn struct {
