@@ -1,0 +1,514 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"io"
+	iofs "io/fs"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+
+	"github.com/dpmr/dpmr/model"
+)
+
+func init() {
+	register(command{name: "eval", summary: "evaluate predictions: accuracy, per-class P/R/F1, log-loss, AUC, confusion matrix", setup: evalSetup})
+}
+
+func evalSetup(fs *flag.FlagSet) func() error {
+	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval holds two float64\n(16 bytes) per labelled prediction in memory, nothing per unlabelled one")
+	threshold := fs.Float64("threshold", 0.5, "predict class 1 when the probability is >= this, in [0, 1]")
+	asJSON := fs.Bool("json", false, "print the metrics as JSON instead of a table")
+	return func() error {
+		if *dir == "" {
+			return usageError("--predictions is required")
+		}
+		if !(0 <= *threshold && *threshold <= 1) {
+			return usageError("--threshold must be in [0, 1], got %v", *threshold)
+		}
+		rep, err := evalPredictions(context.Background(), *dir, *threshold)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeEvalJSON(os.Stdout, rep)
+		}
+		return writeEvalTable(os.Stdout, rep)
+	}
+}
+
+// predictionsManifestName is the file that marks a prediction output
+// complete; dpmr predict writes it after every predictions file it lists.
+const predictionsManifestName = "predictions.json"
+
+// predictionsManifest is the content of predictions.json. Unknown fields
+// are ignored, so the writer may add some.
+type predictionsManifest struct {
+	Files  []predictionsFile `json:"files"`
+	Model  string            `json:"model"`
+	Inputs []string          `json:"inputs"`
+}
+
+// predictionsFile describes one predictions-SSSSS-of-NNNNN file.
+type predictionsFile struct {
+	Path    string `json:"path"`
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	CRC32C  uint32 `json:"crc32c"` // CRC-32 Castagnoli of the whole file
+}
+
+var (
+	// errIncompletePredictions marks a directory without a readable
+	// predictions.json: an unfinished or failed run, or not a prediction
+	// output at all.
+	errIncompletePredictions = errors.New("not a complete prediction output")
+	// errDamagedPredictions marks a predictions file whose size, checksum
+	// or record count differs from predictions.json.
+	errDamagedPredictions = errors.New("damaged prediction output")
+	// errNoLabels marks a prediction output where no row has a label.
+	errNoLabels = errors.New("no labelled predictions")
+)
+
+// predictionLineError reports a malformed line of a predictions file, at
+// its 1-based line number.
+type predictionLineError struct {
+	Path string
+	Line int64
+	Err  error
+}
+
+func (e *predictionLineError) Error() string {
+	return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
+}
+
+func (e *predictionLineError) Unwrap() error { return e.Err }
+
+// predictionColumns is the line format, for error messages.
+const predictionColumns = "file<TAB>line<TAB>label<TAB>margin<TAB>probability"
+
+// maxPredictionLine bounds a line; only the source file name can make one
+// long.
+const maxPredictionLine = 1 << 20
+
+// probabilityTolerance is how far the probability column may be from
+// sigmoid(margin): both are written from the same float64, so any real
+// difference means a column mix-up or a damaged writer.
+const probabilityTolerance = 1e-9
+
+// predictions are the rows of a prediction output that eval keeps: the
+// labels and margins of the labelled rows, in file order.
+type predictions struct {
+	Dir        string
+	Manifest   predictionsManifest
+	Rows       int64 // every row
+	Unlabelled int64 // rows with an empty label, not evaluated
+	Labels     []float64
+	Margins    []float64
+}
+
+// readPredictions reads the prediction output in dir: predictions.json,
+// then every file it lists, checking each file's size, CRC-32C and record
+// count against it and every line's format. The files are looked up in dir
+// under their base names, so a moved or copied output still reads.
+func readPredictions(ctx context.Context, dir string) (*predictions, error) {
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "/"
+	}
+	fsys, err := filesystem.New(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer fsys.Close()
+
+	man, err := readPredictionsManifest(ctx, fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := checkPredictionFiles(dir, man.Files)
+	if err != nil {
+		return nil, err
+	}
+	p := &predictions{Dir: dir, Manifest: *man}
+	for _, f := range files {
+		if err := p.readFile(ctx, fsys, f); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func readPredictionsManifest(ctx context.Context, fsys filesystem.Interface, dir string) (*predictionsManifest, error) {
+	path := joinDir(dir, predictionsManifestName)
+	r, err := fsys.OpenRead(ctx, path)
+	if err != nil {
+		if errors.Is(err, iofs.ErrNotExist) {
+			if others, lerr := fsys.List(ctx, joinDir(dir, "*")); lerr == nil && len(others) == 0 {
+				return nil, fmt.Errorf("%s is %w: it does not exist or is empty", dir, errIncompletePredictions)
+			}
+			return nil, fmt.Errorf("%s is %w: it has no %s, which dpmr predict writes last (did it finish?)",
+				dir, errIncompletePredictions, predictionsManifestName)
+		}
+		return nil, fmt.Errorf("%s is %w: %v", dir, errIncompletePredictions, err)
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var man predictionsManifest
+	if err := json.Unmarshal(data, &man); err != nil {
+		return nil, fmt.Errorf("%s is %w: %s: %v", dir, errIncompletePredictions, path, err)
+	}
+	return &man, nil
+}
+
+// predictionFile is one listed file, resolved in the output directory.
+type predictionFile struct {
+	listed predictionsFile
+	path   string // where it is read
+	shard  int
+}
+
+// checkPredictionFiles resolves the listed files in dir and checks that
+// they are shards of one set predictions-SSSSS-of-NNNNN, each listed once.
+// A shard may be absent: the writer makes no file for a shard no row fell
+// in, and predictions.json, written last, is the authority on the set. It
+// returns the files in shard order, so the evaluation is deterministic.
+func checkPredictionFiles(dir string, listed []predictionsFile) ([]predictionFile, error) {
+	manPath := joinDir(dir, predictionsManifestName)
+	files := make([]predictionFile, 0, len(listed))
+	seen := map[int]bool{}
+	shards := -1
+	for _, f := range listed {
+		base := f.Path[strings.LastIndex(f.Path, "/")+1:]
+		shard, of, ok := parseShardName(base, "predictions")
+		if !ok || shard >= of {
+			return nil, fmt.Errorf("%w: %s lists %q, not a predictions-SSSSS-of-NNNNN file",
+				errDamagedPredictions, manPath, f.Path)
+		}
+		if shards >= 0 && of != shards {
+			return nil, fmt.Errorf("%w: %s lists files of %d and of %d shards",
+				errDamagedPredictions, manPath, shards, of)
+		}
+		if seen[shard] {
+			return nil, fmt.Errorf("%w: %s lists %s twice", errDamagedPredictions, manPath, base)
+		}
+		if f.Records < 0 || f.Bytes < 0 {
+			return nil, fmt.Errorf("%w: %s lists %s with %d records and %d bytes",
+				errDamagedPredictions, manPath, base, f.Records, f.Bytes)
+		}
+		shards = of
+		seen[shard] = true
+		files = append(files, predictionFile{listed: f, path: joinDir(dir, base), shard: shard})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].shard < files[j].shard })
+	return files, nil
+}
+
+// parseShardName parses prefix-SSSSS-of-NNNNN, the numbers written as
+// %05d writes them.
+func parseShardName(name, prefix string) (shard, of int, ok bool) {
+	rest, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok {
+		return 0, 0, false
+	}
+	s, n, ok := strings.Cut(rest, "-of-")
+	if !ok {
+		return 0, 0, false
+	}
+	shard, err1 := strconv.Atoi(s)
+	of, err2 := strconv.Atoi(n)
+	if err1 != nil || err2 != nil || shard < 0 || fmt.Sprintf("%05d-of-%05d", shard, of) != rest {
+		return 0, 0, false
+	}
+	return shard, of, true
+}
+
+// readFile streams one predictions file. It hashes every byte as it parses,
+// and on a malformed line reads on to the end, so that a damaged file is
+// reported as damaged rather than by whichever line the damage broke.
+func (p *predictions) readFile(ctx context.Context, fsys filesystem.Interface, f predictionFile) error {
+	r, err := fsys.OpenRead(ctx, f.path)
+	if err != nil {
+		if errors.Is(err, iofs.ErrNotExist) {
+			return fmt.Errorf("%w: %s is listed in %s but missing", errDamagedPredictions, f.path, predictionsManifestName)
+		}
+		return err
+	}
+	defer r.Close()
+	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	counted := &countingReader{r: io.TeeReader(r, crc)}
+	sc := bufio.NewScanner(counted)
+	sc.Buffer(make([]byte, 0, 64<<10), maxPredictionLine)
+	sc.Split(splitLinesLF)
+
+	var records int64
+	var lineErr error
+	for sc.Scan() {
+		records++
+		if err := p.addLine(sc.Bytes()); err != nil {
+			lineErr = &predictionLineError{Path: f.path, Line: records, Err: err}
+			break
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if !errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("reading %s: %v", f.path, err)
+		}
+		lineErr = &predictionLineError{Path: f.path, Line: records + 1,
+			Err: fmt.Errorf("line longer than %d bytes", maxPredictionLine)}
+	}
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return fmt.Errorf("reading %s: %v", f.path, err)
+	}
+	if counted.n != f.listed.Bytes {
+		return fmt.Errorf("%w: %s has %d bytes, %s says %d", errDamagedPredictions, f.path, counted.n, predictionsManifestName, f.listed.Bytes)
+	}
+	if sum := crc.Sum32(); sum != f.listed.CRC32C {
+		return fmt.Errorf("%w: %s has CRC-32C %d, %s says %d", errDamagedPredictions, f.path, sum, predictionsManifestName, f.listed.CRC32C)
+	}
+	if lineErr != nil {
+		return lineErr
+	}
+	if records != f.listed.Records {
+		return fmt.Errorf("%w: %s has %d lines, %s says %d records", errDamagedPredictions, f.path, records, predictionsManifestName, f.listed.Records)
+	}
+	return nil
+}
+
+// addLine parses one line, file<TAB>line<TAB>label<TAB>margin<TAB>probability,
+// and keeps its label and margin when it has a label.
+func (p *predictions) addLine(text []byte) error {
+	var col [5][]byte
+	rest := text
+	for i := range col {
+		var ok bool
+		col[i], rest, ok = bytes.Cut(rest, []byte{'\t'})
+		if ok != (i < len(col)-1) {
+			return fmt.Errorf("want 5 tab-separated fields %s, got %d", predictionColumns, bytes.Count(text, []byte{'\t'})+1)
+		}
+	}
+	source, line, label, margin, prob := col[0], col[1], col[2], col[3], col[4]
+	if len(source) == 0 {
+		return errors.New("empty source file name")
+	}
+	if n, err := strconv.ParseInt(string(line), 10, 64); err != nil || n < 1 {
+		return fmt.Errorf("source line %q is not a positive integer", line)
+	}
+	var y float64
+	switch string(label) {
+	case "0":
+	case "1":
+		y = 1
+	case "":
+	default:
+		return fmt.Errorf("label %q is not 0, 1 or empty", label)
+	}
+	z, err := strconv.ParseFloat(string(margin), 64)
+	if err != nil || math.IsInf(z, 0) || math.IsNaN(z) {
+		return fmt.Errorf("margin %q is not a finite number", margin)
+	}
+	q, err := strconv.ParseFloat(string(prob), 64)
+	if err != nil || !(0 <= q && q <= 1) {
+		return fmt.Errorf("probability %q is not a number in [0, 1]", prob)
+	}
+	if s := model.Sigmoid(z); math.Abs(q-s) > probabilityTolerance {
+		return fmt.Errorf("probability %s is not sigmoid(margin %s) = %.17g", prob, margin, s)
+	}
+	p.Rows++
+	if len(label) == 0 {
+		p.Unlabelled++
+		return nil
+	}
+	p.Labels = append(p.Labels, y)
+	p.Margins = append(p.Margins, z)
+	return nil
+}
+
+// splitLinesLF splits at '\n' only: unlike bufio.ScanLines it keeps a
+// '\r', which no predictions line has, so a damaged line is seen as such.
+func splitLinesLF(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// joinDir joins a directory and a file name with '/', which every Beam
+// file system accepts (local ones on Unix, gs://, s3://).
+func joinDir(dir, name string) string {
+	return strings.TrimSuffix(dir, "/") + "/" + name
+}
+
+// evalReport is what dpmr eval prints; its JSON field names are stable.
+type evalReport struct {
+	Predictions string   `json:"predictions"` // the directory
+	Model       string   `json:"model"`       // as predictions.json names it
+	Inputs      []string `json:"inputs"`      // as predictions.json lists them
+	Files       int      `json:"files"`
+	Rows        int64    `json:"rows"`       // every prediction
+	Unlabelled  int64    `json:"unlabelled"` // predictions without a label, not evaluated
+	N           int64    `json:"n"`          // labelled predictions, evaluated
+	Threshold   float64  `json:"threshold"`
+	Accuracy    float64  `json:"accuracy"`
+	LogLoss     float64  `json:"log_loss"` // mean negative log-likelihood, from the margins
+	// AUC is null when only one class occurs (AUCDefined false).
+	AUC        *float64        `json:"auc"`
+	AUCDefined bool            `json:"auc_defined"`
+	Class1     classReport     `json:"class_1"`
+	Class0     classReport     `json:"class_0"`
+	MacroAvg   macroReport     `json:"macro_avg"`
+	Confusion  confusionReport `json:"confusion"`
+}
+
+type classReport struct {
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	Support   int64   `json:"support"`
+}
+
+type macroReport struct {
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+}
+
+// confusionReport counts at the threshold, class 1 being the positive one:
+// tp true 1 predicted 1, fn true 1 predicted 0, fp true 0 predicted 1, tn
+// true 0 predicted 0.
+type confusionReport struct {
+	TP int64 `json:"tp"`
+	FN int64 `json:"fn"`
+	FP int64 `json:"fp"`
+	TN int64 `json:"tn"`
+}
+
+// evalPredictions reads the prediction output in dir and evaluates its
+// labelled rows at threshold.
+func evalPredictions(ctx context.Context, dir string, threshold float64) (evalReport, error) {
+	p, err := readPredictions(ctx, dir)
+	if err != nil {
+		return evalReport{}, err
+	}
+	if len(p.Labels) == 0 {
+		return evalReport{}, fmt.Errorf("%s: %w: none of its %d predictions has a label (predict on labelled data to evaluate)",
+			p.Dir, errNoLabels, p.Rows)
+	}
+	m, err := model.EvaluateMargins(p.Labels, p.Margins, threshold)
+	if err != nil {
+		return evalReport{}, fmt.Errorf("%s: %v", p.Dir, err)
+	}
+	rep := evalReport{
+		Predictions: p.Dir,
+		Model:       p.Manifest.Model,
+		Inputs:      p.Manifest.Inputs,
+		Files:       len(p.Manifest.Files),
+		Rows:        p.Rows,
+		Unlabelled:  p.Unlabelled,
+		N:           m.N,
+		Threshold:   m.Threshold,
+		Accuracy:    m.Accuracy,
+		LogLoss:     m.LogLoss,
+		AUCDefined:  m.AUCDefined,
+		Class1:      classReport{m.Positive.Precision, m.Positive.Recall, m.Positive.F1, m.Positive.Support},
+		Class0:      classReport{m.Negative.Precision, m.Negative.Recall, m.Negative.F1, m.Negative.Support},
+		MacroAvg:    macroReport{m.MacroPrecision, m.MacroRecall, m.MacroF1},
+		Confusion:   confusionReport{TP: m.Confusion.TP, FN: m.Confusion.FN, FP: m.Confusion.FP, TN: m.Confusion.TN},
+	}
+	if m.AUCDefined {
+		auc := m.AUC
+		rep.AUC = &auc
+	}
+	if rep.Inputs == nil {
+		rep.Inputs = []string{}
+	}
+	return rep, nil
+}
+
+func writeEvalJSON(w io.Writer, rep evalReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// writeEvalTable prints the report for a reader: the provenance, the
+// summary metrics, the per-class table and the confusion matrix.
+func writeEvalTable(w io.Writer, rep evalReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	pf := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+
+	pf("predictions:\t%s (%d files, %d rows)\n", rep.Predictions, rep.Files, rep.Rows)
+	if rep.Model != "" {
+		pf("model:\t%s\n", rep.Model)
+	}
+	if len(rep.Inputs) > 0 {
+		pf("inputs:\t%s\n", strings.Join(rep.Inputs, ", "))
+	}
+	if rep.Unlabelled > 0 {
+		pf("unlabelled:\t%d of %d rows have no label and are not evaluated\n", rep.Unlabelled, rep.Rows)
+	}
+	pf("\n")
+	pf("N\t%d\n", rep.N)
+	pf("threshold\t%g\n", rep.Threshold)
+	pf("accuracy\t%.4f\n", rep.Accuracy)
+	pf("log-loss\t%.6f\n", rep.LogLoss)
+	if rep.AUC != nil {
+		pf("AUC\t%.4f\n", *rep.AUC)
+	} else {
+		pf("AUC\tundefined: one class only\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	pf("\n")
+	// The first column is padded by hand to read left-aligned.
+	pf("%-9s\tprecision\trecall\tF1\tsupport\t\n", "class")
+	for _, c := range []struct {
+		name string
+		m    classReport
+	}{{"1", rep.Class1}, {"0", rep.Class0}} {
+		pf("%-9s\t%.4f\t%.4f\t%.4f\t%d\t\n", c.name, c.m.Precision, c.m.Recall, c.m.F1, c.m.Support)
+	}
+	pf("macro avg\t%.4f\t%.4f\t%.4f\t%d\t\n", rep.MacroAvg.Precision, rep.MacroAvg.Recall, rep.MacroAvg.F1, rep.N)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	pf("\nconfusion matrix at threshold %g (rows: true class, columns: predicted class)\n", rep.Threshold)
+	pf("%-9s\tpredicted 1\tpredicted 0\t\n", "")
+	pf("%-9s\t%d\t%d\t\n", "true 1", rep.Confusion.TP, rep.Confusion.FN)
+	pf("%-9s\t%d\t%d\t\n", "true 0", rep.Confusion.FP, rep.Confusion.TN)
+	return tw.Flush()
+}

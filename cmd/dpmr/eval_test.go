@@ -1,0 +1,504 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dpmr/dpmr/model"
+)
+
+// evalTol is the tolerance on metrics that involve logarithms; the ratios
+// are compared exactly.
+const evalTol = 1e-12
+
+// predRow is one predictions line as dpmr predict writes it; label is "0",
+// "1" or "" (unknown).
+func predRow(file string, line int, label string, z float64) string {
+	return fmt.Sprintf("%s\t%d\t%s\t%s\t%s\n", file, line, label,
+		strconv.FormatFloat(z, 'g', -1, 64), strconv.FormatFloat(model.Sigmoid(z), 'g', -1, 64))
+}
+
+// writePredictionOutput writes shards as the files of a prediction output
+// in a new directory, then predictions.json describing them, and returns
+// the directory. Listed paths are full paths, as dpmr predict writes them.
+func writePredictionOutput(t *testing.T, shards ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	man := predictionsManifest{Model: "/models/m1", Inputs: []string{"test/*.txt"}}
+	for i, content := range shards {
+		path := filepath.Join(dir, fmt.Sprintf("predictions-%05d-of-%05d", i, len(shards)))
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		man.Files = append(man.Files, predictionsFile{
+			Path:    path,
+			Records: int64(strings.Count(content, "\n")),
+			Bytes:   int64(len(content)),
+			CRC32C:  crc32.Checksum([]byte(content), crc32.MakeTable(crc32.Castagnoli)),
+		})
+	}
+	data, err := json.Marshal(man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, predictionsManifestName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// fiveLabelled is a two-file output with five labelled rows and one
+// without a label. (y, z) of the labelled rows, in order:
+//
+//	(1, 2) (0, -1) (1, 0.5) | (0, 1) (1, -0.5)
+//
+// At threshold 0.5 a row is predicted 1 when z >= 0:
+//
+//	TP: z=2, z=0.5  FN: z=-0.5  FP: z=1  TN: z=-1
+//	accuracy = 3/5
+//	class 1: precision 2/3, recall 2/3, F1 2/3, support 3
+//	class 0: precision 1/2 (TN/(TN+FN)), recall 1/2 (TN/(TN+FP)), F1 1/2, support 2
+//	macro: (2/3 + 1/2)/2 = 7/12 for each
+//	AUC: positives {2, 0.5, -0.5} against negatives {-1, 1}:
+//	  2 beats both, 0.5 and -0.5 beat -1 only: 4 of 6 pairs = 2/3
+//	log-loss: mean of log(1+exp(z)) - y z =
+//	  [log(1+e^-2) + log(1+e^-1) + log(1+e^-0.5) + log(1+e) + log(1+e^0.5)] / 5
+func fiveLabelled(t *testing.T) string {
+	return writePredictionOutput(t,
+		predRow("a.txt", 1, "1", 2)+predRow("a.txt", 2, "0", -1)+predRow("a.txt", 3, "1", 0.5),
+		predRow("b.txt", 1, "0", 1)+predRow("b.txt", 2, "", 3)+predRow("b.txt", 3, "1", -0.5),
+	)
+}
+
+func fiveLabelledLogLoss() float64 {
+	l := func(z float64) float64 { return math.Log1p(math.Exp(z)) }
+	return (l(-2) + l(-1) + l(-0.5) + l(1) + l(0.5)) / 5
+}
+
+func TestEvalPredictions(t *testing.T) {
+	dir := fiveLabelled(t)
+	rep, err := evalPredictions(context.Background(), dir, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := evalReport{
+		Predictions: dir, Model: "/models/m1", Inputs: []string{"test/*.txt"},
+		Files: 2, Rows: 6, Unlabelled: 1, N: 5, Threshold: 0.5,
+		Accuracy:   3.0 / 5,
+		AUCDefined: true,
+		Class1:     classReport{2.0 / 3, 2.0 / 3, 2.0 / 3, 3},
+		Class0:     classReport{0.5, 0.5, 0.5, 2},
+		MacroAvg:   macroReport{7.0 / 12, 7.0 / 12, 7.0 / 12},
+		Confusion:  confusionReport{TP: 2, FN: 1, FP: 1, TN: 1},
+	}
+	checkReport(t, rep, want, fiveLabelledLogLoss(), 2.0/3)
+}
+
+func TestEvalPredictionsThreshold(t *testing.T) {
+	// At 0.7 the row z=0.5 (p 0.622) turns to predicted 0; z=1 (p 0.731)
+	// and z=2 (p 0.881) stay 1. TP: z=2; FN: z=0.5, z=-0.5; FP: z=1;
+	// TN: z=-1. accuracy 2/5; class 1: P 1/2, R 1/3, F1 2*(1/6)/(5/6) =
+	// 2/5; class 0: P 1/3, R 1/2, F1 2*(1/6)/(5/6) = 2/5. Log-loss and AUC
+	// do not depend on the threshold.
+	rep, err := evalPredictions(context.Background(), fiveLabelled(t), 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rep
+	want.Accuracy = 2.0 / 5
+	want.Class1 = classReport{0.5, 1.0 / 3, 0.4, 3}
+	want.Class0 = classReport{1.0 / 3, 0.5, 0.4, 2}
+	want.MacroAvg = macroReport{(0.5 + 1.0/3) / 2, (1.0/3 + 0.5) / 2, 0.4}
+	want.Confusion = confusionReport{TP: 1, FN: 2, FP: 1, TN: 1}
+	checkReport(t, rep, want, fiveLabelledLogLoss(), 2.0/3)
+}
+
+// checkReport compares every float of rep with want's to evalTol, the
+// log-loss and AUC with the values given, and the rest exactly.
+func checkReport(t *testing.T, rep, want evalReport, logLoss, auc float64) {
+	t.Helper()
+	if rep.AUC == nil {
+		t.Fatalf("AUC undefined, want %.17g", auc)
+	}
+	for _, f := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"log-loss", rep.LogLoss, logLoss},
+		{"AUC", *rep.AUC, auc},
+		{"accuracy", rep.Accuracy, want.Accuracy},
+		{"class 1 precision", rep.Class1.Precision, want.Class1.Precision},
+		{"class 1 recall", rep.Class1.Recall, want.Class1.Recall},
+		{"class 1 F1", rep.Class1.F1, want.Class1.F1},
+		{"class 0 precision", rep.Class0.Precision, want.Class0.Precision},
+		{"class 0 recall", rep.Class0.Recall, want.Class0.Recall},
+		{"class 0 F1", rep.Class0.F1, want.Class0.F1},
+		{"macro precision", rep.MacroAvg.Precision, want.MacroAvg.Precision},
+		{"macro recall", rep.MacroAvg.Recall, want.MacroAvg.Recall},
+		{"macro F1", rep.MacroAvg.F1, want.MacroAvg.F1},
+	} {
+		if math.Abs(f.got-f.want) > evalTol {
+			t.Errorf("%s %.17g, want %.17g", f.name, f.got, f.want)
+		}
+	}
+	// The rest: counts, provenance, threshold.
+	for _, r := range []*evalReport{&rep, &want} {
+		r.LogLoss, r.AUC, r.Accuracy = 0, nil, 0
+		r.Class1 = classReport{Support: r.Class1.Support}
+		r.Class0 = classReport{Support: r.Class0.Support}
+		r.MacroAvg = macroReport{}
+	}
+	if !reflect.DeepEqual(rep, want) {
+		t.Errorf("report\n%+v\nwant\n%+v", rep, want)
+	}
+}
+
+func TestEvalTable(t *testing.T) {
+	rep, err := evalPredictions(context.Background(), fiveLabelled(t), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := writeEvalTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	t.Logf("\n%s", out)
+	for _, want := range []string{
+		"(2 files, 6 rows)",
+		"model:        /models/m1\n",
+		"unlabelled:   1 of 6 rows have no label and are not evaluated\n",
+		"N          5\n",
+		"accuracy   0.6000\n",
+		"AUC        0.6667\n",
+		"class      precision  recall      F1  support\n",
+		"1             0.6667  0.6667  0.6667        3\n",
+		"0             0.5000  0.5000  0.5000        2\n",
+		"macro avg     0.5833  0.5833  0.5833        5\n",
+		"           predicted 1  predicted 0\n",
+		"true 1               2            1\n",
+		"true 0               1            1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+}
+
+func TestEvalJSON(t *testing.T) {
+	rep, err := evalPredictions(context.Background(), fiveLabelled(t), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := writeEvalJSON(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	// The field names are an interface: scripts read them.
+	keys := func(m map[string]any) []string {
+		var k []string
+		for n := range m {
+			k = append(k, n)
+		}
+		slices.Sort(k)
+		return k
+	}
+	wantKeys := []string{"accuracy", "auc", "auc_defined", "class_0", "class_1", "confusion", "files", "inputs",
+		"log_loss", "macro_avg", "model", "n", "predictions", "rows", "threshold", "unlabelled"}
+	if k := keys(got); !slices.Equal(k, wantKeys) {
+		t.Errorf("JSON fields %v, want %v", k, wantKeys)
+	}
+	if k := keys(got["class_1"].(map[string]any)); !slices.Equal(k, []string{"f1", "precision", "recall", "support"}) {
+		t.Errorf("class_1 fields %v", k)
+	}
+	if k := keys(got["macro_avg"].(map[string]any)); !slices.Equal(k, []string{"f1", "precision", "recall"}) {
+		t.Errorf("macro_avg fields %v", k)
+	}
+	if k := keys(got["confusion"].(map[string]any)); !slices.Equal(k, []string{"fn", "fp", "tn", "tp"}) {
+		t.Errorf("confusion fields %v", k)
+	}
+	if got["n"] != 5.0 || got["accuracy"] != 0.6 || got["auc"] != 2.0/3 {
+		t.Errorf("n %v accuracy %v auc %v", got["n"], got["accuracy"], got["auc"])
+	}
+}
+
+func TestEvalSingleClass(t *testing.T) {
+	// Three positives, no negative. AUC is undefined. At 0.5, z=1 and z=2
+	// are TP and z=-1 is FN: accuracy 2/3; class 1: P 1, R 2/3, F1 0.8;
+	// class 0: nothing true or predicted, every ratio 0 by convention.
+	dir := writePredictionOutput(t, predRow("a", 1, "1", 1)+predRow("a", 2, "1", 2)+predRow("a", 3, "1", -1))
+	rep, err := evalPredictions(context.Background(), dir, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.AUC != nil || rep.AUCDefined {
+		t.Errorf("AUC %v defined %v, want undefined", rep.AUC, rep.AUCDefined)
+	}
+	if rep.Accuracy != 2.0/3 || rep.Class1 != (classReport{1, 2.0 / 3, 0.8, 3}) || rep.Class0 != (classReport{}) {
+		t.Errorf("accuracy %v class 1 %+v class 0 %+v", rep.Accuracy, rep.Class1, rep.Class0)
+	}
+	var table, js bytes.Buffer
+	if err := writeEvalTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "AUC        undefined: one class only\n") {
+		t.Errorf("table does not say the AUC is undefined:\n%s", table.String())
+	}
+	if err := writeEvalJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"auc": null,`) || !strings.Contains(js.String(), `"auc_defined": false,`) {
+		t.Errorf("JSON does not say the AUC is undefined:\n%s", js.String())
+	}
+	if strings.Contains(js.String(), "NaN") {
+		t.Errorf("NaN in JSON:\n%s", js.String())
+	}
+}
+
+func TestEvalNoLabels(t *testing.T) {
+	dir := writePredictionOutput(t, predRow("a", 1, "", 1)+predRow("a", 2, "", -1))
+	_, err := evalPredictions(context.Background(), dir, 0.5)
+	if !errors.Is(err, errNoLabels) || !strings.Contains(err.Error(), "none of its 2 predictions has a label") {
+		t.Errorf("got %v, want the no-labels error", err)
+	}
+	// An empty output has nothing to evaluate either.
+	dir = writePredictionOutput(t, "")
+	if _, err := evalPredictions(context.Background(), dir, 0.5); !errors.Is(err, errNoLabels) {
+		t.Errorf("empty output: got %v, want the no-labels error", err)
+	}
+}
+
+func TestEvalMalformedLine(t *testing.T) {
+	good := predRow("a", 1, "1", 1)
+	for _, tc := range []struct {
+		name, line, want string
+	}{
+		{"four fields", "a\t2\t1\t0.5\n", "want 5 tab-separated fields file<TAB>line<TAB>label<TAB>margin<TAB>probability, got 4"},
+		{"six fields", "a\t2\t1\t0\t0.5\tx\n", "got 6"},
+		{"blank", "\n", "got 1"},
+		{"label", "a\t2\t2\t0\t0.5\n", `label "2" is not 0, 1 or empty`},
+		{"label -1", "a\t2\t-1\t0\t0.5\n", `label "-1" is not 0, 1 or empty`},
+		{"margin", "a\t2\t1\tx\t0.5\n", `margin "x" is not a finite number`},
+		{"margin inf", "a\t2\t1\t+Inf\t1\n", `margin "+Inf" is not a finite number`},
+		{"margin NaN", "a\t2\t1\tNaN\t0.5\n", `margin "NaN" is not a finite number`},
+		{"probability", "a\t2\t1\t0\t1.5\n", `probability "1.5" is not a number in [0, 1]`},
+		{"columns swapped", "a\t2\t1\t0.5\t0\n", "probability 0 is not sigmoid(margin 0.5) = 0.622"},
+		{"source line", "a\tx\t1\t0\t0.5\n", `source line "x" is not a positive integer`},
+		{"source line 0", "a\t0\t1\t0\t0.5\n", `source line "0" is not a positive integer`},
+		{"no file", "\t2\t1\t0\t0.5\n", "empty source file name"},
+		{"CR", "a\t2\t1\t0\t0.5\r\n", `probability "0.5\r" is not a number`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writePredictionOutput(t, good, good+tc.line+good)
+			_, err := evalPredictions(context.Background(), dir, 0.5)
+			var le *predictionLineError
+			if !errors.As(err, &le) {
+				t.Fatalf("got %v, want a line error", err)
+			}
+			wantPrefix := filepath.Join(dir, "predictions-00001-of-00002") + ":2: "
+			if !strings.HasPrefix(err.Error(), wantPrefix) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %q, want %q...%q", err, wantPrefix, tc.want)
+			}
+		})
+	}
+}
+
+func TestEvalDamaged(t *testing.T) {
+	content := predRow("a", 1, "1", 1) + predRow("a", 2, "0", -1)
+	const second = "predictions-00001-of-00002"
+	rewriteManifest := func(t *testing.T, dir string, edit func(*predictionsManifest)) {
+		t.Helper()
+		path := filepath.Join(dir, predictionsManifestName)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m predictionsManifest
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(&m)
+		if data, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   string
+	}{
+		{"CRC mismatch", func(t *testing.T, dir string) {
+			// Same size, one digit changed: a well-formed line, so only
+			// the checksum can tell.
+			damaged := strings.Replace(content, "a\t2\t0", "a\t3\t0", 1)
+			if err := os.WriteFile(filepath.Join(dir, second), []byte(damaged), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, second + " has CRC-32C "},
+		{"CRC mismatch with a broken line", func(t *testing.T, dir string) {
+			damaged := strings.Replace(content, "a\t2\t0", "a\t2\t7", 1)
+			if err := os.WriteFile(filepath.Join(dir, second), []byte(damaged), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, second + " has CRC-32C "},
+		{"truncated", func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, second), []byte(content[:len(content)-3]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, fmt.Sprintf("%s has %d bytes, predictions.json says %d", second, len(content)-3, len(content))},
+		{"missing file", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, second)); err != nil {
+				t.Fatal(err)
+			}
+		}, second + " is listed in predictions.json but missing"},
+		{"record count", func(t *testing.T, dir string) {
+			rewriteManifest(t, dir, func(m *predictionsManifest) { m.Files[1].Records = 3 })
+		}, second + " has 2 lines, predictions.json says 3 records"},
+		{"shard listed twice", func(t *testing.T, dir string) {
+			rewriteManifest(t, dir, func(m *predictionsManifest) { m.Files[1] = m.Files[0] })
+		}, "lists predictions-00000-of-00002 twice"},
+		{"shards of two outputs", func(t *testing.T, dir string) {
+			rewriteManifest(t, dir, func(m *predictionsManifest) {
+				m.Files[1].Path = filepath.Join(dir, "predictions-00001-of-00003")
+			})
+		}, "lists files of 2 and of 3 shards"},
+		{"shard beyond the count", func(t *testing.T, dir string) {
+			rewriteManifest(t, dir, func(m *predictionsManifest) {
+				m.Files[1].Path = filepath.Join(dir, "predictions-00002-of-00002")
+			})
+		}, `predictions-00002-of-00002", not a predictions-SSSSS-of-NNNNN file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writePredictionOutput(t, content, content)
+			tc.damage(t, dir)
+			_, err := evalPredictions(context.Background(), dir, 0.5)
+			if !errors.Is(err, errDamagedPredictions) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want a damage error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEvalNotShardName(t *testing.T) {
+	dir := writePredictionOutput(t, predRow("a", 1, "1", 1))
+	data := fmt.Sprintf(`{"files":[{"path":%q,"records":1,"bytes":1,"crc32c":0}]}`, filepath.Join(dir, "weights-00000-of-00001"))
+	if err := os.WriteFile(filepath.Join(dir, predictionsManifestName), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := evalPredictions(context.Background(), dir, 0.5)
+	if err == nil || !strings.Contains(err.Error(), "not a predictions-SSSSS-of-NNNNN file") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestEvalIncomplete(t *testing.T) {
+	ctx := context.Background()
+	// Shards without predictions.json: an unfinished run.
+	dir := writePredictionOutput(t, predRow("a", 1, "1", 1))
+	if err := os.Remove(filepath.Join(dir, predictionsManifestName)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := evalPredictions(ctx, dir, 0.5)
+	if !errors.Is(err, errIncompletePredictions) || !strings.Contains(err.Error(), "not a complete prediction output: it has no predictions.json") {
+		t.Errorf("no predictions.json: got %v", err)
+	}
+	// No directory at all.
+	_, err = evalPredictions(ctx, filepath.Join(t.TempDir(), "nope"), 0.5)
+	if !errors.Is(err, errIncompletePredictions) || !strings.Contains(err.Error(), "does not exist or is empty") {
+		t.Errorf("no directory: got %v", err)
+	}
+	// A predictions.json that is not JSON (say, cut short).
+	dir = writePredictionOutput(t, predRow("a", 1, "1", 1))
+	if err := os.WriteFile(filepath.Join(dir, predictionsManifestName), []byte(`{"files":[`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evalPredictions(ctx, dir, 0.5); !errors.Is(err, errIncompletePredictions) {
+		t.Errorf("bad predictions.json: got %v", err)
+	}
+}
+
+// TestEvalAbsentShard reads an output whose writer made no file for an
+// empty shard: predictions.json lists shards 0 and 2 of 3.
+func TestEvalAbsentShard(t *testing.T) {
+	dir := fiveLabelled(t)
+	for i := range 2 {
+		from := filepath.Join(dir, fmt.Sprintf("predictions-%05d-of-00002", i))
+		if err := os.Rename(from, filepath.Join(dir, fmt.Sprintf("predictions-%05d-of-00003", 2*i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, predictionsManifestName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.ReplaceAll(data, []byte("-00000-of-00002"), []byte("-00000-of-00003"))
+	data = bytes.ReplaceAll(data, []byte("-00001-of-00002"), []byte("-00002-of-00003"))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evalPredictions(context.Background(), dir, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.N != 5 || rep.Files != 2 {
+		t.Errorf("N %d files %d, want 5 and 2", rep.N, rep.Files)
+	}
+}
+
+// TestEvalMovedOutput reads an output whose predictions.json names the
+// files where they were first written: eval finds them by base name.
+func TestEvalMovedOutput(t *testing.T) {
+	dir := fiveLabelled(t)
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evalPredictions(context.Background(), moved+"/", 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.N != 5 || rep.Predictions != moved {
+		t.Errorf("N %d predictions %q", rep.N, rep.Predictions)
+	}
+}
+
+func TestEvalFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--predictions is required"},
+		{[]string{"--predictions", "x", "--threshold", "1.5"}, "--threshold must be in [0, 1]"},
+		{[]string{"--predictions", "x", "--threshold", "NaN"}, "--threshold must be in [0, 1]"},
+	} {
+		fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+		run := evalSetup(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want usage error %q", tc.args, err, tc.want)
+		}
+	}
+}
