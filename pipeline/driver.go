@@ -24,12 +24,17 @@ type Runner func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, er
 // TrainConfig is everything a training run needs.
 type TrainConfig struct {
 	Inputs   []string // file globs on any Beam file system
+	Tests    []string // optional test set globs, evaluated after every pass
 	WorkDir  string   // snapshots: the index, starting rows, one per pass
 	Output   string   // the model directory
 	Train    model.TrainParams
 	Sharding transforms.ShardingParams
 	Shards   int  // files per snapshot dataset; default 8
 	Resume   bool // continue from the last complete snapshot in WorkDir
+	// MaxBadLines is how many malformed input lines may be skipped; past
+	// it training stops before the first pass. Skipped lines are listed in
+	// WorkDir/rejects.txt with their reasons and counted in model.json.
+	MaxBadLines int64
 	// Warm names a model directory to start from.
 	Warm string
 	// Flags are the command line, kept in the model for the record.
@@ -76,6 +81,13 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 			return nil, fmt.Errorf("input %s is a directory; give a glob such as %s/*", p, p)
 		}
+		if !strings.Contains(p, "://") {
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, fmt.Errorf("input %s cannot be read: %v", p, err)
+			}
+			f.Close()
+		}
 		files[i] = InputFile{Index: int32(i), Path: p}
 	}
 	return files, nil
@@ -84,6 +96,7 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 // runState is work-dir/run.json: what a resumed run must agree with.
 type runState struct {
 	Inputs    []string          `json:"inputs"`
+	Tests     []string          `json:"tests,omitempty"`
 	Train     model.TrainParams `json:"train"`
 	Sharding  int64             `json:"shard_threshold"`
 	Shards    int               `json:"shards"`
@@ -115,23 +128,38 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	var testFiles []InputFile
+	if len(c.Tests) > 0 {
+		if testFiles, err = ExpandInputs(ctx, c.Tests); err != nil {
+			return nil, fmt.Errorf("test set: %w", err)
+		}
+	}
 	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Warm: c.Warm,
 		StartedAt: time.Now().UTC().Format(time.RFC3339)}
 	for _, f := range files {
 		state.Inputs = append(state.Inputs, f.Path)
+	}
+	for _, f := range testFiles {
+		state.Tests = append(state.Tests, f.Path)
 	}
 	if err := c.prepareWorkDir(ctx, state); err != nil {
 		return nil, err
 	}
 
 	indexDir, startDir := joinPath(c.WorkDir, "index"), joinPath(c.WorkDir, "start")
+	testDir := joinPath(c.WorkDir, "test-index")
 	index, err := ReadManifest(ctx, indexDir)
 	start, serr := ReadManifest(ctx, startDir)
-	if err != nil || serr != nil {
+	var test *Manifest
+	var terr error
+	if len(testFiles) > 0 {
+		test, terr = ReadManifest(ctx, testDir)
+	}
+	if err != nil || serr != nil || terr != nil {
 		c.logf("setup: reading %d file(s), building the index", len(files))
 		t0 := time.Now()
 		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda,
-			BlockSize: c.Train.BlockSize, Sharding: c.Sharding, Shards: c.Shards}
+			BlockSize: c.Train.BlockSize, Sharding: c.Sharding, Shards: c.Shards, TestFiles: testFiles, TestDir: testDir}
 		if c.Warm != "" {
 			wm, err := ReadModel(ctx, c.Warm)
 			if err != nil {
@@ -150,19 +178,42 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		if start, err = ReadManifest(ctx, startDir); err != nil {
 			return nil, err
 		}
+		if len(testFiles) > 0 {
+			if test, err = ReadManifest(ctx, testDir); err != nil {
+				return nil, err
+			}
+		}
 		c.logf("setup: done in %.1fs", time.Since(t0).Seconds())
 	}
 	var meta IndexMeta
 	if err := json.Unmarshal(index.Meta, &meta); err != nil || index.Meta == nil || string(index.Meta) == "null" {
 		return nil, fmt.Errorf("no samples in %s", strings.Join(c.Inputs, ", "))
 	}
+	if meta.BadLines > 0 {
+		if err := writeRejects(ctx, index.Dataset("rejects"), joinPath(c.WorkDir, RejectsName)); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkIndex(meta, c); err != nil {
 		return nil, err
+	}
+	if test != nil {
+		var tm IndexMeta
+		if err := json.Unmarshal(test.Meta, &tm); err != nil || tm.Samples == 0 {
+			return nil, fmt.Errorf("no samples in the test set %s", strings.Join(c.Tests, ", "))
+		}
+		if tm.BadLines > 0 {
+			list := joinPath(c.WorkDir, "test-"+RejectsName)
+			if err := writeRejects(ctx, test.Dataset("rejects"), list); err != nil {
+				return nil, err
+			}
+			return nil, &BadInputError{Count: tm.BadLines, First: tm.FirstBad.Message, List: list}
+		}
 	}
 	c.logf("index: %d samples (%d positive), %d features, %d nonzeros, %d blocks",
 		meta.Samples, meta.Positives, meta.Features, meta.Nonzeros, meta.Blocks)
 
-	history, rows, err := c.completedPasses(ctx, start)
+	history, rows, err := c.completedPasses(ctx, start, test != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +232,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		t0 := time.Now()
 		p, s := beam.NewPipelineWithRoot()
 		Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
-			Samples: meta.Samples, Shards: c.Shards})
+			Samples: meta.Samples, Shards: c.Shards, Test: test})
 		if _, err := c.Run(ctx, p); err != nil {
 			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
 		}
@@ -194,6 +245,11 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			return nil, fmt.Errorf("pass %d: figures: %v", plan.Pass, err)
 		}
 		f.Seconds = time.Since(t0).Seconds()
+		if test != nil {
+			if f.Test, err = testMetrics(ctx, m); err != nil {
+				return nil, fmt.Errorf("pass %d: test set: %w", plan.Pass, err)
+			}
+		}
 		history = append(history, f)
 		rows = m.Dataset("rows")
 		c.logf("%s", f)
@@ -208,14 +264,18 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	return &TrainResult{Model: info, Index: meta, History: history}, nil
 }
 
-// checkIndex refuses to train on input with bad lines or no samples.
+// checkIndex refuses to train on input with too many bad lines or no
+// samples, and warns of skipped lines and of a single class.
 func checkIndex(m IndexMeta, c TrainConfig) error {
-	if m.BadLines > 0 {
+	if m.BadLines > c.MaxBadLines {
 		first := ""
 		if m.FirstBad != nil {
 			first = m.FirstBad.Message
 		}
-		return &BadInputError{Count: m.BadLines, First: first, Dir: joinPath(c.WorkDir, "index")}
+		return &BadInputError{Count: m.BadLines, Max: c.MaxBadLines, First: first, List: joinPath(c.WorkDir, RejectsName)}
+	}
+	if m.BadLines > 0 {
+		c.logf("warning: skipped %d malformed line(s), listed in %s", m.BadLines, joinPath(c.WorkDir, RejectsName))
 	}
 	if m.Samples == 0 {
 		return fmt.Errorf("no samples in %s (only blank or comment lines)", strings.Join(c.Inputs, ", "))
@@ -228,17 +288,22 @@ func checkIndex(m IndexMeta, c TrainConfig) error {
 
 // BadInputError reports malformed input lines found by the setup pipeline.
 type BadInputError struct {
-	Count int64
+	Count int64  // bad lines found
+	Max   int64  // bad lines allowed
 	First string // the first bad line's file:line:column message
-	Dir   string
+	List  string // the file listing them all
 }
 
 func (e *BadInputError) Error() string {
-	if e.Count == 1 {
-		return fmt.Sprintf("%s (1 bad line)", e.First)
+	msg := fmt.Sprintf("%s (%d bad line(s), listed in %s", e.First, e.Count, e.List)
+	if e.Max > 0 {
+		msg += fmt.Sprintf("; --max-bad-lines allows %d", e.Max)
 	}
-	return fmt.Sprintf("%s (%d bad lines; all are listed in %s/rejects-*)", e.First, e.Count, e.Dir)
+	return msg + ")"
 }
+
+// RejectsName is the readable list of rejected input lines in a work dir.
+const RejectsName = "rejects.txt"
 
 // prepareWorkDir checks a resumed run matches the work dir's, or records
 // a new run, clearing the snapshots of an earlier one.
@@ -286,7 +351,7 @@ func clearWorkDir(dir string) error {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if n == "index" || n == "start" || n == "export" || strings.HasPrefix(n, "pass-") {
+		if n == "index" || n == "test-index" || n == "start" || n == "export" || strings.HasPrefix(n, "pass-") {
 			if err := os.RemoveAll(joinPath(dir, n)); err != nil {
 				return err
 			}
@@ -298,7 +363,7 @@ func clearWorkDir(dir string) error {
 // completedPasses reads the figures of the complete passes in order and
 // returns them with the rows to continue from. A pass is complete when its
 // manifest is; the first incomplete one ends the list.
-func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest) ([]model.Figures, []ShardFile, error) {
+func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest, withTest bool) ([]model.Figures, []ShardFile, error) {
 	rows := start.Dataset("rows")
 	var history []model.Figures
 	for pass := 0; ; pass++ {
@@ -312,6 +377,11 @@ func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest) ([]m
 		var f model.Figures
 		if err := json.Unmarshal(m.Meta, &f); err != nil {
 			return nil, nil, fmt.Errorf("pass %d: figures: %v", pass, err)
+		}
+		if withTest {
+			if f.Test, err = testMetrics(ctx, m); err != nil {
+				return nil, nil, fmt.Errorf("pass %d: test set: %w", pass, err)
+			}
 		}
 		history = append(history, f)
 		rows = m.Dataset("rows")

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +101,9 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 		if info.Intercept, err = readIntercept(ctx, info.Files, c.Shards); err != nil {
 			return nil, err
 		}
+	}
+	if err := writeFile(ctx, joinPath(c.Output, HistoryName), historyCSV(history)); err != nil {
+		return nil, err
 	}
 	data, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
@@ -225,4 +229,32 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 		return corrupt(sf, "%d weights, model.json says %d", n, sf.Records)
 	}
 	return nil
+}
+
+// HistoryName is the per-iteration history, as CSV, in a model directory.
+const HistoryName = "history.csv"
+
+// historyCSV formats the history one row per pass; the test columns are
+// empty without a test set.
+func historyCSV(history []model.Figures) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"iteration", "objective", "grad_norm", "step", "seconds",
+		"test_accuracy", "test_log_loss", "test_auc", "test_macro_f1", "test_f1_positive", "test_f1_negative"})
+	g := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	for _, f := range history {
+		row := []string{strconv.Itoa(f.Pass), g(f.J), g(f.GradNorm), g(f.Alpha), strconv.FormatFloat(f.Seconds, 'f', 3, 64)}
+		if t := f.Test; t != nil {
+			auc := ""
+			if t.AUCDefined {
+				auc = g(t.AUC)
+			}
+			row = append(row, g(t.Accuracy), g(t.LogLoss), auc, g(t.MacroF1), g(t.Positive.F1), g(t.Negative.F1))
+		} else {
+			row = append(row, "", "", "", "", "", "")
+		}
+		w.Write(row)
+	}
+	w.Flush()
+	return b.Bytes()
 }

@@ -11,6 +11,7 @@ import (
 
 func init() {
 	register.Function2x1[model.Figures, func([]byte), error](figuresJSON)
+	register.Function1x2[transforms.PredictionBlock, int32, []byte](encodeTestFn)
 }
 
 // PassParams configure one iteration pipeline.
@@ -23,6 +24,9 @@ type PassParams struct {
 	Eta     float64 // resolved step of gd and averaging
 	Samples int64   // training samples, for averaging's per-sample shrinkage
 	Shards  int
+	// Test, if set, is a test set's index: its samples are scored with the
+	// new weights in the same run and written as the "test" dataset.
+	Test *Manifest
 }
 
 // Pass builds one iteration: DistributeParameters, RestoreDocuments, the
@@ -34,6 +38,12 @@ func Pass(s beam.Scope, p PassParams) {
 	rows := ReadRows(s, p.Rows)
 	up := passTransforms(s, rows, postings, labels, hot, p)
 	files := WriteRows(s, p.Dir, p.Shards, up.Rows)
+	if p.Test != nil {
+		s := s.Scope("test")
+		tp, tl, th := ReadIndex(s, p.Test)
+		preds := transforms.Classify(s, transforms.WarmStart(s, up.Rows), transforms.Index{Postings: tp, Labels: tl}, th)
+		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, encodeTestFn, preds)))
+	}
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
 }
 
@@ -59,4 +69,8 @@ func figuresJSON(f model.Figures, emit func([]byte)) error {
 	}
 	emit(data)
 	return nil
+}
+
+func encodeTestFn(b transforms.PredictionBlock) (int32, []byte) {
+	return 0, transforms.AppendPredictionBlock(nil, b)
 }

@@ -185,7 +185,11 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 		return nil, fmt.Errorf("no samples in %v", c.Inputs)
 	}
 	if im.BadLines > 0 {
-		return nil, &BadInputError{Count: im.BadLines, First: im.FirstBad.Message, Dir: meta}
+		list := joinPath(c.WorkDir, RejectsName)
+		if err := writeRejects(ctx, m.Dataset("rejects"), list); err != nil {
+			return nil, err
+		}
+		return nil, &BadInputError{Count: im.BadLines, First: im.FirstBad.Message, List: list}
 	}
 	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339), Files: m.Dataset("predictions")}

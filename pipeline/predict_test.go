@@ -95,3 +95,45 @@ func TestPredictMatchesReferenceScoring(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainEvaluatesTestSetEveryPass(t *testing.T) {
+	dir := t.TempDir()
+	train := writeSynth(t, dir, model.SynthParams{Samples: 1500, Features: 200, PerSample: 6, Seed: 31})
+	testPath := filepath.Join(dir, "test.txt")
+	f, err := os.Create(testPath)
+	require.NoError(t, err)
+	_, err = model.Synthesize(f, model.SynthParams{Samples: 400, Features: 200, PerSample: 6, Seed: 32})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 100, Iterations: 3, Tol: -1, GTol: -1}
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{train}, Tests: []string{testPath},
+		WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"), Train: tp, Shards: 2, Run: runnerFor("direct")})
+	require.NoError(t, err)
+	require.Len(t, res.History, 4)
+
+	// The reference: train the same passes in memory, score the test set
+	// after each, and evaluate the margins.
+	d, err := model.ReadDataset([]string{testPath}, true, tp.BlockSize)
+	require.NoError(t, err)
+	trainData, err := model.ReadDataset([]string{train}, true, tp.BlockSize)
+	require.NoError(t, err)
+	tr, err := model.NewTrainer(trainData, tp, nil)
+	require.NoError(t, err)
+	for i, f := range res.History {
+		tr.Pass()
+		require.NotNil(t, f.Test, "pass %d has no test metrics", i)
+		var labels []float64
+		for _, b := range d.Blocks {
+			labels = append(labels, b.Labels...)
+		}
+		want, err := model.EvaluateMargins(labels, d.Margins(tr.Weights()), 0.5)
+		require.NoError(t, err)
+		require.Equal(t, want.Confusion, f.Test.Confusion, "pass %d", i)
+		require.InDelta(t, want.AUC, f.Test.AUC, 1e-12, "pass %d", i)
+		require.InDelta(t, want.LogLoss, f.Test.LogLoss, 1e-12, "pass %d", i)
+	}
+	csv, err := os.ReadFile(filepath.Join(dir, "model", HistoryName))
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(string(csv)), "\n"), 5)
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,7 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit fu
 			if errors.As(perr, &pe) {
 				rj.Column = pe.Column
 			}
+			text = bytes.TrimRight(text, "\r\n")
 			if len(text) > maxRejectText {
 				text = text[:maxRejectText]
 			}

@@ -54,24 +54,38 @@ type SetupParams struct {
 	Shards    int // files per dataset
 	// Warm, if set, are the weights files of a model to start from.
 	Warm []ShardFile
+	// TestFiles, if any, are indexed into TestDir for evaluation.
+	TestFiles []InputFile
+	TestDir   string
 }
 
 // Setup builds the pipeline run once per training: read and parse the
 // input, invert it (InvertDocuments), shard hot features, create the
 // parameter rows (InitParameters), and write the index, the labels and the
 // starting rows as snapshots. Rejected lines are written too and counted
-// in the index manifest, which the driver checks before training.
+// in the index manifest, which the driver checks before training. A test
+// set, if given, gets an index of its own for evaluation after each pass.
 func Setup(s beam.Scope, p SetupParams) {
 	s = s.Scope("dpmr.Setup")
-	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize)
-	idx := transforms.InvertDocuments(s, blocks, p.Bias)
-	postings, hot := transforms.ShardHotFeatures(s, idx, p.Sharding)
-
+	idx := writeIndex(s, p.Files, p.Dir, p)
 	warm := transforms.ColdStart(s)
 	if len(p.Warm) > 0 {
 		warm = ReadWeights(s, p.Warm)
 	}
 	rows := transforms.InitParameters(s, idx.Freq, warm, p.Lambda, p.Bias)
+	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})
+	if len(p.TestFiles) > 0 {
+		writeIndex(s.Scope("test"), p.TestFiles, p.TestDir, p)
+	}
+}
+
+// writeIndex reads, parses and inverts files and writes them as an index
+// snapshot in dir: postings (hot features sharded), labels, the hot table
+// and the rejected lines, with IndexMeta in the manifest.
+func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) transforms.Index {
+	blocks, rejects := ReadBlocks(s, files, p.BlockSize)
+	idx := transforms.InvertDocuments(s, blocks, p.Bias)
+	postings, hot := transforms.ShardHotFeatures(s, idx, p.Sharding)
 
 	stats := transforms.SumVectors(s, beam.Flatten(s,
 		beam.ParDo(s, blockStats, blocks),
@@ -81,14 +95,14 @@ func Setup(s beam.Scope, p SetupParams) {
 	first := beam.Combine(s, &firstRejectFn{}, rejects)
 	meta := beam.ParDo(s, &indexMetaFn{}, stats, beam.SideInput{Input: first})
 
-	files := beam.Flatten(s,
-		WriteDataset(s, p.Dir, "postings", p.Shards, beam.ParDo(s, &encodePostingsFn{Shards: p.Shards}, postings)),
-		WriteDataset(s, p.Dir, "labels", p.Shards, beam.ParDo(s, &encodeLabelsFn{Shards: p.Shards}, idx.Labels)),
-		WriteDataset(s, p.Dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, hot)),
-		WriteDataset(s, p.Dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
+	written := beam.Flatten(s,
+		WriteDataset(s, dir, "postings", p.Shards, beam.ParDo(s, &encodePostingsFn{Shards: p.Shards}, postings)),
+		WriteDataset(s, dir, "labels", p.Shards, beam.ParDo(s, &encodeLabelsFn{Shards: p.Shards}, idx.Labels)),
+		WriteDataset(s, dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, hot)),
+		WriteDataset(s, dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
 	)
-	WriteManifest(s, p.Dir, files, meta)
-	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})
+	WriteManifest(s, dir, written, meta)
+	return idx
 }
 
 func blockStats(b transforms.ParsedBlock) []float64 {

@@ -38,7 +38,7 @@ func init() {
 	register.Emitter1[ShardFile]()
 	register.DoFn3x1[context.Context, ShardFile, func([]byte), error](&readShardFn{})
 	register.Emitter1[[]byte]()
-	register.DoFn4x1[context.Context, int, func(*ShardFile) bool, func(*[]byte) bool, error](&writeManifestFn{})
+	register.DoFn4x1[context.Context, []byte, func(*ShardFile) bool, func(*[]byte) bool, error](&writeManifestFn{})
 }
 
 // ShardFile describes one written shard.
@@ -215,21 +215,23 @@ func (f *writeShardFn) ProcessElement(ctx context.Context, shard int32, records 
 
 // WriteManifest writes dir/manifest.json listing every file in files once
 // they are all written, with meta (a singleton PCollection<[]byte> of JSON,
-// or nil for none) embedded. Expects PCollection<ShardFile>.
+// or an invalid PCollection for none) embedded. It runs exactly once, on
+// an impulse, even when there are no files at all: an empty snapshot is
+// still a complete one. Expects PCollection<ShardFile>.
 func WriteManifest(s beam.Scope, dir string, files beam.PCollection, meta beam.PCollection) {
 	s = s.Scope("dpmr.WriteManifest")
-	grouped := beam.GroupByKey(s, beam.AddFixedKey(s, files))
 	if !meta.IsValid() {
 		meta = beam.Create(s, []byte("null"))
 	}
-	beam.ParDo0(s, &writeManifestFn{Dir: dir}, grouped, beam.SideInput{Input: meta})
+	beam.ParDo0(s, &writeManifestFn{Dir: dir}, beam.Impulse(s),
+		beam.SideInput{Input: files}, beam.SideInput{Input: meta})
 }
 
 type writeManifestFn struct {
 	Dir string
 }
 
-func (f *writeManifestFn) ProcessElement(ctx context.Context, _ int, files func(*ShardFile) bool, meta func(*[]byte) bool) error {
+func (f *writeManifestFn) ProcessElement(ctx context.Context, _ []byte, files func(*ShardFile) bool, meta func(*[]byte) bool) error {
 	m := Manifest{Version: manifestVersion}
 	var sf ShardFile
 	for files(&sf) {
@@ -297,6 +299,30 @@ func (f *readShardFn) ProcessElement(ctx context.Context, sf ShardFile, emit fun
 		return corrupt(sf, "%d bytes, the manifest says %d", size, sf.Bytes)
 	case crc.Sum32() != sf.CRC32C:
 		return corrupt(sf, "checksum %08x, the manifest says %08x", crc.Sum32(), sf.CRC32C)
+	}
+	return nil
+}
+
+// forEachRecord calls fn with each record of a shard file held in data,
+// after checking the whole against the manifest's description.
+func forEachRecord(sf ShardFile, data []byte, fn func([]byte) error) error {
+	if int64(len(data)) != sf.Bytes || crc32.Checksum(data, castagnoli) != sf.CRC32C {
+		return corrupt(sf, "size or checksum differs from the manifest")
+	}
+	var n int64
+	for len(data) > 0 {
+		size, k := binary.Uvarint(data)
+		if k <= 0 || size > uint64(len(data)-k) {
+			return corrupt(sf, "bad record header after %d records", n)
+		}
+		if err := fn(data[k : k+int(size)]); err != nil {
+			return err
+		}
+		data = data[k+int(size):]
+		n++
+	}
+	if n != sf.Records {
+		return corrupt(sf, "%d records, the manifest says %d", n, sf.Records)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/dpmr/dpmr/model"
 	_ "github.com/dpmr/dpmr/runners"
@@ -18,7 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { ptest.MainWithDefault(m, "direct") }
+func TestMain(m *testing.M) {
+	beamlog.LogLevel = "warn" // the runners log every job's plan at INFO
+	ptest.MainWithDefault(m, "direct")
+}
 
 // oracleTol is the agreement required between pipeline and reference
 // trainer. Both run the same arithmetic in the same order with exact

@@ -35,6 +35,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	shards := fs.Int("shards", 8, "files per snapshot dataset and in the model")
 	resume := fs.Bool("resume", false, "continue the run in --workdir from its last complete snapshot")
 	warm := fs.String("warm-start", "", "model `DIR` whose weights to start from")
+	maxBad := fs.Int64("max-bad-lines", 0, "skip up to `N` malformed input lines (listed in WORKDIR/rejects.txt) instead of stopping")
 	return func() error {
 		if *input == "" || *output == "" {
 			return usageError("--input and --output are required")
@@ -76,7 +77,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
 			Inputs: splitList(*input), WorkDir: *workdir, Output: *output, Train: p,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards,
-			Resume: *resume, Warm: *warm, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
+			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
 			return err
