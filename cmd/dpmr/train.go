@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/dpmr/dpmr/model"
@@ -19,7 +20,8 @@ func init() {
 
 func trainSetup(fs *flag.FlagSet) func() error {
 	input := fs.String("input", "", "training data: a `GLOB` of files, or several separated by commas (required)")
-	output := fs.String("output", "", "model `DIR` to write: weights-* and model.json (required)")
+	output := fs.String("output", "", "model `DIR` to write: weights-*, model.json, history.csv, history.svg (required)")
+	test := fs.String("test", "", "test set `GLOB`(s), scored after every iteration; the metrics go to model.json, history.csv and history.svg")
 	workdir := fs.String("workdir", "", "`DIR` for snapshots, on any Beam file system (default OUTPUT.work)")
 	lambda := fs.Float64("lambda", 1, "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda")
 	c := fs.Float64("C", 0, "LIBLINEAR's cost C; sets --lambda to 1/C")
@@ -75,11 +77,14 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			return usageError("%v", err)
 		}
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
-			Inputs: splitList(*input), WorkDir: *workdir, Output: *output, Train: p,
+			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards,
 			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
+			return err
+		}
+		if err := writeHistoryChart(filepath.Join(*output, "history.svg"), res.History); err != nil {
 			return err
 		}
 		m := res.Model
@@ -112,4 +117,40 @@ func setFlags(fs *flag.FlagSet) map[string]string {
 	m := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { m[f.Name] = f.Value.String() })
 	return m
+}
+
+// writeHistoryChart draws J (log scale) by iteration and, with a test set,
+// the test F1 and AUC below it.
+func writeHistoryChart(path string, history []model.Figures) error {
+	if strings.Contains(path, "://") {
+		return nil // charts are for a local model dir; history.csv has the numbers
+	}
+	var j, f1, auc, acc chartSeries
+	j.Name, f1.Name, auc.Name, acc.Name = "J (objective)", "test macro F1", "test AUC", "test accuracy"
+	for _, f := range history {
+		x := float64(f.Pass)
+		j.Points = append(j.Points, chartPoint{x, f.J})
+		if t := f.Test; t != nil {
+			f1.Points = append(f1.Points, chartPoint{x, t.MacroF1})
+			acc.Points = append(acc.Points, chartPoint{x, t.Accuracy})
+			if t.AUCDefined {
+				auc.Points = append(auc.Points, chartPoint{x, t.AUC})
+			}
+		}
+	}
+	c := chart{Title: "dpmr training", XLabel: "iteration (one pass over the data each)",
+		Panels: []chartPanel{{YLabel: "J", LogY: true, Series: []chartSeries{j}}}}
+	if len(f1.Points) > 0 {
+		c.Panels = append(c.Panels, chartPanel{YLabel: "test metric", Series: []chartSeries{f1, auc, acc}})
+		c.Height = 650
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeSVGChart(f, c); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
