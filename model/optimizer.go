@@ -275,6 +275,18 @@ type Figures struct {
 	// Test holds the test set's metrics at this pass's weights, when
 	// training was given one.
 	Test *Metrics `json:"test,omitempty"`
+	// Keys describes each keyed stage's shuffle keys, as the runner's
+	// metrics reported them.
+	Keys []KeyStats `json:"keys,omitempty"`
+}
+
+// KeyStats sums up the key sizes of one keyed stage: how many keys, and
+// the largest and mean size (in postings, or partials for the combine).
+type KeyStats struct {
+	Stage string  `json:"stage"`
+	Keys  int64   `json:"keys"`
+	Max   int64   `json:"max"`
+	Mean  float64 `json:"mean"`
 }
 
 // NumRowFigures is the length of RowFigures' vector.

@@ -233,7 +233,8 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		p, s := beam.NewPipelineWithRoot()
 		Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
 			Samples: meta.Samples, Shards: c.Shards, Test: test})
-		if _, err := c.Run(ctx, p); err != nil {
+		res, err := c.Run(ctx, p)
+		if err != nil {
 			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
 		}
 		m, err := ReadManifest(ctx, dir)
@@ -245,6 +246,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			return nil, fmt.Errorf("pass %d: figures: %v", plan.Pass, err)
 		}
 		f.Seconds = time.Since(t0).Seconds()
+		f.Keys = keyStats(res)
 		if test != nil {
 			if f.Test, err = testMetrics(ctx, m); err != nil {
 				return nil, fmt.Errorf("pass %d: test set: %w", plan.Pass, err)
@@ -386,4 +388,42 @@ func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest, with
 		history = append(history, f)
 		rows = m.Dataset("rows")
 	}
+}
+
+// keyStats reads the keyed stages' key-size distributions from a pass's
+// metrics (those of the test set's scoring excluded), merged over the
+// steps that report them. Runners that report no metrics give none.
+func keyStats(res beam.PipelineResult) []model.KeyStats {
+	if res == nil {
+		return nil
+	}
+	merged := map[string]*model.KeyStats{}
+	sums := map[string]int64{}
+	var order []string
+	for _, d := range res.Metrics().AllMetrics().Distributions() {
+		if d.Key.Namespace != transforms.MetricsNamespace || strings.Contains(d.Key.Step, "test") {
+			continue
+		}
+		v := d.Result()
+		if v.Count == 0 {
+			continue
+		}
+		k, ok := merged[d.Key.Name]
+		if !ok {
+			k = &model.KeyStats{Stage: d.Key.Name}
+			merged[d.Key.Name] = k
+			order = append(order, d.Key.Name)
+		}
+		k.Keys += v.Count
+		k.Max = max(k.Max, v.Max)
+		sums[d.Key.Name] += v.Sum
+	}
+	sort.Strings(order)
+	out := make([]model.KeyStats, 0, len(order))
+	for _, name := range order {
+		k := merged[name]
+		k.Mean = float64(sums[name]) / float64(k.Keys)
+		out = append(out, *k)
+	}
+	return out
 }

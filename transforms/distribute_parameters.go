@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,7 +13,7 @@ func init() {
 	register.DoFn4x0[string, model.Row, func(string) func(*int32) bool, func(FeatureKey, model.Row)](&fanOutRowFn{})
 	register.Iter1[int32]()
 	register.Emitter2[FeatureKey, model.Row]()
-	register.DoFn4x1[FeatureKey, func(*model.Row) bool, func(*Postings) bool, func(int64, WeightedPostings), error](&distributeFn{})
+	register.DoFn5x1[context.Context, FeatureKey, func(*model.Row) bool, func(*Postings) bool, func(int64, WeightedPostings), error](&distributeFn{})
 	register.Iter1[model.Row]()
 	register.Iter1[Postings]()
 	register.Emitter2[int64, WeightedPostings]()
@@ -57,7 +58,12 @@ type distributeFn struct {
 	MissingIsZero bool
 }
 
-func (f *distributeFn) ProcessElement(key FeatureKey, rows func(*model.Row) bool, postings func(*Postings) bool, emit func(int64, WeightedPostings)) error {
+// distributeKeySize measures the keys of DistributeParameters' shuffle in
+// postings: its count is the number of keys, max the largest, sum/count
+// the mean. A hot feature's giant key shows up here, and sharding's effect.
+var distributeKeySize = beam.NewDistribution(MetricsNamespace, "DistributeParameters.key_postings")
+
+func (f *distributeFn) ProcessElement(ctx context.Context, key FeatureKey, rows func(*model.Row) bool, postings func(*Postings) bool, emit func(int64, WeightedPostings)) error {
 	var row model.Row
 	found := false
 	for rows(&row) {
@@ -67,11 +73,16 @@ func (f *distributeFn) ProcessElement(key FeatureKey, rows func(*model.Row) bool
 		found = true
 	}
 	var p Postings
+	var size int64
 	for postings(&p) {
 		if !found && !f.MissingIsZero {
 			return fmt.Errorf("dpmr: feature %q has postings but no parameter row", key.Name)
 		}
+		size += int64(len(p.Rows))
 		emit(p.Block, WeightedPostings{Feature: key.Name, W: row.W, D: row.D, Rows: p.Rows, Vals: p.Vals})
+	}
+	if size > 0 {
+		distributeKeySize.Update(ctx, size)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func init() {
-	register.DoFn4x1[int64, func(*LabelBlock) bool, func(*WeightedPostings) bool, func(SufficientBlock), error](&restoreFn{})
+	register.DoFn5x1[context.Context, int64, func(*LabelBlock) bool, func(*WeightedPostings) bool, func(SufficientBlock), error](&restoreFn{})
 	register.Iter1[LabelBlock]()
 	register.Iter1[WeightedPostings]()
 	register.Emitter1[SufficientBlock]()
@@ -30,7 +31,10 @@ func RestoreDocuments(s beam.Scope, labels, weighted beam.PCollection) beam.PCol
 
 type restoreFn struct{}
 
-func (f *restoreFn) ProcessElement(block int64, labels func(*LabelBlock) bool, weighted func(*WeightedPostings) bool, emit func(SufficientBlock)) error {
+// restoreKeySize measures RestoreDocuments' keys (blocks) in postings.
+var restoreKeySize = beam.NewDistribution(MetricsNamespace, "RestoreDocuments.key_postings")
+
+func (f *restoreFn) ProcessElement(ctx context.Context, block int64, labels func(*LabelBlock) bool, weighted func(*WeightedPostings) bool, emit func(SufficientBlock)) error {
 	var lb LabelBlock
 	n := 0
 	for labels(&lb) {
@@ -73,6 +77,7 @@ func (f *restoreFn) ProcessElement(block int64, labels func(*LabelBlock) bool, w
 	if len(parts) > 0 {
 		sb.ColPtr = append(sb.ColPtr, int32(len(sb.Rows)))
 	}
+	restoreKeySize.Update(ctx, int64(nnz))
 	if err := sortColumns(&sb); err != nil {
 		return fmt.Errorf("dpmr: block %d: %v", block, err)
 	}

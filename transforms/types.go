@@ -2,6 +2,9 @@ package transforms
 
 import "github.com/dpmr/dpmr/model"
 
+// MetricsNamespace is the namespace of dpmr's Beam metrics.
+const MetricsNamespace = "dpmr"
+
 // FeatureKey is the shuffle key of a feature's postings: the feature, or
 // one shard of a hot feature. The shard is a field of the key, never part
 // of the name, so no real feature name can collide with a shard.

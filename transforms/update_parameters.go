@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -9,7 +10,7 @@ import (
 )
 
 func init() {
-	register.DoFn5x1[string, func(*model.Row) bool, func(*GradSum) bool, model.Choice, func(string, model.Row), error](&updateRowFn{})
+	register.DoFn6x1[context.Context, string, func(*model.Row) bool, func(*GradSum) bool, model.Choice, func(string, model.Row), error](&updateRowFn{})
 	register.Iter1[GradSum]()
 	register.Combiner3[gramAcc, model.Row, model.Gram](&gramSumFn{})
 	register.Function1x1[model.Gram, Direction](directionOf)
@@ -72,7 +73,11 @@ type updateRowFn struct {
 	Params UpdateParams
 }
 
-func (f *updateRowFn) ProcessElement(name string, rows func(*model.Row) bool, grads func(*GradSum) bool, c model.Choice, emit func(string, model.Row)) error {
+// gradientKeySize measures ComputeGradients' per-feature combine: the
+// number of block partials summed under each feature (shards included).
+var gradientKeySize = beam.NewDistribution(MetricsNamespace, "ComputeGradients.key_partials")
+
+func (f *updateRowFn) ProcessElement(ctx context.Context, name string, rows func(*model.Row) bool, grads func(*GradSum) bool, c model.Choice, emit func(string, model.Row)) error {
 	var row model.Row
 	n := 0
 	for rows(&row) {
@@ -86,6 +91,9 @@ func (f *updateRowFn) ProcessElement(name string, rows func(*model.Row) bool, gr
 	}
 	if n != 1 {
 		return fmt.Errorf("dpmr: feature %q has %d parameter rows, want 1", name, n)
+	}
+	if sum.Blocks > 0 {
+		gradientKeySize.Update(ctx, sum.Blocks)
 	}
 	p := f.Params.Train
 	row = model.UpdateRow(row, p, name == model.BiasName && p.Bias, c.Alpha, sum.G)
