@@ -1,12 +1,17 @@
 // Package runners chooses and checks the Beam runner a dpmr job runs on:
 // prism embedded in the process (the default), the direct runner, a
 // portable job service (Flink, Spark, or a standalone prism) or Dataflow.
+// It also starts Beam's prism job server as a separate process
+// (StartJobServer), which is how the portable path is tested.
 package runners
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -39,12 +44,31 @@ func Name() string {
 // Validate checks, before any work starts, that the chosen runner has
 // what it needs, so a mistake costs a message and not a failed job.
 func Validate() error {
-	switch r := Name(); r {
+	if err := validateRunner(Name()); err != nil {
+		return err
+	}
+	if *jobopts.Async {
+		return fmt.Errorf("--async cannot be used: the driver must wait for each iteration before the next")
+	}
+	return nil
+}
+
+func validateRunner(r string) error {
+	env := strings.ToLower(strings.TrimSpace(*jobopts.EnvironmentType))
+	switch r {
 	case "prism", "direct":
 		return nil
 	case "universal", "flink", "spark":
 		if *jobopts.Endpoint == "" {
 			return fmt.Errorf("--runner=%s needs --endpoint=HOST:PORT of the job service (e.g. Flink's or Spark's job server)", r)
+		}
+		if _, port, err := net.SplitHostPort(*jobopts.Endpoint); err != nil || !isPort(port) {
+			return fmt.Errorf("--endpoint=%s is not HOST:PORT of a job service (e.g. localhost:8099)", *jobopts.Endpoint)
+		}
+		switch env {
+		case "", "docker", "process", "external", "loopback":
+		default:
+			return fmt.Errorf("--environment_type=%s is not one of DOCKER (the default), PROCESS, EXTERNAL, LOOPBACK", *jobopts.EnvironmentType)
 		}
 	case "dataflow":
 		var missing []string
@@ -54,19 +78,28 @@ func Validate() error {
 		if *gcpopts.Region == "" {
 			missing = append(missing, "--region")
 		}
-		if lookup("staging_location") == "" {
+		staging := lookup("staging_location")
+		if staging == "" {
 			missing = append(missing, "--staging_location")
 		}
 		if len(missing) > 0 {
 			return fmt.Errorf("--runner=dataflow needs %s", strings.Join(missing, ", "))
 		}
+		if !strings.HasPrefix(staging, "gs://") {
+			return fmt.Errorf("--staging_location=%s must be a gs:// path for --runner=dataflow", staging)
+		}
+		if env != "" && env != "docker" {
+			return fmt.Errorf("--environment_type=%s cannot be used with --runner=dataflow, whose workers run in containers (--sdk_container_image)", *jobopts.EnvironmentType)
+		}
 	default:
 		return fmt.Errorf("--runner=%s is not one of prism (default), direct, universal, flink, spark, dataflow", r)
 	}
-	if *jobopts.Async {
-		return fmt.Errorf("--async cannot be used: the driver must wait for each iteration before the next")
-	}
 	return nil
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536
 }
 
 func lookup(name string) string {
@@ -76,10 +109,20 @@ func lookup(name string) string {
 	return ""
 }
 
+// ErrDryRun is what Run returns once Dataflow has translated a pipeline
+// under --dry_run: the job was logged, not submitted, so there is nothing
+// to wait for and no output to go on from.
+var ErrDryRun = errors.New("--dry_run: the pipeline was translated into a Dataflow job, not submitted")
+
 // Run runs p on the chosen runner and waits for it to finish.
 func Run(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	if err := Validate(); err != nil {
 		return nil, err
 	}
-	return beam.Run(ctx, Name(), p)
+	r := Name()
+	pr, err := beam.Run(ctx, r, p)
+	if err == nil && r == "dataflow" && lookup("dry_run") == "true" {
+		return nil, ErrDryRun
+	}
+	return pr, err
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/dpmr/dpmr/runners"
 )
 
 // command is one sub-command of dpmr. run receives the flag set already
@@ -104,6 +105,10 @@ func main() {
 		defer stop()
 	}
 	if err := run(); err != nil {
+		if errors.Is(err, runners.ErrDryRun) {
+			fmt.Fprintf(os.Stderr, "dpmr %s: dry run: the first pipeline was translated and not submitted\n", name)
+			exit(0)
+		}
 		fmt.Fprintf(os.Stderr, "dpmr %s: %v\n", name, err)
 		code := 1
 		if errors.Is(err, errUsage) {

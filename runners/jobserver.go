@@ -1,0 +1,215 @@
+package runners
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// PrismPackage is Beam's standalone prism runner: a portable job service
+// that runs jobs itself, with workers in LOOPBACK mode.
+const PrismPackage = "github.com/apache/beam/sdks/v2/go/cmd/prism"
+
+// jobServerStartTimeout bounds the wait for a started job server to accept
+// connections, unless the context given is shorter.
+const jobServerStartTimeout = time.Minute
+
+// JobServer is Beam's prism job server running as a separate process on a
+// loopback port. Jobs reach it with --runner=universal
+// --endpoint=<Endpoint> --environment_type=LOOPBACK.
+type JobServer struct {
+	Endpoint string // HOST:PORT of the job service
+	Binary   string // the prism executable
+	Log      string // file receiving the server's output
+
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the process has exited
+	waitErr  error         // the process's exit status, once exited is closed
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// BuildPrism builds Beam's prism command, at the Beam version this module
+// requires, into dir/prism and returns its path. It runs "go build" from
+// the module cache, so it needs the go command and must run inside this
+// module (or any module requiring the Beam Go SDK); nothing is downloaded
+// if the module cache is complete.
+func BuildPrism(ctx context.Context, dir string) (string, error) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("building prism needs the go command: %v", err)
+	}
+	bin := filepath.Join(dir, "prism")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	cmd := exec.CommandContext(ctx, gocmd, "build", "-o", bin, PrismPackage)
+	// The binary runs here, whatever GOOS/GOARCH the environment holds
+	// (the README's cross-compilation commands set them).
+	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", PrismPackage, err, bytes.TrimSpace(out))
+	}
+	return bin, nil
+}
+
+// StartJobServer builds prism into dir (see BuildPrism), starts it on a
+// free loopback port with its web UI off, and returns once the port
+// accepts connections. The server's output goes to dir/prism.log. The
+// process outlives ctx, which only bounds the build and the start; call
+// Stop to end it. On Linux the process is also killed if this one dies.
+func StartJobServer(ctx context.Context, dir string) (*JobServer, error) {
+	bin, err := BuildPrism(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return StartJobServerBinary(ctx, bin, filepath.Join(dir, "prism.log"))
+}
+
+// StartJobServerBinary starts an already built prism binary, appending its
+// output to logPath. See StartJobServer.
+func StartJobServerBinary(ctx context.Context, bin, logPath string) (*JobServer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("starting a job server: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, jobServerStartTimeout)
+	defer cancel()
+	// The port is free when chosen but may be taken before prism binds
+	// it; prism then exits at once, and another port is tried.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var port int
+		if port, err = freeLoopbackPort(); err != nil {
+			return nil, err
+		}
+		var s *JobServer
+		s, err = startPrism(ctx, bin, port, logPath)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errExitedEarly) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+var errExitedEarly = errors.New("job server exited before accepting connections")
+
+func startPrism(ctx context.Context, bin string, port int, logPath string) (*JobServer, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd := exec.Command(bin,
+		"--job_port="+strconv.Itoa(port),
+		"--serve_http=false", // no web UI, so no second port to collide on
+		"--log_kind=text",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %v", bin, err)
+	}
+	s := &JobServer{
+		Endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Binary:   bin, Log: logPath, cmd: cmd, exited: make(chan struct{}),
+	}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitReady polls the port until it accepts a connection, the process
+// exits, or ctx ends.
+func (s *JobServer) waitReady(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c, err := net.DialTimeout("tcp", s.Endpoint, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("%w (%v): %s", errExitedEarly, s.waitErr, LogTail(s.Log))
+		case <-ctx.Done():
+			return fmt.Errorf("job server at %s not accepting connections: %v; log: %s", s.Endpoint, ctx.Err(), LogTail(s.Log))
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop kills the job server and waits for it to exit. It returns an error
+// if the server had exited by itself before. Stop may be called more than
+// once.
+func (s *JobServer) Stop() error {
+	s.stopOnce.Do(func() {
+		select {
+		case <-s.exited:
+			s.stopErr = fmt.Errorf("job server at %s had exited before Stop (%v); log: %s", s.Endpoint, s.waitErr, LogTail(s.Log))
+			return
+		default:
+		}
+		if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.stopErr = err
+		}
+		<-s.exited
+	})
+	return s.stopErr
+}
+
+// Running tells whether the server process is still alive.
+func (s *JobServer) Running() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// freeLoopbackPort returns a TCP port nothing listens on at the moment.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// LogTail returns the end of a log file, such as a JobServer's, for
+// error messages.
+func LogTail(path string) string {
+	const keep = 2000
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) > keep {
+		data = append([]byte("..."), data[len(data)-keep:]...)
+	}
+	if len(data) == 0 {
+		return "(empty)"
+	}
+	return string(data)
+}

@@ -1,0 +1,116 @@
+package runners
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
+)
+
+func TestJobServer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t0 := time.Now()
+	bin, err := BuildPrism(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built %s in %.1fs", bin, time.Since(t0).Seconds())
+
+	t.Run("serves the job API until Stop", func(t *testing.T) {
+		t0 := time.Now()
+		s, err := StartJobServerBinary(ctx, bin, filepath.Join(dir, "serve.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+		t.Logf("job server at %s accepting connections after %.2fs", s.Endpoint, time.Since(t0).Seconds())
+		if host, _, _ := net.SplitHostPort(s.Endpoint); host != "127.0.0.1" {
+			t.Errorf("endpoint %s is not on the loopback interface", s.Endpoint)
+		}
+		cc, err := grpcx.Dial(ctx, s.Endpoint, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		jobs, err := jobpb.NewJobServiceClient(cc).GetJobs(ctx, &jobpb.GetJobsRequest{})
+		if err != nil {
+			t.Fatalf("GetJobs: %v", err)
+		}
+		if n := len(jobs.GetJobInfo()); n != 0 {
+			t.Errorf("a new job server lists %d jobs", n)
+		}
+		if err := s.Stop(); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		if s.Running() {
+			t.Error("the process is still running after Stop")
+		}
+		if c, err := net.DialTimeout("tcp", s.Endpoint, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Stop", s.Endpoint)
+		}
+		if err := s.Stop(); err != nil {
+			t.Errorf("a second Stop: %v", err)
+		}
+	})
+
+	t.Run("two servers side by side", func(t *testing.T) {
+		a, err := StartJobServerBinary(ctx, bin, filepath.Join(dir, "a.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Stop()
+		b, err := StartJobServerBinary(ctx, bin, filepath.Join(dir, "b.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Stop()
+		if a.Endpoint == b.Endpoint {
+			t.Fatalf("both servers on %s", a.Endpoint)
+		}
+	})
+
+	t.Run("a server that died is reported by Stop", func(t *testing.T) {
+		s, err := StartJobServerBinary(ctx, bin, filepath.Join(dir, "killed.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-s.exited
+		if err := s.Stop(); err == nil || !strings.Contains(err.Error(), "had exited before Stop") {
+			t.Errorf("Stop after the process died = %v, want an error saying so", err)
+		}
+	})
+
+	t.Run("a binary that exits at once", func(t *testing.T) {
+		// Any command that exits without listening stands for a prism that
+		// could not bind its port; "false" is on every Unix.
+		bad, err := exec.LookPath("false")
+		if err != nil {
+			t.Skipf("no 'false' command to stand for a failing server: %v", err)
+		}
+		_, err = StartJobServerBinary(ctx, bad, filepath.Join(dir, "bad.log"))
+		if !errors.Is(err, errExitedEarly) {
+			t.Errorf("StartJobServerBinary(%s) = %v, want errExitedEarly", bad, err)
+		}
+	})
+
+	t.Run("a start that times out", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+		defer cancel()
+		<-ctx.Done()
+		if _, err := StartJobServerBinary(ctx, bin, filepath.Join(dir, "late.log")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("StartJobServerBinary with an expired context = %v, want context.DeadlineExceeded", err)
+		}
+	})
+}
