@@ -232,3 +232,33 @@ func TestWarmStartReportsTrueObjective(t *testing.T) {
 	warm.Train(nil)
 	require.LessOrEqual(t, warm.History[len(warm.History)-1].J, trueJ)
 }
+
+// TestLBFGSPassesToOptimum measures issue 7's figure on dpmr gen data:
+// 100k samples, Zipf features, intercept on. The optimum is the same
+// trainer run to |g| <= 1e-9 |g0| (checked against gonum above). The
+// issue's target is a relative gap of 1e-4 within 20 passes; this
+// optimizer is at about 8e-4 there and needs about 30 passes, so the test
+// pins what it does reach (a regression check) and the note on issue 7
+// says the target is open.
+func TestLBFGSPassesToOptimum(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100k samples; skipped with -short")
+	}
+	d := synthDataset(t, SynthParams{Samples: 100000, Features: 50000, PerSample: 20, Zipf: 1.1, Seed: 61, Noise: 0.05}, true, 16384)
+	tr, err := NewTrainer(d, TrainParams{Lambda: 1, Bias: true, Iterations: 300, Tol: -1, GTol: 1e-9}, nil)
+	require.NoError(t, err)
+	tr.Train(nil)
+	h := tr.History
+	opt := h[len(h)-1].J
+	gap := func(pass int) float64 { return (h[pass].J - opt) / opt }
+	within := len(h)
+	for i := range h {
+		if gap(i) <= 1e-4 {
+			within = i + 1
+			break
+		}
+	}
+	t.Logf("optimum J %.10g after %d passes; gap after 20 passes %.2e; gap <= 1e-4 after %d passes", opt, len(h), gap(19), within)
+	require.LessOrEqual(t, gap(19), 1e-3)
+	require.LessOrEqual(t, within, 40)
+}
