@@ -80,3 +80,32 @@ func TestInputErrorsAreClear(t *testing.T) {
 		Output: filepath.Join(dir, "pred"), WorkDir: filepath.Join(dir, "pw"), Run: runnerFor("direct")})
 	require.ErrorContains(t, err, "is not a dpmr model")
 }
+
+// TestCorruptSnapshotIsNeverUsed damages one byte of the last snapshot's
+// rows, keeping its size: resuming must fail on the checksum rather than
+// train on it, and a truncated file must be caught before any pipeline.
+func TestCorruptSnapshotIsNeverUsed(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSynth(t, dir, model.SynthParams{Samples: 500, Features: 50, PerSample: 5, Seed: 71})
+	cfg := TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"),
+		Train: model.TrainParams{Lambda: 1, Bias: true, Iterations: 2, Tol: -1, GTol: -1}, Shards: 2, Run: runnerFor("direct")}
+	_, err := Train(context.Background(), cfg)
+	require.NoError(t, err)
+
+	rows, err := filepath.Glob(filepath.Join(dir, "work", "pass-00002", "rows-*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, rows)
+	b, err := os.ReadFile(rows[0])
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x40
+	require.NoError(t, os.WriteFile(rows[0], b, 0o644))
+
+	cfg.Resume = true
+	cfg.Train.Iterations = 4
+	_, err = Train(context.Background(), cfg)
+	require.ErrorContains(t, err, "snapshot file is corrupt")
+
+	require.NoError(t, os.WriteFile(rows[0], b[:len(b)-3], 0o644))
+	_, err = Train(context.Background(), cfg)
+	require.ErrorContains(t, err, "bytes, the file has")
+}

@@ -334,8 +334,13 @@ func (c *TrainConfig) prepareWorkDir(ctx context.Context, state runState) error 
 	return writeFile(ctx, path, append(data, '\n'))
 }
 
+// sameRun tells whether two runs compute the same iterates; the stopping
+// rules may differ, so a run can be resumed with more iterations.
 func sameRun(a, b runState) bool {
 	a.StartedAt, b.StartedAt = "", ""
+	for _, r := range []*runState{&a, &b} {
+		r.Train.Iterations, r.Train.Tol, r.Train.GTol = 0, 0, 0
+	}
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
