@@ -137,3 +137,30 @@ func TestTrainEvaluatesTestSetEveryPass(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, strings.Split(strings.TrimSpace(string(csv)), "\n"), 5)
 }
+
+// TestPredictRefusesADamagedModel changes a weights file behind
+// model.json's back: a changed byte fails its checksum, a changed size is
+// caught before any pipeline runs.
+func TestPredictRefusesADamagedModel(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSynth(t, dir, model.SynthParams{Samples: 300, Features: 40, PerSample: 4, Seed: 91})
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "w"),
+		Output: filepath.Join(dir, "m"), Train: model.TrainParams{Lambda: 1, Bias: true, Iterations: 1}, Shards: 1,
+		Run: runnerFor("direct")})
+	require.NoError(t, err)
+	path := res.Model.Files[0].Path
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	predict := func() error {
+		_, err := RunPredict(context.Background(), PredictConfig{Model: filepath.Join(dir, "m"), Inputs: []string{data},
+			Output: filepath.Join(dir, "p"), WorkDir: filepath.Join(dir, "pw"), Run: runnerFor("direct")})
+		return err
+	}
+	require.NoError(t, predict())
+	changed := append([]byte(nil), b...)
+	changed[len(changed)-2] ^= 0x01 // a digit of the last weight
+	require.NoError(t, os.WriteFile(path, changed, 0o644))
+	require.ErrorContains(t, predict(), "checksum differs from model.json")
+	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
+	require.ErrorContains(t, predict(), "the model is damaged")
+}
