@@ -169,19 +169,8 @@ func ReadModel(ctx context.Context, dir string) (*ModelInfo, error) {
 	if info.Format != ModelFormat || info.Version != modelVersion {
 		return nil, fmt.Errorf("%s: format %q version %d, this dpmr reads %q version %d", path, info.Format, info.Version, ModelFormat, modelVersion)
 	}
-	fs, err := filesystem.New(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer fs.Close()
-	for _, f := range info.Files {
-		size, err := fs.Size(ctx, f.Path)
-		if err != nil {
-			return nil, fmt.Errorf("%s lists %s: %v", path, f.Path, err)
-		}
-		if size != f.Bytes {
-			return nil, fmt.Errorf("%s lists %s with %d bytes, the file has %d: the model is damaged", path, f.Path, f.Bytes, size)
-		}
+	if err := checkSizes(ctx, path, info.Files); err != nil {
+		return nil, fmt.Errorf("%v: the model is damaged", err)
 	}
 	return &info, nil
 }

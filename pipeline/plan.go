@@ -50,15 +50,7 @@ func ReadKeySizes(ctx context.Context, index *Manifest, threshold int64) (*KeySi
 			return nil, err
 		}
 		err = forEachRecord(f, data, func(rec []byte) error {
-			kb, vb, err := splitRecord(rec)
-			if err != nil {
-				return err
-			}
-			k, err := transforms.DecodeFeatureKey(kb)
-			if err != nil {
-				return err
-			}
-			p, err := transforms.DecodePostings(vb)
+			k, p, err := decodePostingsRecord(rec)
 			if err != nil {
 				return err
 			}

@@ -110,20 +110,26 @@ func (f *encodePostingsFn) ProcessElement(k transforms.FeatureKey, p transforms.
 }
 
 func decodePostings(b []byte, emit func(transforms.FeatureKey, transforms.Postings)) error {
-	kb, vb, err := splitRecord(b)
-	if err != nil {
-		return err
-	}
-	k, err := transforms.DecodeFeatureKey(kb)
-	if err != nil {
-		return err
-	}
-	p, err := transforms.DecodePostings(vb)
+	k, p, err := decodePostingsRecord(b)
 	if err != nil {
 		return err
 	}
 	emit(k, p)
 	return nil
+}
+
+// decodePostingsRecord splits a postings record into key and postings.
+func decodePostingsRecord(b []byte) (transforms.FeatureKey, transforms.Postings, error) {
+	kb, vb, err := splitRecord(b)
+	if err != nil {
+		return transforms.FeatureKey{}, transforms.Postings{}, err
+	}
+	k, err := transforms.DecodeFeatureKey(kb)
+	if err != nil {
+		return k, transforms.Postings{}, err
+	}
+	p, err := transforms.DecodePostings(vb)
+	return k, p, err
 }
 
 type encodeLabelsFn struct{ Shards int }

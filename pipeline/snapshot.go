@@ -95,21 +95,30 @@ func ReadManifest(ctx context.Context, dir string) (*Manifest, error) {
 	if m.Version != manifestVersion {
 		return nil, fmt.Errorf("%s: snapshot format version %d, this dpmr reads %d", path, m.Version, manifestVersion)
 	}
-	fs, err := filesystem.New(ctx, dir)
-	if err != nil {
+	if err := checkSizes(ctx, path, m.Files); err != nil {
 		return nil, err
 	}
+	return &m, nil
+}
+
+// checkSizes checks that every file a listing (manifest.json, model.json)
+// names exists with the recorded size.
+func checkSizes(ctx context.Context, listing string, files []ShardFile) error {
+	fs, err := filesystem.New(ctx, listing)
+	if err != nil {
+		return err
+	}
 	defer fs.Close()
-	for _, f := range m.Files {
+	for _, f := range files {
 		size, err := fs.Size(ctx, f.Path)
 		if err != nil {
-			return nil, fmt.Errorf("%s lists %s: %v", path, f.Path, err)
+			return fmt.Errorf("%s lists %s: %v", listing, f.Path, err)
 		}
 		if size != f.Bytes {
-			return nil, fmt.Errorf("%s lists %s with %d bytes, the file has %d", path, f.Path, f.Bytes, size)
+			return fmt.Errorf("%s lists %s with %d bytes, the file has %d", listing, f.Path, f.Bytes, size)
 		}
 	}
-	return &m, nil
+	return nil
 }
 
 func readFile(ctx context.Context, path string) ([]byte, error) {
