@@ -1,0 +1,924 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/pipeline"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register(command{name: "bench", summary: "measure setup and one iteration, per stage, on synthetic data against the reference trainer", setup: benchSetup})
+}
+
+// benchChildFlag is how dpmr bench runs one measurement in a process of
+// its own: it re-executes this binary as "dpmr bench --bench-child=SPEC".
+// It is registered before main takes its snapshot of Beam's flags, so no
+// command's help lists it.
+var benchChildFlag = flag.String("bench-child", "", "internal to dpmr bench: run the measurement described in `FILE`")
+
+// benchSizes are the data set sizes of the issue, in nonzeros.
+const benchDefaultSizes = "1M,10M,30M"
+
+func benchSetup(fs *flag.FlagSet) func() error {
+	sizes := fs.String("sizes", benchDefaultSizes, "data set sizes in nonzeros, comma-separated (k, M, G suffixes)")
+	runnerList := fs.String("runners", "direct,prism", "runners to measure, comma-separated: direct, prism")
+	dir := fs.String("dir", filepath.Join(os.TempDir(), "dpmr-bench"), "`DIR` for the data sets (kept and reused when their parameters match) and the work dirs")
+	perSample := fs.Float64("per-sample", 20, "mean nonzeros per sample (the intercept not counted)")
+	features := fs.Int64("features", 1_000_000, "feature vocabulary size")
+	zipf := fs.Float64("zipf", 1.1, "Zipf exponent of feature frequencies")
+	seed := fs.Uint64("seed", 1, "data set seed")
+	bias := fs.Bool("bias", true, "fit an intercept")
+	blockSize := fs.Int("block-size", 16384, "input lines per sample block")
+	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived)")
+	shards := fs.Int("shards", 8, "files per snapshot dataset")
+	stages := fs.Bool("stages", true, "time each stage of the iteration with prefix pipelines")
+	meter := fs.String("meter", "first", "count what each stage moves with a metered pass on: first (the first runner\nof each size; the counts do not depend on the runner), all, or none")
+	repeat := fs.Int("repeat", 1, "runs of each prefix pipeline, the fastest kept")
+	reference := fs.Bool("reference", true, "run the in-memory reference trainer's pass on each data set")
+	jsonOut := fs.String("json", "", "also write every figure as JSON to `FILE`")
+	profile := fs.String("profile", "", "write a CPU profile of each measured iteration (and reference pass) into `DIR`")
+	keep := fs.Bool("keep", false, "keep the snapshots of each configuration")
+	return func() error {
+		if *benchChildFlag != "" {
+			return runBenchChild(*benchChildFlag)
+		}
+		cfg := benchConfig{
+			Dir: *dir, PerSample: *perSample, Features: *features, Zipf: *zipf, Seed: *seed,
+			Bias: *bias, BlockSize: *blockSize, ShardThreshold: *shardThreshold, Shards: *shards,
+			Stages: *stages, Meter: *meter, Repeat: *repeat, Reference: *reference, Profile: *profile, Keep: *keep,
+		}
+		if *meter != "first" && *meter != "all" && *meter != "none" {
+			return usageError("--meter must be first, all or none")
+		}
+		var err error
+		if cfg.Sizes, err = parseBenchSizes(*sizes); err != nil {
+			return usageError("--sizes: %v", err)
+		}
+		for _, r := range splitList(*runnerList) {
+			if r != "direct" && r != "prism" {
+				return usageError("--runners: %q is not direct or prism (peak RSS is only meaningful for in-process runners)", r)
+			}
+			cfg.Runners = append(cfg.Runners, r)
+		}
+		if len(cfg.Runners) == 0 {
+			return usageError("--runners is empty")
+		}
+		synth := cfg.synth(1)
+		if err := synth.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		if *shards < 1 || *repeat < 1 || *blockSize < 1 {
+			return usageError("--shards, --repeat and --block-size must be >= 1")
+		}
+		cfg.Command = benchCommandLine(fs)
+		rep, err := runBench(context.Background(), cfg, os.Stderr)
+		if err != nil {
+			return err
+		}
+		writeBenchReport(os.Stdout, rep)
+		if *jsonOut != "" {
+			data, err := json.MarshalIndent(rep, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// benchCommandLine is the command as given, for the record.
+func benchCommandLine(fs *flag.FlagSet) string {
+	parts := []string{"dpmr bench"}
+	fs.Visit(func(f *flag.Flag) { parts = append(parts, "--"+f.Name+"="+f.Value.String()) })
+	return strings.Join(parts, " ")
+}
+
+// benchSize is a data set size: its label as given and its nonzeros.
+type benchSize struct {
+	Label    string `json:"label"`
+	Nonzeros int64  `json:"nonzeros"`
+}
+
+// parseBenchSizes parses "1M,10M,30M", "200k", "1.5M" or plain counts.
+func parseBenchSizes(s string) ([]benchSize, error) {
+	var out []benchSize
+	for _, p := range splitList(s) {
+		mult := 1.0
+		num := p
+		switch strings.ToUpper(p[len(p)-1:]) {
+		case "K":
+			mult, num = 1e3, p[:len(p)-1]
+		case "M":
+			mult, num = 1e6, p[:len(p)-1]
+		case "G":
+			mult, num = 1e9, p[:len(p)-1]
+		}
+		v, err := strconv.ParseFloat(num, 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%q is not a positive count such as 1M or 200k", p)
+		}
+		n := int64(math.Round(v * mult))
+		if n < 100 {
+			return nil, fmt.Errorf("%q: at least 100 nonzeros", p)
+		}
+		out = append(out, benchSize{Label: p, Nonzeros: n})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no sizes")
+	}
+	return out, nil
+}
+
+// benchConfig is what dpmr bench was asked to measure.
+type benchConfig struct {
+	Command        string      `json:"command"`
+	Sizes          []benchSize `json:"sizes"`
+	Runners        []string    `json:"runners"`
+	Dir            string      `json:"dir"`
+	PerSample      float64     `json:"per_sample"`
+	Features       int64       `json:"features"`
+	Zipf           float64     `json:"zipf"`
+	Seed           uint64      `json:"seed"`
+	Bias           bool        `json:"bias"`
+	BlockSize      int         `json:"block_size"`
+	ShardThreshold int64       `json:"shard_threshold"`
+	Shards         int         `json:"shards"`
+	Stages         bool        `json:"stages"`
+	Meter          string      `json:"meter"`
+	Repeat         int         `json:"repeat"`
+	Reference      bool        `json:"reference"`
+	Profile        string      `json:"profile,omitempty"`
+	Keep           bool        `json:"-"`
+}
+
+// benchNoise is the label noise of the bench's data sets, dpmr gen's
+// default.
+const benchNoise = 0.05
+
+func (c benchConfig) synth(samples int64) model.SynthParams {
+	return model.SynthParams{Samples: samples, Features: c.Features, PerSample: c.PerSample, Zipf: c.Zipf,
+		Noise: benchNoise, Seed: c.Seed}
+}
+
+func (c benchConfig) train() model.TrainParams {
+	return model.TrainParams{Lambda: 1, Bias: c.Bias, BlockSize: c.BlockSize}.WithDefaults()
+}
+
+// benchData is one generated data set.
+type benchData struct {
+	Size   benchSize         `json:"size"`
+	Path   string            `json:"path"`
+	Params model.SynthParams `json:"params"`
+	Stats  model.SynthStats  `json:"stats"`
+}
+
+// ensureBenchData writes the data set of a size, or reuses the file a
+// previous run wrote with the same parameters.
+func ensureBenchData(ctx context.Context, c benchConfig, size benchSize, log io.Writer) (benchData, error) {
+	samples := max(1, int64(math.Round(float64(size.Nonzeros)/c.PerSample)))
+	p := c.synth(samples)
+	name := fmt.Sprintf("synth-n%d-f%d-k%g-z%g-noise%g-s%d", p.Samples, p.Features, p.PerSample, p.Zipf, p.Noise, p.Seed)
+	d := benchData{Size: size, Path: filepath.Join(c.Dir, name+".txt"), Params: p}
+	side := filepath.Join(c.Dir, name+".json")
+	if data, err := os.ReadFile(side); err == nil {
+		var prev benchData
+		fi, serr := os.Stat(d.Path)
+		if json.Unmarshal(data, &prev) == nil && serr == nil && prev.Params == p && fi.Size() == prev.Stats.Bytes {
+			d.Stats = prev.Stats
+			fmt.Fprintf(log, "bench: %s: reusing %s\n", size.Label, d.Path)
+			return d, nil
+		}
+	}
+	fmt.Fprintf(log, "bench: %s: writing %s (%d samples)\n", size.Label, d.Path, p.Samples)
+	s, err := model.NewSynth(p)
+	if err != nil {
+		return d, err
+	}
+	if d.Stats, err = writeShards(ctx, s, d.Path, 1); err != nil {
+		return d, err
+	}
+	data, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return d, err
+	}
+	return d, os.WriteFile(side, append(data, '\n'), 0o644)
+}
+
+// benchChildSpec is one measurement run in a child process.
+type benchChildSpec struct {
+	Phase          string            `json:"phase"` // "setup", "pass" or "reference"
+	Runner         string            `json:"runner,omitempty"`
+	Inputs         []string          `json:"inputs"`
+	WorkDir        string            `json:"workdir,omitempty"`
+	Train          model.TrainParams `json:"train"`
+	ShardThreshold int64             `json:"shard_threshold"`
+	Shards         int               `json:"shards"`
+	Stages         bool              `json:"stages"`
+	Meter          bool              `json:"meter"`
+	Repeat         int               `json:"repeat"`
+	Profile        string            `json:"profile,omitempty"` // CPU profile of the measured iteration
+	Result         string            `json:"result"`            // where the child writes its benchChildResult
+}
+
+// benchChildResult is what a child measured. Pass 0 evaluates the
+// starting point; pass 1 is the first iteration, the one measured.
+type benchChildResult struct {
+	Meta     *pipeline.IndexMeta   `json:"index,omitempty"`
+	Setup    *pipeline.Timing      `json:"setup,omitempty"`
+	Load     *pipeline.Timing      `json:"load,omitempty"` // reference: reading the data
+	Passes   []pipeline.Timing     `json:"passes,omitempty"`
+	J        []float64             `json:"objective,omitempty"`
+	Stages   *pipeline.PrefixTimes `json:"stages,omitempty"`
+	Flows    []pipeline.Flow       `json:"flows,omitempty"`
+	Metered  *pipeline.Timing      `json:"metered_pass,omitempty"`
+	PeakRSS  int64                 `json:"peak_rss_after_iteration"` // bytes, up to the end of pass 1
+	LoadAvg  float64               `json:"load_avg_1m"`              // the machine's, when the child started
+	Profile  string                `json:"profile,omitempty"`
+	ExitRSS  int64                 `json:"peak_rss"`     // bytes, the child's whole life (from its rusage)
+	ExitCPU  float64               `json:"cpu_total_s"`  // the child's whole life
+	WallLife float64               `json:"wall_total_s"` // the child's whole life
+}
+
+// runBenchChild runs one measurement and writes its result file.
+func runBenchChild(specPath string) error {
+	data, err := os.ReadFile(specPath)
+	if err != nil {
+		return err
+	}
+	var spec benchChildSpec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return fmt.Errorf("%s: %v", specPath, err)
+	}
+	res := benchChildResult{LoadAvg: loadAvg()}
+	ctx := context.Background()
+	profiled := func(f func() error) error {
+		if spec.Profile == "" {
+			return f()
+		}
+		pf, err := os.Create(spec.Profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return err
+		}
+		err = f()
+		pprof.StopCPUProfile()
+		if cerr := pf.Close(); err == nil {
+			err = cerr
+		}
+		res.Profile = spec.Profile
+		return err
+	}
+	switch spec.Phase {
+	case "reference":
+		ref, err := pipeline.LoadReference(spec.Inputs, spec.Train)
+		if err != nil {
+			return err
+		}
+		res.Load = &ref.Load
+		f, t := ref.Pass()
+		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		if err := profiled(func() error {
+			f, t = ref.Pass()
+			return nil
+		}); err != nil {
+			return err
+		}
+		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		res.PeakRSS = pipeline.PeakRSS()
+	case "setup", "pass":
+		run := func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
+			return beam.Run(ctx, spec.Runner, p)
+		}
+		b, err := pipeline.NewBench(pipeline.BenchConfig{Inputs: spec.Inputs, WorkDir: spec.WorkDir, Train: spec.Train,
+			Sharding: transforms.ShardingParams{Threshold: spec.ShardThreshold}, Shards: spec.Shards, Run: run})
+		if err != nil {
+			return err
+		}
+		if spec.Phase == "setup" {
+			if err := os.RemoveAll(spec.WorkDir); err != nil {
+				return err
+			}
+			t, err := b.Setup(ctx)
+			if err != nil {
+				return err
+			}
+			meta := b.Meta()
+			res.Setup, res.Meta = &t, &meta
+			break
+		}
+		if err := b.Open(ctx); err != nil {
+			return err
+		}
+		meta := b.Meta()
+		res.Meta = &meta
+		f, t, err := b.Step(ctx)
+		if err != nil {
+			return err
+		}
+		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		if err := profiled(func() error {
+			f, t, err = b.Step(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		res.PeakRSS = pipeline.PeakRSS()
+		// The stages and the metered pass run pass 1 again, from pass 0's
+		// rows.
+		if err := b.Rewind(1); err != nil {
+			return err
+		}
+		if spec.Stages {
+			if res.Stages, err = b.Stages(ctx, filepath.Join(spec.WorkDir, "stages"), spec.Repeat); err != nil {
+				return err
+			}
+		}
+		if spec.Meter {
+			flows, t, err := b.Meter(ctx, filepath.Join(spec.WorkDir, "metered"))
+			if err != nil {
+				return err
+			}
+			res.Flows, res.Metered = flows, &t
+		}
+	default:
+		return fmt.Errorf("bench child: unknown phase %q", spec.Phase)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(spec.Result, out, 0o644)
+}
+
+// loadAvg is the machine's 1-minute load average, where /proc says it.
+func loadAvg() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// runBenchChildProcess re-executes this binary to run spec, and adds the
+// child's own rusage to its result.
+func runBenchChildProcess(spec benchChildSpec, log io.Writer) (*benchChildResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	specPath := strings.TrimSuffix(spec.Result, ".result.json") + ".spec.json"
+	data, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(specPath, data, 0o644); err != nil {
+		return nil, err
+	}
+	os.Remove(spec.Result)
+	cmd := exec.Command(exe, "bench", "--bench-child="+specPath)
+	cmd.Stdout, cmd.Stderr = log, log
+	t0 := time.Now()
+	err = cmd.Run()
+	wall := time.Since(t0).Seconds()
+	if err != nil {
+		return nil, fmt.Errorf("%s child (%s): %v", spec.Phase, specPath, err)
+	}
+	out, err := os.ReadFile(spec.Result)
+	if err != nil {
+		return nil, err
+	}
+	var res benchChildResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("%s: %v", spec.Result, err)
+	}
+	rss, cpu := pipeline.ExitedUsage(cmd.ProcessState)
+	res.ExitRSS, res.ExitCPU, res.WallLife = rss, cpu.Seconds(), wall
+	return &res, nil
+}
+
+// benchRun is one configuration's figures: a data set on a runner.
+type benchRun struct {
+	Size     string `json:"size"`
+	Runner   string `json:"runner"`
+	Nonzeros int64  `json:"nonzeros"` // the data's, the intercept not counted
+	// IndexNonzeros counts postings, the intercept's included.
+	IndexNonzeros int64             `json:"index_nonzeros"`
+	Setup         *benchChildResult `json:"setup_child"`
+	Pass          *benchChildResult `json:"pass_child"`
+	// Iteration is pass 1, the first iteration after setup and the
+	// evaluation of the starting point (pass 0).
+	Iteration pipeline.Timing `json:"iteration"`
+	// Throughputs in data nonzeros per second of wall and of CPU time.
+	SetupRate     float64 `json:"setup_nnz_per_s"`
+	IterationRate float64 `json:"iteration_nnz_per_s"`
+	IterationCPU  float64 `json:"iteration_nnz_per_cpu_s"`
+	RatioWall     float64 `json:"ratio_to_reference_wall,omitempty"`
+	RatioCPU      float64 `json:"ratio_to_reference_cpu,omitempty"`
+	JRelDiff      float64 `json:"objective_rel_diff_to_reference"`
+	// PeakRSS is the larger of the setup and pass children's peaks; the
+	// pass child's includes the prefix and metered runs after pass 1.
+	PeakRSS        int64 `json:"peak_rss"`
+	RSSAfterIter   int64 `json:"peak_rss_through_iteration"` // setup, pass 0 and pass 1 only
+	ReferenceIndex int   `json:"-"`
+}
+
+// benchReference is the reference trainer on one data set.
+type benchReference struct {
+	Size      string            `json:"size"`
+	Child     *benchChildResult `json:"child"`
+	Iteration pipeline.Timing   `json:"iteration"`
+	Rate      float64           `json:"iteration_nnz_per_s"`
+}
+
+// benchLinearity compares time per nonzero at the largest and smallest
+// sizes.
+type benchLinearity struct {
+	Runner    string  `json:"runner"`
+	From      string  `json:"from"`
+	To        string  `json:"to"`
+	RatioWall float64 `json:"ratio_wall"`
+	RatioCPU  float64 `json:"ratio_cpu"`
+}
+
+// benchTarget is one of the issue's targets and how the run fared.
+type benchTarget struct {
+	Name     string `json:"name"`
+	Measured string `json:"measured"`
+	Status   string `json:"status"` // PASS, MISS or n/a
+}
+
+// benchReport is everything dpmr bench measured.
+type benchReport struct {
+	Config     benchConfig      `json:"config"`
+	Machine    benchMachine     `json:"machine"`
+	Data       []benchData      `json:"data"`
+	Runs       []benchRun       `json:"runs"`
+	References []benchReference `json:"references,omitempty"`
+	Linearity  []benchLinearity `json:"linearity,omitempty"`
+	Targets    []benchTarget    `json:"targets"`
+}
+
+type benchMachine struct {
+	GOOS       string  `json:"goos"`
+	GOARCH     string  `json:"goarch"`
+	CPUs       int     `json:"cpus"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	Go         string  `json:"go"`
+	LoadStart  float64 `json:"load_avg_1m_start"`
+	LoadEnd    float64 `json:"load_avg_1m_end"`
+	Started    string  `json:"started"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// runBench measures every configuration, each size's reference first.
+func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, error) {
+	t0 := time.Now()
+	rep := &benchReport{Config: c, Machine: benchMachine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), LoadStart: loadAvg(), Started: t0.UTC().Format(time.RFC3339)}}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if c.Profile != "" {
+		if err := os.MkdirAll(c.Profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	train := c.train()
+	for _, size := range c.Sizes {
+		d, err := ensureBenchData(ctx, c, size, log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Data = append(rep.Data, d)
+		base := benchChildSpec{Inputs: []string{d.Path}, Train: train, ShardThreshold: c.ShardThreshold,
+			Shards: c.Shards, Stages: c.Stages, Repeat: c.Repeat}
+		refIndex := -1
+		if c.Reference {
+			spec := base
+			spec.Phase = "reference"
+			spec.Result = filepath.Join(c.Dir, fmt.Sprintf("child-%s-reference.result.json", size.Label))
+			if c.Profile != "" {
+				spec.Profile = filepath.Join(c.Profile, fmt.Sprintf("%s-reference.pprof", size.Label))
+			}
+			res, err := runBenchChildProcess(spec, log)
+			if err != nil {
+				return nil, err
+			}
+			ref := benchReference{Size: size.Label, Child: res, Iteration: res.Passes[1],
+				Rate: float64(d.Stats.Nonzeros) / res.Passes[1].Wall}
+			fmt.Fprintf(log, "bench: %s reference: load %s, iteration %s (%s nnz/s)\n", size.Label,
+				fmtTiming(*res.Load), fmtTiming(ref.Iteration), fmtCount(ref.Rate))
+			rep.References = append(rep.References, ref)
+			refIndex = len(rep.References) - 1
+		}
+		for i, runner := range c.Runners {
+			work := filepath.Join(c.Dir, fmt.Sprintf("work-%s-%s", size.Label, runner))
+			spec := base
+			spec.Meter = c.Meter == "all" || c.Meter == "first" && i == 0
+			spec.Runner, spec.WorkDir = runner, work
+			spec.Phase = "setup"
+			spec.Result = filepath.Join(c.Dir, fmt.Sprintf("child-%s-%s-setup.result.json", size.Label, runner))
+			setup, err := runBenchChildProcess(spec, log)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "bench: %s %s: setup %s\n", size.Label, runner, fmtTiming(*setup.Setup))
+			spec.Phase = "pass"
+			spec.Result = filepath.Join(c.Dir, fmt.Sprintf("child-%s-%s-pass.result.json", size.Label, runner))
+			if c.Profile != "" {
+				spec.Profile = filepath.Join(c.Profile, fmt.Sprintf("%s-%s-iteration.pprof", size.Label, runner))
+			}
+			pass, err := runBenchChildProcess(spec, log)
+			if err != nil {
+				return nil, err
+			}
+			if !c.Keep {
+				os.RemoveAll(work)
+			}
+			r := benchRun{Size: size.Label, Runner: runner, Nonzeros: d.Stats.Nonzeros, IndexNonzeros: setup.Meta.Nonzeros,
+				Setup: setup, Pass: pass, Iteration: pass.Passes[1], ReferenceIndex: refIndex,
+				PeakRSS: max(setup.ExitRSS, pass.ExitRSS), RSSAfterIter: max(setup.ExitRSS, pass.PeakRSS)}
+			nnz := float64(r.Nonzeros)
+			r.SetupRate = nnz / setup.Setup.Wall
+			r.IterationRate = nnz / r.Iteration.Wall
+			r.IterationCPU = nnz / r.Iteration.CPU
+			if refIndex >= 0 {
+				ref := rep.References[refIndex]
+				r.RatioWall = r.Iteration.Wall / ref.Iteration.Wall
+				r.RatioCPU = r.Iteration.CPU / ref.Iteration.CPU
+				rj := ref.Child.J[1]
+				r.JRelDiff = math.Abs(pass.J[1]-rj) / math.Max(1, math.Abs(rj))
+			}
+			fmt.Fprintf(log, "bench: %s %s: iteration %s (%s nnz/s), peak RSS %s\n", size.Label, runner,
+				fmtTiming(r.Iteration), fmtCount(r.IterationRate), fmtBytes(r.PeakRSS))
+			rep.Runs = append(rep.Runs, r)
+		}
+	}
+	rep.Linearity = benchLinearities(c, rep.Runs)
+	rep.Targets = benchTargets(c, rep)
+	rep.Machine.LoadEnd = loadAvg()
+	rep.Machine.Seconds = time.Since(t0).Seconds()
+	return rep, nil
+}
+
+// benchLinearities compares, per runner, the iteration's time per nonzero
+// at the largest size with that at the smallest.
+func benchLinearities(c benchConfig, runs []benchRun) []benchLinearity {
+	var out []benchLinearity
+	for _, runner := range c.Runners {
+		var lo, hi *benchRun
+		for i := range runs {
+			r := &runs[i]
+			if r.Runner != runner {
+				continue
+			}
+			if lo == nil || r.Nonzeros < lo.Nonzeros {
+				lo = r
+			}
+			if hi == nil || r.Nonzeros > hi.Nonzeros {
+				hi = r
+			}
+		}
+		if lo == nil || lo == hi {
+			continue
+		}
+		perNNZ := func(r *benchRun, t float64) float64 { return t / float64(r.Nonzeros) }
+		out = append(out, benchLinearity{Runner: runner, From: lo.Size, To: hi.Size,
+			RatioWall: perNNZ(hi, hi.Iteration.Wall) / perNNZ(lo, lo.Iteration.Wall),
+			RatioCPU:  perNNZ(hi, hi.Iteration.CPU) / perNNZ(lo, lo.Iteration.CPU)})
+	}
+	return out
+}
+
+// The issue's targets, at 10M nonzeros on this 2-core machine.
+const (
+	benchTargetSize    = 10_000_000
+	benchDirectRate    = 5e6
+	benchPrismRate     = 2e6
+	benchDirectRSS     = 2e9
+	benchPrismRSS      = 3e9
+	benchLinearRatio   = 1.3
+	benchSetupRate     = 2e6
+	benchLinearityFrom = 1_000_000
+	benchLinearityTo   = 30_000_000
+)
+
+func benchTargets(c benchConfig, rep *benchReport) []benchTarget {
+	find := func(runner string, nnz int64) *benchRun {
+		for i := range rep.Runs {
+			r := &rep.Runs[i]
+			for _, s := range c.Sizes {
+				if s.Label == r.Size && s.Nonzeros == nnz && r.Runner == runner {
+					return r
+				}
+			}
+		}
+		return nil
+	}
+	status := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+	var out []benchTarget
+	rate := func(runner string, want float64) {
+		t := benchTarget{Name: fmt.Sprintf("%s, 10M: iteration >= %s nonzeros/s", runner, fmtCount(want)), Status: "n/a"}
+		if r := find(runner, benchTargetSize); r != nil {
+			t.Measured = fmt.Sprintf("%s nnz/s wall (%s nnz per CPU-second)", fmtCount(r.IterationRate), fmtCount(r.IterationCPU))
+			t.Status = status(r.IterationRate >= want)
+		}
+		out = append(out, t)
+	}
+	rss := func(runner string, limit int64) {
+		t := benchTarget{Name: fmt.Sprintf("%s, 10M: peak RSS <= %s", runner, fmtBytes(limit)), Status: "n/a"}
+		if r := find(runner, benchTargetSize); r != nil {
+			t.Measured = fmt.Sprintf("%s (setup %s, passes 0-1 %s)", fmtBytes(r.RSSAfterIter), fmtBytes(r.Setup.ExitRSS), fmtBytes(r.Pass.PeakRSS))
+			t.Status = status(r.RSSAfterIter <= limit)
+		}
+		out = append(out, t)
+	}
+	rate("direct", benchDirectRate)
+	rate("prism", benchPrismRate)
+	rss("direct", benchDirectRSS)
+	rss("prism", benchPrismRSS)
+	for _, runner := range []string{"direct", "prism"} {
+		t := benchTarget{Name: fmt.Sprintf("%s: time per nonzero at 30M within %.1fx of 1M", runner, benchLinearRatio), Status: "n/a"}
+		lo, hi := find(runner, benchLinearityFrom), find(runner, benchLinearityTo)
+		if lo != nil && hi != nil {
+			wall := (hi.Iteration.Wall / float64(hi.Nonzeros)) / (lo.Iteration.Wall / float64(lo.Nonzeros))
+			cpu := (hi.Iteration.CPU / float64(hi.Nonzeros)) / (lo.Iteration.CPU / float64(lo.Nonzeros))
+			t.Measured = fmt.Sprintf("%.2fx wall, %.2fx CPU", wall, cpu)
+			t.Status = status(wall <= benchLinearRatio)
+		} else {
+			for _, l := range rep.Linearity {
+				if l.Runner == runner {
+					t.Measured = fmt.Sprintf("no 1M-30M pair; %s vs %s: %.2fx wall, %.2fx CPU", l.To, l.From, l.RatioWall, l.RatioCPU)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	t := benchTarget{Name: fmt.Sprintf("direct, 10M: setup >= %s nonzeros/s", fmtCount(benchSetupRate)), Status: "n/a"}
+	if r := find("direct", benchTargetSize); r != nil {
+		t.Measured = fmt.Sprintf("%s nnz/s wall (%s nnz per CPU-second)", fmtCount(r.SetupRate), fmtCount(float64(r.Nonzeros)/r.Setup.Setup.CPU))
+		t.Status = status(r.SetupRate >= benchSetupRate)
+	}
+	return append(out, t)
+}
+
+// writeBenchReport prints the report as tables shaped like the paper's
+// Table 1: a row per stage, a column per configuration.
+func writeBenchReport(w io.Writer, rep *benchReport) {
+	c := rep.Config
+	fmt.Fprintf(w, "dpmr bench: Zipf %g over %d features, %g nonzeros per sample", c.Zipf, c.Features, c.PerSample)
+	if c.Bias {
+		fmt.Fprint(w, " plus the intercept")
+	}
+	fmt.Fprintf(w, ", block size %d; %d CPUs, load average %.1f at start, %.1f at end\n", c.BlockSize,
+		rep.Machine.CPUs, rep.Machine.LoadStart, rep.Machine.LoadEnd)
+	fmt.Fprintf(w, "command: %s\n", c.Command)
+	for _, d := range rep.Data {
+		fmt.Fprintf(w, "data %s: %d samples, %d nonzeros, %s of text (%s)\n", d.Size.Label, d.Stats.Samples,
+			d.Stats.Nonzeros, fmtBytes(d.Stats.Bytes), d.Path)
+	}
+	fmt.Fprintln(w, "\nSeconds, wall / CPU (CPU: user+system of the whole process, every thread). The iteration is")
+	fmt.Fprintln(w, "pass 1, after setup and the evaluation of the start (pass 0). Beam fuses stages, so a stage's")
+	fmt.Fprintln(w, "time is the difference of two prefix pipelines (the pass cut after the stage, its open outputs")
+	fmt.Fprintln(w, "consumed by a counting sink), each the fastest of --repeat runs; noise can make one negative.")
+	cols := make([]string, len(rep.Runs))
+	for i, r := range rep.Runs {
+		cols[i] = r.Size + " " + r.Runner
+	}
+	t := newBenchTable("", cols)
+	if c.Stages {
+		t.row("(job overhead)", func(r benchRun) string { return fmtTiming(r.Pass.Stages.Overhead) }, rep.Runs)
+		for k, name := range pipeline.BenchStages {
+			t.row(name, func(r benchRun) string { return fmtTiming(r.Pass.Stages.Stages[k].Timing) }, rep.Runs)
+		}
+		t.rule()
+	}
+	t.row("iteration (Pass pipeline)", func(r benchRun) string { return fmtTiming(r.Iteration) }, rep.Runs)
+	if c.Reference {
+		t.row("reference pass (in memory)", func(r benchRun) string {
+			return fmtTiming(rep.References[r.ReferenceIndex].Iteration)
+		}, rep.Runs)
+		t.row("ratio iteration/reference", func(r benchRun) string {
+			return fmt.Sprintf("%.0fx / %.0fx", r.RatioWall, r.RatioCPU)
+		}, rep.Runs)
+	}
+	t.row("nonzeros/s, per CPU-s", func(r benchRun) string {
+		return fmtCount(r.IterationRate) + " / " + fmtCount(r.IterationCPU)
+	}, rep.Runs)
+	t.row("evaluation (pass 0)", func(r benchRun) string { return fmtTiming(r.Pass.Passes[0]) }, rep.Runs)
+	t.row("setup (parse and index)", func(r benchRun) string { return fmtTiming(*r.Setup.Setup) }, rep.Runs)
+	t.row("setup nonzeros/s, per CPU-s", func(r benchRun) string {
+		return fmtCount(r.SetupRate) + " / " + fmtCount(float64(r.Nonzeros)/r.Setup.Setup.CPU)
+	}, rep.Runs)
+	t.row("peak RSS setup / passes 0-1", func(r benchRun) string {
+		return fmtBytes(r.Setup.ExitRSS) + " / " + fmtBytes(r.Pass.PeakRSS)
+	}, rep.Runs)
+	if c.Reference {
+		t.row("J vs reference (rel.)", func(r benchRun) string { return fmt.Sprintf("%.1e", r.JRelDiff) }, rep.Runs)
+	}
+	t.row("load average at start", func(r benchRun) string {
+		return fmt.Sprintf("%.1f / %.1f", r.Setup.LoadAvg, r.Pass.LoadAvg)
+	}, rep.Runs)
+	t.write(w)
+
+	if c.Reference {
+		fmt.Fprintln(w, "\nReference trainer (model.Trainer, in memory), per data set:")
+		rt := newBenchTable("", []string{"load", "pass 0", "pass 1", "nonzeros/s", "peak RSS"})
+		for _, r := range rep.References {
+			rt.cells(r.Size, fmtTiming(*r.Child.Load), fmtTiming(r.Child.Passes[0]), fmtTiming(r.Iteration),
+				fmtCount(r.Rate), fmtBytes(r.Child.ExitRSS))
+		}
+		rt.write(w)
+	}
+
+	var metered []benchRun
+	for _, r := range rep.Runs {
+		if r.Pass.Metered != nil {
+			metered = append(metered, r)
+		}
+	}
+	if len(metered) > 0 {
+		fmt.Fprintln(w, "\nMoved per iteration, elements / bytes (each element's encoding by its Beam coder, key and")
+		fmt.Fprintln(w, "value): keyed shuffle inputs before combiner lifting, PCollections held for a side input, the")
+		fmt.Fprintln(w, "records read (ReadIndex) and written (Write). Counted by a metered copy of the pass; the")
+		fmt.Fprintln(w, "counts do not depend on the runner.")
+		mcols := make([]string, len(metered))
+		for i, r := range metered {
+			mcols[i] = r.Size + " " + r.Runner
+		}
+		ft := newBenchTable("", mcols)
+		for _, stage := range pipeline.BenchStages {
+			ft.row(stage, func(r benchRun) string {
+				e, b := stageFlow(r.Pass.Flows, stage)
+				return fmtCount(float64(e)) + " / " + fmtBytes(b)
+			}, metered)
+		}
+		ft.rule()
+		ft.row("nonzeros per element shuffled", func(r benchRun) string {
+			var e int64
+			for _, stage := range []string{"DistributeParameters", "RestoreDocuments", "LineSearch+ComputeGradients", "UpdateParameters"} {
+				n, _ := stageFlow(r.Pass.Flows, stage)
+				e += n
+			}
+			return fmt.Sprintf("%.2f", float64(r.Nonzeros)/float64(e))
+		}, metered)
+		ft.row("metered pass (not the iteration)", func(r benchRun) string { return fmtTiming(*r.Pass.Metered) }, metered)
+		ft.write(w)
+	}
+
+	if len(rep.Linearity) > 0 {
+		fmt.Fprintln(w, "\nLinearity: iteration time per nonzero, largest size over smallest:")
+		for _, l := range rep.Linearity {
+			fmt.Fprintf(w, "  %-7s %s vs %s: %.2fx wall, %.2fx CPU\n", l.Runner, l.To, l.From, l.RatioWall, l.RatioCPU)
+		}
+	}
+	fmt.Fprintln(w, "\nTargets (issue 8):")
+	for _, t := range rep.Targets {
+		m := t.Measured
+		if m == "" {
+			m = "not measured"
+		}
+		fmt.Fprintf(w, "  %-4s %-52s %s\n", t.Status, t.Name, m)
+	}
+}
+
+// stageFlow sums a stage's flows.
+func stageFlow(flows []pipeline.Flow, stage string) (elements, bytes int64) {
+	for _, f := range flows {
+		if f.Stage == stage {
+			elements, bytes = elements+f.Elements, bytes+f.Bytes
+		}
+	}
+	return elements, bytes
+}
+
+// benchTable lays out a table with a label column.
+type benchTable struct {
+	head []string
+	rows [][]string // nil: a rule
+}
+
+func newBenchTable(corner string, cols []string) *benchTable {
+	return &benchTable{head: append([]string{corner}, cols...)}
+}
+
+func (t *benchTable) row(label string, cell func(benchRun) string, runs []benchRun) {
+	r := []string{label}
+	for _, run := range runs {
+		r = append(r, cell(run))
+	}
+	t.rows = append(t.rows, r)
+}
+
+func (t *benchTable) cells(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *benchTable) rule() { t.rows = append(t.rows, nil) }
+
+func (t *benchTable) write(w io.Writer) {
+	width := make([]int, len(t.head))
+	for _, r := range append([][]string{t.head}, t.rows...) {
+		for i, c := range r {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	line := func(r []string) {
+		var b strings.Builder
+		for i, c := range r {
+			if i == 0 {
+				fmt.Fprintf(&b, "%-*s", width[i], c)
+			} else {
+				fmt.Fprintf(&b, "  %*s", width[i], c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	total := len(width) - 1
+	for _, n := range width {
+		total += n + 1
+	}
+	line(t.head)
+	fmt.Fprintln(w, strings.Repeat("-", total))
+	for _, r := range t.rows {
+		if r == nil {
+			fmt.Fprintln(w, strings.Repeat("-", total))
+			continue
+		}
+		line(r)
+	}
+}
+
+func fmtTiming(t pipeline.Timing) string { return fmtSeconds(t.Wall) + " / " + fmtSeconds(t.CPU) }
+
+func fmtSeconds(s float64) string {
+	switch a := math.Abs(s); {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", s)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", s)
+	default:
+		return fmt.Sprintf("%.2f", s)
+	}
+}
+
+// fmtCount prints a count with k, M or G.
+func fmtCount(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e9:
+		return fmt.Sprintf("%.2fG", v/1e9)
+	case a >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case a >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+// fmtBytes prints a size in decimal units, as the targets are given.
+func fmtBytes(n int64) string {
+	v := float64(n)
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.2f GB", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.0f MB", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0f kB", v/1e3)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}

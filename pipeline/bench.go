@@ -1,0 +1,732 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+// This file holds what `dpmr bench` and the package's benchmarks measure
+// with: a Bench that runs the setup pipeline and then one pass at a time as
+// the driver does, the prefix pipelines that time the stages of a pass,
+// and a metered pass that counts what each stage shuffles.
+//
+// Beam fuses consecutive stages into one, so a stage has no time of its
+// own to read. PassPrefix(k) is the pass cut after its k-th stage, every
+// output left open consumed by a counting sink; the time of stage k is
+// T(prefix k) - T(prefix k-1), and prefix 0 is an empty job, the runner's
+// fixed cost per pipeline. The last stage, Write, is the full pass minus
+// prefix 5.
+
+// BenchStages names the stages of a pass, in the order PassPrefix adds
+// them (the paper's names; LineSearch and ComputeGradients share one
+// scan of the sufficient blocks, so they are one stage).
+var BenchStages = []string{
+	"ReadIndex",
+	"DistributeParameters",
+	"RestoreDocuments",
+	"LineSearch+ComputeGradients",
+	"UpdateParameters",
+	"Write",
+}
+
+// numPrefixes counts PassPrefix's cuts: the empty job and one after each
+// stage but Write, which only the full pass has.
+var numPrefixes = len(BenchStages)
+
+// benchNamespace is the metrics namespace of the bench's counters.
+const benchNamespace = "dpmr.bench"
+
+func init() {
+	register.DoFn1x0[beam.T](&countFn{})
+	register.DoFn2x0[beam.X, beam.Y](&countKVFn{})
+	register.DoFn2x1[beam.T, func(beam.T), error](&tapFn{})
+	register.DoFn3x1[beam.X, beam.Y, func(beam.X, beam.Y), error](&tapKVFn{})
+	register.Emitter1[beam.T]()
+	register.Emitter2[beam.X, beam.Y]()
+	register.DoFn4x1[string, model.Row, func(string) func(*int32) bool, func(string, model.Row), error](&tapFanOutFn{})
+	register.DoFn2x1[transforms.SufficientBlock, func(transforms.SufficientBlock), error](&tapBlocksFn{})
+	register.Emitter1[transforms.SufficientBlock]()
+}
+
+// Timing is the cost of one measured piece of work.
+type Timing struct {
+	Wall float64 `json:"wall_s"`
+	// CPU is the user and system CPU time of the whole process (driver,
+	// runner and in-process workers) over the same span: on a machine
+	// shared with other jobs, a steadier figure than Wall.
+	CPU float64 `json:"cpu_s"`
+}
+
+// Sub returns t - u.
+func (t Timing) Sub(u Timing) Timing { return Timing{Wall: t.Wall - u.Wall, CPU: t.CPU - u.CPU} }
+
+// Measure runs f and returns its wall and process CPU time.
+func Measure(f func() error) (Timing, error) {
+	c0, t0 := processCPU(), time.Now()
+	err := f()
+	return Timing{Wall: time.Since(t0).Seconds(), CPU: (processCPU() - c0).Seconds()}, err
+}
+
+// BenchConfig is one configuration to measure.
+type BenchConfig struct {
+	Inputs   []string // file globs
+	WorkDir  string   // snapshots go under it
+	Train    model.TrainParams
+	Sharding transforms.ShardingParams
+	Shards   int // files per snapshot dataset; default 8
+	Run      Runner
+}
+
+// Bench runs the pipelines of one configuration for measurement: the
+// setup pipeline, then passes one at a time exactly as Train runs them.
+type Bench struct {
+	c       BenchConfig
+	index   *Manifest
+	meta    IndexMeta
+	rows    []ShardFile   // the rows the next pass starts from
+	rowsAt  [][]ShardFile // rowsAt[n]: the rows after n passes
+	history []model.Figures
+}
+
+// NewBench prepares a Bench; nothing runs yet.
+func NewBench(c BenchConfig) (*Bench, error) {
+	c.Train = c.Train.WithDefaults()
+	if err := c.Train.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Shards == 0 {
+		c.Shards = 8
+	}
+	if c.Run == nil {
+		return nil, fmt.Errorf("bench: no runner")
+	}
+	return &Bench{c: c}, nil
+}
+
+func (b *Bench) indexDir() string { return joinPath(b.c.WorkDir, "index") }
+func (b *Bench) startDir() string { return joinPath(b.c.WorkDir, "start") }
+
+// Setup runs the setup pipeline into the work dir, timed, then opens its
+// snapshots as Open does.
+func (b *Bench) Setup(ctx context.Context) (Timing, error) {
+	files, err := ExpandInputs(ctx, b.c.Inputs)
+	if err != nil {
+		return Timing{}, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	Setup(s, SetupParams{Files: files, Dir: b.indexDir(), StartDir: b.startDir(), Bias: b.c.Train.Bias,
+		Lambda: b.c.Train.Lambda, BlockSize: b.c.Train.BlockSize, Sharding: b.c.Sharding, Shards: b.c.Shards})
+	t, err := Measure(func() error {
+		_, err := b.c.Run(ctx, p)
+		return err
+	})
+	if err != nil {
+		return t, fmt.Errorf("setup pipeline: %w", err)
+	}
+	return t, b.Open(ctx)
+}
+
+// Open reads the index and starting rows a Setup wrote into the work dir,
+// in this process or an earlier one, and starts again from pass 0.
+func (b *Bench) Open(ctx context.Context) error {
+	index, err := ReadManifest(ctx, b.indexDir())
+	if err != nil {
+		return err
+	}
+	start, err := ReadManifest(ctx, b.startDir())
+	if err != nil {
+		return err
+	}
+	var meta IndexMeta
+	if err := json.Unmarshal(index.Meta, &meta); err != nil {
+		return fmt.Errorf("%s: %v", b.indexDir(), err)
+	}
+	if meta.BadLines > 0 || meta.Samples == 0 {
+		return fmt.Errorf("bench: the index has %d samples and %d bad lines", meta.Samples, meta.BadLines)
+	}
+	b.index, b.meta, b.rows, b.history = index, meta, start.Dataset("rows"), nil
+	b.rowsAt = [][]ShardFile{b.rows}
+	return nil
+}
+
+// Rewind goes back to after pass n-1, so that pass n can be run again.
+func (b *Bench) Rewind(n int) error {
+	if n < 0 || n > len(b.history) {
+		return fmt.Errorf("bench: cannot rewind to pass %d after %d passes", n, len(b.history))
+	}
+	b.history, b.rows, b.rowsAt = b.history[:n], b.rowsAt[n], b.rowsAt[:n+1]
+	return nil
+}
+
+// Meta is the index's figures.
+func (b *Bench) Meta() IndexMeta { return b.meta }
+
+// History is the figures of the passes run so far.
+func (b *Bench) History() []model.Figures { return b.history }
+
+// Next returns the parameters of the next pass, writing its rows to dir.
+func (b *Bench) Next(dir string) PassParams {
+	plan := model.FirstPlan()
+	if n := len(b.history); n > 0 {
+		plan = model.NextPlan(b.c.Train, b.history[n-1])
+	}
+	return PassParams{Index: b.index, Rows: b.rows, Dir: dir, Plan: plan, Train: b.c.Train,
+		Eta: b.c.Train.Eta(b.meta.SumSq), Samples: b.meta.Samples, Shards: b.c.Shards}
+}
+
+// Step runs the next pass with the Pass pipeline, timed, and moves on to
+// its rows, as the driver does.
+func (b *Bench) Step(ctx context.Context) (model.Figures, Timing, error) {
+	pp := b.Next(passDir(b.c.WorkDir, len(b.history)))
+	t, _, err := b.Time(ctx, func(s beam.Scope) { Pass(s, pp) })
+	if err != nil {
+		return model.Figures{}, t, fmt.Errorf("pass %d: %w", pp.Plan.Pass, err)
+	}
+	f, err := readFigures(ctx, pp.Dir)
+	if err != nil {
+		return f, t, err
+	}
+	f.Seconds = t.Wall
+	b.history = append(b.history, f)
+	m, err := ReadManifest(ctx, pp.Dir)
+	if err != nil {
+		return f, t, err
+	}
+	b.rows = m.Dataset("rows")
+	b.rowsAt = append(b.rowsAt, b.rows)
+	return f, t, nil
+}
+
+func readFigures(ctx context.Context, dir string) (model.Figures, error) {
+	var f model.Figures
+	m, err := ReadManifest(ctx, dir)
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(m.Meta, &f); err != nil {
+		return f, fmt.Errorf("%s: figures: %v", dir, err)
+	}
+	return f, nil
+}
+
+// Time builds a pipeline with build and runs it, timed.
+func (b *Bench) Time(ctx context.Context, build func(s beam.Scope)) (Timing, beam.PipelineResult, error) {
+	p, s := beam.NewPipelineWithRoot()
+	build(s)
+	var pr beam.PipelineResult
+	t, err := Measure(func() error {
+		var err error
+		pr, err = b.c.Run(ctx, p)
+		return err
+	})
+	return t, pr, err
+}
+
+// StageTiming is a stage's share of a pass: the difference of two
+// prefix pipelines' times.
+type StageTiming struct {
+	Stage string `json:"stage"`
+	Timing
+	// Out counts the elements of the stage's outputs, as the prefix's
+	// counting sink saw them (Write: none).
+	Out int64 `json:"elements_out"`
+}
+
+// PrefixTimes are the times of the prefix pipelines of one pass.
+type PrefixTimes struct {
+	Prefixes []Timing      `json:"prefixes"` // prefix 0 (the empty job) .. prefix 5
+	Full     Timing        `json:"full"`     // the Pass pipeline itself
+	Stages   []StageTiming `json:"stages"`   // one per BenchStages entry
+	Overhead Timing        `json:"job_overhead"`
+}
+
+// Stages times the stages of the next pass (without moving on): each
+// prefix pipeline is run repeat times and its fastest run kept, then the
+// full pass likewise, right after the last prefix so that the machine's
+// load changes least between the two; scratch snapshots go to dir.
+func (b *Bench) Stages(ctx context.Context, dir string, repeat int) (*PrefixTimes, error) {
+	pp := b.Next(dir)
+	out := &PrefixTimes{}
+	outs := make([]int64, numPrefixes)
+	best := func(build func(s beam.Scope), prefix int) (Timing, error) {
+		var bestT Timing
+		for i := range max(repeat, 1) {
+			t, pr, err := b.Time(ctx, build)
+			if err != nil {
+				return t, err
+			}
+			if prefix >= 0 {
+				outs[prefix] = sinkCount(pr)
+			}
+			if i == 0 || t.Wall < bestT.Wall {
+				bestT = t
+			}
+		}
+		return bestT, nil
+	}
+	for k := range numPrefixes {
+		t, err := best(func(s beam.Scope) { PassPrefix(s, pp, k) }, k)
+		if err != nil {
+			return nil, fmt.Errorf("prefix %d (through %s): %w", k, prefixName(k), err)
+		}
+		out.Prefixes = append(out.Prefixes, t)
+	}
+	fullT, err := best(func(s beam.Scope) { Pass(s, pp) }, -1)
+	if err != nil {
+		return nil, fmt.Errorf("full pass: %w", err)
+	}
+	out.Full = fullT
+	out.Overhead = out.Prefixes[0]
+	for k, name := range BenchStages {
+		end := fullT
+		if k+1 < numPrefixes {
+			end = out.Prefixes[k+1]
+		}
+		st := StageTiming{Stage: name, Timing: end.Sub(out.Prefixes[k])}
+		if k+1 < numPrefixes {
+			st.Out = outs[k+1]
+		}
+		out.Stages = append(out.Stages, st)
+	}
+	return out, nil
+}
+
+func prefixName(k int) string {
+	if k == 0 {
+		return "nothing"
+	}
+	return BenchStages[k-1]
+}
+
+// PassPrefix builds the pass p cut after its k-th stage (1-based in
+// BenchStages; 0 builds an empty job), with every output that the cut
+// leaves unconsumed counted by a sink, so the runner still computes it. The
+// chain is passTransforms', stage by stage; k must be below
+// len(BenchStages) (the pass through Write is Pass itself).
+func PassPrefix(s beam.Scope, p PassParams, k int) {
+	s = s.Scope("dpmr.bench.Prefix")
+	if k <= 0 {
+		sink(s, beam.Impulse(s))
+		return
+	}
+	postings, labels, hot := ReadIndex(s, p.Index)
+	rows := ReadRows(s, p.Rows)
+	if k == 1 {
+		sinkKV(s, postings)
+		sinkKV(s, labels)
+		sinkKV(s, hot)
+		sinkKV(s, rows)
+		return
+	}
+	weighted := transforms.DistributeParameters(s, rows, postings, hot, false)
+	if k == 2 {
+		sinkKV(s, weighted)
+		sinkKV(s, labels)
+		return
+	}
+	blocks := transforms.RestoreDocuments(s, labels, weighted)
+	if k == 3 {
+		sink(s, blocks)
+		return
+	}
+	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	if k == 4 {
+		sinkKV(s, grads)
+		return
+	}
+	if k >= numPrefixes {
+		panic(fmt.Sprintf("pipeline: PassPrefix(%d): the pass has %d prefixes", k, numPrefixes))
+	}
+	up := transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
+	sinkKV(s, up.Rows)
+	sink(s, up.Figures)
+}
+
+// gradientParams and updateParams are the stage parameters passTransforms
+// uses.
+func gradientParams(p PassParams) transforms.GradientParams {
+	return transforms.GradientParams{
+		Averaging: p.Train.Optimizer == model.Averaging,
+		Eta:       p.Eta,
+		Shrink:    p.Train.Lambda / float64(max(p.Samples, 1)),
+	}
+}
+
+func updateParams(p PassParams) transforms.UpdateParams {
+	return transforms.UpdateParams{Train: p.Train, Eta: p.Eta, Pass: p.Plan.Pass}
+}
+
+// sinkCounter is the counter of the prefix pipelines' sinks.
+const sinkCounter = "sink.elements"
+
+func sink(s beam.Scope, col beam.PCollection) { beam.ParDo0(s, &countFn{}, col) }
+
+func sinkKV(s beam.Scope, col beam.PCollection) { beam.ParDo0(s, &countKVFn{}, col) }
+
+func sinkCount(pr beam.PipelineResult) int64 {
+	if pr == nil {
+		return 0
+	}
+	var n int64
+	for _, c := range benchCounters(pr) {
+		if c.Name() == sinkCounter {
+			n += c.Result()
+		}
+	}
+	return n
+}
+
+func benchCounters(pr beam.PipelineResult) []metrics.CounterResult {
+	return pr.Metrics().Query(func(r metrics.SingleResult) bool {
+		return r.Namespace() == benchNamespace
+	}).Counters()
+}
+
+// countFn and countKVFn count elements, adding to the counter once per
+// bundle so that counting costs next to nothing.
+type countFn struct {
+	n int64
+	c beam.Counter
+}
+
+func (f *countFn) Setup() { f.c = beam.NewCounter(benchNamespace, sinkCounter) }
+
+func (f *countFn) ProcessElement(_ beam.T) { f.n++ }
+
+func (f *countFn) FinishBundle(ctx context.Context) {
+	f.c.Inc(ctx, f.n)
+	f.n = 0
+}
+
+type countKVFn struct {
+	n int64
+	c beam.Counter
+}
+
+func (f *countKVFn) Setup() { f.c = beam.NewCounter(benchNamespace, sinkCounter) }
+
+func (f *countKVFn) ProcessElement(_ beam.X, _ beam.Y) { f.n++ }
+
+func (f *countKVFn) FinishBundle(ctx context.Context) {
+	f.c.Inc(ctx, f.n)
+	f.n = 0
+}
+
+// Flow is what one stage moves through one shuffle or materialization.
+type Flow struct {
+	Stage    string `json:"stage"`
+	What     string `json:"what"`
+	Elements int64  `json:"elements"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// MeteredPass builds the pass p with pass-through counters where data
+// crosses a stage boundary, so that Flows can report per stage the
+// elements and bytes it moves. Bytes are each element's encoding by its
+// Beam coder (the hand-written ones of transforms/coders.go for the
+// project's records), key and value, as a distributed runner would ship
+// them; the direct runner moves the same elements in memory. Counted:
+//
+//   - ReadIndex: the snapshot records read (file I/O; no shuffle);
+//   - DistributeParameters: the CoGroupByKey input, the rows (one copy per
+//     shard of a hot feature) and the postings;
+//   - RestoreDocuments: the CoGroupByKey input, labels and weighted postings;
+//   - LineSearch+ComputeGradients: the sufficient blocks, which the runner
+//     keeps until the line search's choice (a side input) is known, and
+//     the per-block gradient partials entering the per-feature combine
+//     (before combiner lifting, which shrinks what is really shuffled);
+//   - UpdateParameters: the CoGroupByKey input, rows and gradient sums, and
+//     the moved rows, kept until the L-BFGS direction (a side input) is
+//     known;
+//   - Write: the records entering the writer's GroupByKey.
+//
+// Global combines (the line search's losses, the L-BFGS dot products, the
+// figures) are lifted to one accumulator per bundle and are not counted.
+func MeteredPass(s beam.Scope, p PassParams) {
+	s = s.Scope("dpmr.bench.Metered")
+	read := func(name string, files []ShardFile) beam.PCollection {
+		return beam.ParDo(s, &tapFn{Stage: "ReadIndex", What: name}, ReadDataset(s, name, files))
+	}
+	postings := beam.ParDo(s, decodePostings, read("postings", p.Index.Dataset("postings")))
+	labels := beam.ParDo(s, decodeLabels, read("labels", p.Index.Dataset("labels")))
+	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
+	rows := beam.ParDo(s, decodeRow, read("rows", p.Rows))
+
+	weighted := transforms.DistributeParameters(s,
+		beam.ParDo(s, &tapFanOutFn{Stage: "DistributeParameters", What: "rows"}, rows, beam.SideInput{Input: hot}),
+		tapKV(s, "DistributeParameters", "postings", postings), hot, false)
+	blocks := transforms.RestoreDocuments(s,
+		tapKV(s, "RestoreDocuments", "labels", labels),
+		tapKV(s, "RestoreDocuments", "weighted postings", weighted))
+	blocks = beam.ParDo(s, &tapBlocksFn{Stage: "LineSearch+ComputeGradients"}, blocks)
+	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	up := transforms.UpdateParameters(s,
+		tapKV(s, "UpdateParameters", "rows", rows),
+		tapKV(s, "UpdateParameters", "gradient sums", grads), choice, updateParams(p))
+	next := tapKV(s, "UpdateParameters", "moved rows", up.Rows)
+	recs := beam.ParDo(s, &encodeRowFn{Shards: p.Shards}, next)
+	files := WriteDataset(s, p.Dir, "rows", p.Shards, tapKV(s, "Write", "records", recs))
+	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
+}
+
+func tapKV(s beam.Scope, stage, what string, col beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, &tapKVFn{Stage: stage, What: what}, col)
+}
+
+// Flows reads the counters of a MeteredPass run, in BenchStages order.
+func Flows(pr beam.PipelineResult) []Flow {
+	byKey := map[[2]string]*Flow{}
+	var order [][2]string
+	for _, c := range benchCounters(pr) {
+		name := c.Name()
+		rest, isBytes := strings.CutSuffix(name, ".bytes")
+		if !isBytes {
+			var ok bool
+			if rest, ok = strings.CutSuffix(name, ".elements"); !ok || name == sinkCounter {
+				continue
+			}
+		}
+		stage, what, ok := strings.Cut(rest, "/")
+		if !ok {
+			continue
+		}
+		key := [2]string{stage, what}
+		f := byKey[key]
+		if f == nil {
+			f = &Flow{Stage: stage, What: what}
+			byKey[key] = f
+			order = append(order, key)
+		}
+		if isBytes {
+			f.Bytes += c.Result()
+		} else {
+			f.Elements += c.Result()
+		}
+	}
+	var out []Flow
+	for _, stage := range BenchStages {
+		for _, key := range order {
+			if key[0] == stage {
+				out = append(out, *byKey[key])
+			}
+		}
+	}
+	return out
+}
+
+// meter counts elements and their encoded bytes for one flow, adding to
+// the counters once per bundle.
+type meter struct {
+	elements, bytes int64
+	ce, cb          beam.Counter
+	encoders        map[reflect.Type]beam.ElementEncoder
+	w               byteCounter
+}
+
+func (m *meter) setup(stage, what string) {
+	m.ce = beam.NewCounter(benchNamespace, stage+"/"+what+".elements")
+	m.cb = beam.NewCounter(benchNamespace, stage+"/"+what+".bytes")
+	m.encoders = map[reflect.Type]beam.ElementEncoder{}
+}
+
+// size returns v's encoded size by the Beam coder of its type.
+func (m *meter) size(v any) (int64, error) {
+	t := reflect.TypeOf(v)
+	enc, ok := m.encoders[t]
+	if !ok {
+		enc = beam.NewElementEncoder(t)
+		m.encoders[t] = enc
+	}
+	m.w = 0
+	if err := enc.Encode(v, &m.w); err != nil {
+		return 0, fmt.Errorf("bench: encoding %v: %v", t, err)
+	}
+	return int64(m.w), nil
+}
+
+// add counts n elements of total size of the values given.
+func (m *meter) add(n int64, values ...any) error {
+	for _, v := range values {
+		b, err := m.size(v)
+		if err != nil {
+			return err
+		}
+		m.bytes += b
+	}
+	m.elements += n
+	return nil
+}
+
+func (m *meter) flush(ctx context.Context) {
+	m.ce.Inc(ctx, m.elements)
+	m.cb.Inc(ctx, m.bytes)
+	m.elements, m.bytes = 0, 0
+}
+
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
+// tapFn and tapKVFn pass elements through, metering them.
+type tapFn struct {
+	Stage, What string
+	m           meter
+}
+
+func (f *tapFn) Setup() { f.m.setup(f.Stage, f.What) }
+
+func (f *tapFn) ProcessElement(v beam.T, emit func(beam.T)) error {
+	if err := f.m.add(1, v); err != nil {
+		return err
+	}
+	emit(v)
+	return nil
+}
+
+func (f *tapFn) FinishBundle(ctx context.Context, _ func(beam.T)) { f.m.flush(ctx) }
+
+type tapKVFn struct {
+	Stage, What string
+	m           meter
+}
+
+func (f *tapKVFn) Setup() { f.m.setup(f.Stage, f.What) }
+
+func (f *tapKVFn) ProcessElement(k beam.X, v beam.Y, emit func(beam.X, beam.Y)) error {
+	if err := f.m.add(1, k, v); err != nil {
+		return err
+	}
+	emit(k, v)
+	return nil
+}
+
+func (f *tapKVFn) FinishBundle(ctx context.Context, _ func(beam.X, beam.Y)) { f.m.flush(ctx) }
+
+// tapFanOutFn meters the parameter rows as DistributeParameters shuffles
+// them: keyed by FeatureKey, one copy per shard of a hot feature.
+type tapFanOutFn struct {
+	Stage, What string
+	m           meter
+}
+
+func (f *tapFanOutFn) Setup() { f.m.setup(f.Stage, f.What) }
+
+func (f *tapFanOutFn) ProcessElement(name string, row model.Row, hot func(string) func(*int32) bool, emit func(string, model.Row)) error {
+	var shards int32
+	iter := hot(name)
+	for iter(&shards) {
+	}
+	if shards <= 1 {
+		if err := f.m.add(1, transforms.FeatureKey{Name: name}, row); err != nil {
+			return err
+		}
+	}
+	for k := int32(1); shards > 1 && k <= shards; k++ {
+		if err := f.m.add(1, transforms.FeatureKey{Name: name, Shard: k}, row); err != nil {
+			return err
+		}
+	}
+	emit(name, row)
+	return nil
+}
+
+func (f *tapFanOutFn) FinishBundle(ctx context.Context, _ func(string) func(*int32) bool, _ func(string, model.Row)) {
+	f.m.flush(ctx)
+}
+
+// tapBlocksFn meters the sufficient blocks and, from each block's columns,
+// the gradient partials ComputeGradients emits for it: one (feature,
+// GradPart) per column.
+type tapBlocksFn struct {
+	Stage string
+	block meter
+	parts meter
+	part  int64 // encoded size of one GradPart; its fields are fixed-width
+}
+
+func (f *tapBlocksFn) Setup() error {
+	f.block.setup(f.Stage, "sufficient blocks")
+	f.parts.setup(f.Stage, "gradient partials")
+	n, err := f.parts.size(transforms.GradPart{G: 1, LocalW: 1, Blocks: 1})
+	f.part = n
+	return err
+}
+
+func (f *tapBlocksFn) ProcessElement(b transforms.SufficientBlock, emit func(transforms.SufficientBlock)) error {
+	if err := f.block.add(1, b); err != nil {
+		return err
+	}
+	for _, name := range b.Features {
+		if err := f.parts.add(1, name); err != nil {
+			return err
+		}
+		f.parts.bytes += f.part
+	}
+	emit(b)
+	return nil
+}
+
+func (f *tapBlocksFn) FinishBundle(ctx context.Context, _ func(transforms.SufficientBlock)) {
+	f.block.flush(ctx)
+	f.parts.flush(ctx)
+}
+
+// Meter runs a MeteredPass of the next pass (without moving on), writing
+// its rows to dir, and returns its flows and time (which includes the
+// metering, so it is not the pass's time).
+func (b *Bench) Meter(ctx context.Context, dir string) ([]Flow, Timing, error) {
+	pp := b.Next(dir)
+	t, pr, err := b.Time(ctx, func(s beam.Scope) { MeteredPass(s, pp) })
+	if err != nil {
+		return nil, t, fmt.Errorf("metered pass: %w", err)
+	}
+	return Flows(pr), t, nil
+}
+
+// ReferenceBench is the reference trainer on the same data: load, pass 0
+// and pass 1, each timed.
+type ReferenceBench struct {
+	Trainer *model.Trainer `json:"-"`
+	Load    Timing         `json:"load"`
+}
+
+// LoadReference reads the data into the reference trainer, timed.
+func LoadReference(paths []string, p model.TrainParams) (*ReferenceBench, error) {
+	p = p.WithDefaults()
+	r := &ReferenceBench{}
+	t, err := Measure(func() error {
+		d, err := model.ReadDataset(paths, p.Bias, p.BlockSize)
+		if err != nil {
+			return err
+		}
+		r.Trainer, err = model.NewTrainer(d, p, nil)
+		return err
+	})
+	r.Load = t
+	return r, err
+}
+
+// Pass runs the reference trainer's next pass, timed.
+func (r *ReferenceBench) Pass() (model.Figures, Timing) {
+	var f model.Figures
+	t, _ := Measure(func() error {
+		f = r.Trainer.Pass()
+		return nil
+	})
+	return f, t
+}
