@@ -70,6 +70,82 @@ func TestPassGradientEqualsObjective(t *testing.T) {
 	require.InDelta(t, floats.Norm(g, 2), f.GradNorm, 1e-9*f.GradNorm)
 }
 
+// TestPassCurvatureIsFlooredHessianDiagonal checks each row's H against
+// the textbook sum_i max(p(1-p), CurvatureFloor) x^2 + lambda at the row's
+// W, after the first pass (a warm start) and after one that moved. At
+// w = 0 it is exactly 0.25*sum x^2 + lambda, the Hessian's diagonal there.
+func TestPassCurvatureIsFlooredHessianDiagonal(t *testing.T) {
+	d := synthDataset(t, SynthParams{Samples: 500, Features: 80, PerSample: 5, Seed: 9}, true, 13)
+	const lambda = 2
+	want := func(w []float64) []float64 {
+		h := make([]float64, len(w))
+		for bi := range d.Blocks {
+			b := &d.Blocks[bi]
+			z := make([]float64, b.NumRows())
+			for c, f := range b.Cols {
+				for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+					z[b.Rows[k]] += w[f] * b.Vals[k]
+				}
+			}
+			for c, f := range b.Cols {
+				for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+					p := Sigmoid(z[b.Rows[k]])
+					h[f] += max(p*(1-p), CurvatureFloor) * b.Vals[k] * b.Vals[k]
+				}
+			}
+		}
+		for j, name := range d.Names {
+			if name != BiasName {
+				h[j] += lambda
+			}
+		}
+		return h
+	}
+	check := func(tr *Trainer) {
+		t.Helper()
+		w := make([]float64, len(d.Names))
+		for j, r := range tr.Rows {
+			w[j] = r.W
+		}
+		for j, h := range want(w) {
+			require.InDelta(t, h, tr.Rows[j].H, 1e-12*h, "feature %q", d.Names[j])
+		}
+	}
+
+	cold, err := NewTrainer(d, TrainParams{Lambda: lambda, Bias: true}, nil)
+	require.NoError(t, err)
+	cold.Pass()
+	for j, name := range d.Names {
+		sumSq := 0.0
+		for bi := range d.Blocks {
+			b := &d.Blocks[bi]
+			for c, f := range b.Cols {
+				if int(f) == j {
+					sumSq += SumSquares(b.Vals[b.ColPtr[c]:b.ColPtr[c+1]])
+				}
+			}
+		}
+		h := 0.25 * sumSq
+		if name != BiasName {
+			h += lambda
+		}
+		require.InDelta(t, h, cold.Rows[j].H, 1e-12*h, "feature %q", name)
+	}
+	f := cold.Pass()
+	require.True(t, f.Moved)
+	check(cold)
+
+	rng := rand.New(rand.NewPCG(6, 7))
+	start := map[string]float64{}
+	for _, name := range d.Names {
+		start[name] = 3 * rng.NormFloat64() // many margins beyond the floor
+	}
+	warm, err := NewTrainer(d, TrainParams{Lambda: lambda, Bias: true}, start)
+	require.NoError(t, err)
+	warm.Pass()
+	check(warm)
+}
+
 // TestReferenceOptimumMatchesGonum solves the same problem with gonum's
 // L-BFGS, an independent implementation, to a gradient norm of 1e-8.
 func TestReferenceOptimumMatchesGonum(t *testing.T) {
