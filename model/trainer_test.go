@@ -225,7 +225,8 @@ func hessian(h *mat.SymDense, d *Dataset, w []float64, lambda float64, bias bool
 	}
 }
 
-// textbookDirection is the standard two-loop recursion on explicit vectors.
+// textbookDirection is the standard two-loop recursion on explicit vectors,
+// with the identity as initial inverse Hessian (Direction does not scale it).
 func textbookDirection(s, y [][]float64, g []float64) []float64 {
 	k := len(s)
 	q := append([]float64(nil), g...)
@@ -234,7 +235,6 @@ func textbookDirection(s, y [][]float64, g []float64) []float64 {
 		alpha[i] = floats.Dot(s[i], q) / floats.Dot(s[i], y[i])
 		floats.AddScaled(q, -alpha[i], y[i])
 	}
-	floats.Scale(floats.Dot(s[k-1], y[k-1])/floats.Dot(y[k-1], y[k-1]), q)
 	for i := 0; i < k; i++ {
 		beta := floats.Dot(y[i], q) / floats.Dot(s[i], y[i])
 		floats.AddScaled(q, alpha[i]-beta, s[i])
