@@ -309,13 +309,14 @@ func TestWarmStartReportsTrueObjective(t *testing.T) {
 	require.LessOrEqual(t, warm.History[len(warm.History)-1].J, trueJ)
 }
 
-// TestLBFGSPassesToOptimum measures issue 7's figure on dpmr gen data:
-// 100k samples, Zipf features, intercept on. The optimum is the same
-// trainer run to |g| <= 1e-9 |g0| (checked against gonum above). The
-// issue's target is a relative gap of 1e-4 within 20 passes; this
-// optimizer is at about 8e-4 there and needs about 30 passes, so the test
-// pins what it does reach (a regression check) and the note on issue 7
-// says the target is open.
+// TestLBFGSPassesToOptimum checks issue 7's target on dpmr gen data: 100k
+// samples, Zipf features, intercept on. The optimum is the same trainer run
+// to |g| <= 1e-9 |g0| (checked against gonum above). The target is a
+// relative gap (J - J*)/J* of at most 1e-4 after 20 passes, pass 0 (the
+// starting point) included. With H fixed at its value at w = 0 the gap
+// there was 7.9e-4 and 1e-4 took 24 passes; with H measured every pass,
+// unscaled initial inverse Hessian and the finer step grid it is 1.5e-5,
+// reached after 18.
 func TestLBFGSPassesToOptimum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100k samples; skipped with -short")
@@ -335,6 +336,5 @@ func TestLBFGSPassesToOptimum(t *testing.T) {
 		}
 	}
 	t.Logf("optimum J %.10g after %d passes; gap after 20 passes %.2e; gap <= 1e-4 after %d passes", opt, len(h), gap(19), within)
-	require.LessOrEqual(t, gap(19), 1e-3)
-	require.LessOrEqual(t, within, 40)
+	require.LessOrEqual(t, gap(19), 1e-4)
 }
