@@ -62,6 +62,24 @@ func (b *Block) Gradient(dst, resid, zw, zd []float64, alpha float64) {
 	}
 }
 
+// Curvature sets dst[c] = sum_r max(p_r(1-p_r), CurvatureFloor) x[r,c]^2
+// at the point w + alpha*d: the Hessian's diagonal, floored, that UpdateRow
+// makes the row's H. scratch is scratch of NumRows.
+func (b *Block) Curvature(dst, scratch, zw, zd []float64, alpha float64) {
+	for r := range b.Labels {
+		p := Sigmoid(zw[r] + alpha*zd[r])
+		scratch[r] = max(p*(1-p), CurvatureFloor)
+	}
+	for c := 0; c+1 < len(b.ColPtr); c++ {
+		sum := 0.0
+		for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+			v := b.Vals[k]
+			sum += scratch[b.Rows[k]] * v * v
+		}
+		dst[c] = sum
+	}
+}
+
 // LocalSGD runs one epoch of stochastic gradient descent over the block's
 // rows in order, starting from w (per column, updated in place): for each
 // sample, w[c] -= eta*((p-y)*x[r,c] + shrink*w[c]) on its features, where

@@ -29,22 +29,12 @@ func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, 
 		return nil, err
 	}
 	t := &Trainer{Data: d, Params: p, Rows: make([]Row, len(d.Names)), plan: FirstPlan(), biasCol: -1}
-	// Squares are summed per block, then exactly across blocks, as the
-	// pipeline's InvertDocuments does.
-	sumSq := make([]ExactSum, len(d.Names))
-	for bi := range d.Blocks {
-		b := &d.Blocks[bi]
-		for c, j := range b.Cols {
-			sumSq[j].Add(SumSquares(b.Vals[b.ColPtr[c]:b.ColPtr[c+1]]))
-		}
-	}
+	// H starts at 0: pass 0 measures it before any direction needs it.
 	for j, name := range d.Names {
-		isBias := p.Bias && name == BiasName
-		if isBias {
+		if p.Bias && name == BiasName {
 			t.biasCol = j
 		}
 		t.Rows[j].W = start[name]
-		t.Rows[j].H = InitialCurvature(sumSq[j].Float64(), p.Lambda, isBias)
 	}
 	t.eta = p.Eta(d.SumSq)
 	return t, nil
@@ -91,6 +81,11 @@ func (t *Trainer) Pass() Figures {
 	choice := pl.Select(p.Lambda, losses)
 
 	grads := make([]ExactSum, len(t.Rows))
+	var curvs []ExactSum
+	var curv []float64
+	if p.Optimizer == LBFGS {
+		curvs = make([]ExactSum, len(t.Rows))
+	}
 	var avgW []ExactSum
 	var avgN []int64
 	if p.Optimizer == Averaging {
@@ -106,6 +101,13 @@ func (t *Trainer) Pass() Figures {
 		for c, j := range b.Cols {
 			grads[j].Add(grad[c])
 		}
+		if curvs != nil {
+			curv = grow(curv, b.NumCols())
+			b.Curvature(curv, resid, zw, zd, choice.Alpha)
+			for c, j := range b.Cols {
+				curvs[j].Add(curv[c])
+			}
+		}
 		if avgW != nil {
 			local := make([]float64, len(b.Cols))
 			for c := range local {
@@ -120,7 +122,11 @@ func (t *Trainer) Pass() Figures {
 	}
 
 	for j := range t.Rows {
-		t.Rows[j] = UpdateRow(t.Rows[j], p, j == t.biasCol, choice.Alpha, grads[j].Float64())
+		c := 0.0
+		if curvs != nil {
+			c = curvs[j].Float64()
+		}
+		t.Rows[j] = UpdateRow(t.Rows[j], p, j == t.biasCol, choice.Alpha, grads[j].Float64(), c)
 	}
 	steepest := false
 	switch p.Optimizer {

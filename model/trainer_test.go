@@ -70,6 +70,82 @@ func TestPassGradientEqualsObjective(t *testing.T) {
 	require.InDelta(t, floats.Norm(g, 2), f.GradNorm, 1e-9*f.GradNorm)
 }
 
+// TestPassCurvatureIsFlooredHessianDiagonal checks each row's H against
+// the textbook sum_i max(p(1-p), CurvatureFloor) x^2 + lambda at the row's
+// W, after the first pass (a warm start) and after one that moved. At
+// w = 0 it is exactly 0.25*sum x^2 + lambda, the Hessian's diagonal there.
+func TestPassCurvatureIsFlooredHessianDiagonal(t *testing.T) {
+	d := synthDataset(t, SynthParams{Samples: 500, Features: 80, PerSample: 5, Seed: 9}, true, 13)
+	const lambda = 2
+	want := func(w []float64) []float64 {
+		h := make([]float64, len(w))
+		for bi := range d.Blocks {
+			b := &d.Blocks[bi]
+			z := make([]float64, b.NumRows())
+			for c, f := range b.Cols {
+				for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+					z[b.Rows[k]] += w[f] * b.Vals[k]
+				}
+			}
+			for c, f := range b.Cols {
+				for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+					p := Sigmoid(z[b.Rows[k]])
+					h[f] += max(p*(1-p), CurvatureFloor) * b.Vals[k] * b.Vals[k]
+				}
+			}
+		}
+		for j, name := range d.Names {
+			if name != BiasName {
+				h[j] += lambda
+			}
+		}
+		return h
+	}
+	check := func(tr *Trainer) {
+		t.Helper()
+		w := make([]float64, len(d.Names))
+		for j, r := range tr.Rows {
+			w[j] = r.W
+		}
+		for j, h := range want(w) {
+			require.InDelta(t, h, tr.Rows[j].H, 1e-12*h, "feature %q", d.Names[j])
+		}
+	}
+
+	cold, err := NewTrainer(d, TrainParams{Lambda: lambda, Bias: true}, nil)
+	require.NoError(t, err)
+	cold.Pass()
+	for j, name := range d.Names {
+		sumSq := 0.0
+		for bi := range d.Blocks {
+			b := &d.Blocks[bi]
+			for c, f := range b.Cols {
+				if int(f) == j {
+					sumSq += SumSquares(b.Vals[b.ColPtr[c]:b.ColPtr[c+1]])
+				}
+			}
+		}
+		h := 0.25 * sumSq
+		if name != BiasName {
+			h += lambda
+		}
+		require.InDelta(t, h, cold.Rows[j].H, 1e-12*h, "feature %q", name)
+	}
+	f := cold.Pass()
+	require.True(t, f.Moved)
+	check(cold)
+
+	rng := rand.New(rand.NewPCG(6, 7))
+	start := map[string]float64{}
+	for _, name := range d.Names {
+		start[name] = 3 * rng.NormFloat64() // many margins beyond the floor
+	}
+	warm, err := NewTrainer(d, TrainParams{Lambda: lambda, Bias: true}, start)
+	require.NoError(t, err)
+	warm.Pass()
+	check(warm)
+}
+
 // TestReferenceOptimumMatchesGonum solves the same problem with gonum's
 // L-BFGS, an independent implementation, to a gradient norm of 1e-8.
 func TestReferenceOptimumMatchesGonum(t *testing.T) {
@@ -149,7 +225,8 @@ func hessian(h *mat.SymDense, d *Dataset, w []float64, lambda float64, bias bool
 	}
 }
 
-// textbookDirection is the standard two-loop recursion on explicit vectors.
+// textbookDirection is the standard two-loop recursion on explicit vectors,
+// with the identity as initial inverse Hessian (Direction does not scale it).
 func textbookDirection(s, y [][]float64, g []float64) []float64 {
 	k := len(s)
 	q := append([]float64(nil), g...)
@@ -158,7 +235,6 @@ func textbookDirection(s, y [][]float64, g []float64) []float64 {
 		alpha[i] = floats.Dot(s[i], q) / floats.Dot(s[i], y[i])
 		floats.AddScaled(q, -alpha[i], y[i])
 	}
-	floats.Scale(floats.Dot(s[k-1], y[k-1])/floats.Dot(y[k-1], y[k-1]), q)
 	for i := 0; i < k; i++ {
 		beta := floats.Dot(y[i], q) / floats.Dot(s[i], y[i])
 		floats.AddScaled(q, alpha[i]-beta, s[i])
@@ -233,13 +309,14 @@ func TestWarmStartReportsTrueObjective(t *testing.T) {
 	require.LessOrEqual(t, warm.History[len(warm.History)-1].J, trueJ)
 }
 
-// TestLBFGSPassesToOptimum measures issue 7's figure on dpmr gen data:
-// 100k samples, Zipf features, intercept on. The optimum is the same
-// trainer run to |g| <= 1e-9 |g0| (checked against gonum above). The
-// issue's target is a relative gap of 1e-4 within 20 passes; this
-// optimizer is at about 8e-4 there and needs about 30 passes, so the test
-// pins what it does reach (a regression check) and the note on issue 7
-// says the target is open.
+// TestLBFGSPassesToOptimum checks issue 7's target on dpmr gen data: 100k
+// samples, Zipf features, intercept on. The optimum is the same trainer run
+// to |g| <= 1e-9 |g0| (checked against gonum above). The target is a
+// relative gap (J - J*)/J* of at most 1e-4 after 20 passes, pass 0 (the
+// starting point) included. With H fixed at its value at w = 0 the gap
+// there was 7.9e-4 and 1e-4 took 24 passes; with H measured every pass,
+// unscaled initial inverse Hessian and the finer step grid it is 1.5e-5,
+// reached after 18.
 func TestLBFGSPassesToOptimum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100k samples; skipped with -short")
@@ -259,6 +336,5 @@ func TestLBFGSPassesToOptimum(t *testing.T) {
 		}
 	}
 	t.Logf("optimum J %.10g after %d passes; gap after 20 passes %.2e; gap <= 1e-4 after %d passes", opt, len(h), gap(19), within)
-	require.LessOrEqual(t, gap(19), 1e-3)
-	require.LessOrEqual(t, within, 40)
+	require.LessOrEqual(t, gap(19), 1e-4)
 }
