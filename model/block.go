@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // Block is a run of consecutive samples as a small sparse matrix stored by
 // column: column c holds the postings of one feature, its rows ascending.
 // Columns are in ascending feature-name order. The pipeline's
@@ -82,9 +84,12 @@ func (b *Block) Curvature(dst, scratch, zw, zd []float64, alpha float64) {
 
 // LocalSGD runs one epoch of stochastic gradient descent over the block's
 // rows in order, starting from w (per column, updated in place): for each
-// sample, w[c] -= eta*((p-y)*x[r,c] + shrink*w[c]) on its features, where
-// shrink is lambda/N so that an epoch over all N samples applies the full
-// penalty once. Column noShrink (the intercept, or -1) is not shrunk.
+// sample, w -= eta*((p-y)*x_r + shrink*w), where shrink is lambda/N so that
+// an epoch over all N samples applies the full penalty once. The penalty
+// shrinks every column at every sample, not only the sample's features
+// (rare features would otherwise go almost unregularized); it is applied
+// lazily, the shrinks a column missed caught up when it is next used and
+// at the end. Column noShrink (the intercept, or -1) is not shrunk.
 func (b *Block) LocalSGD(w []float64, eta, shrink float64, noShrink int) {
 	// Transpose to rows once; the epoch walks samples in order.
 	n := b.NumRows()
@@ -105,10 +110,24 @@ func (b *Block) LocalSGD(w []float64, eta, shrink float64, noShrink int) {
 			next[r]++
 		}
 	}
+	decay := 1 - eta*shrink
+	// last[c] is the sample after which column c was last brought up to
+	// date; catchUp applies the shrinks of the samples since then.
+	last := make([]int32, len(w))
+	for c := range last {
+		last[c] = -1
+	}
+	catchUp := func(c int32, upTo int32) {
+		if missed := upTo - last[c] - 1; missed > 0 && int(c) != noShrink {
+			w[c] *= math.Pow(decay, float64(missed))
+		}
+	}
 	for r, y := range b.Labels {
 		z := 0.0
 		for k := rowPtr[r]; k < rowPtr[r+1]; k++ {
-			z += w[cols[k]] * vals[k]
+			c := cols[k]
+			catchUp(c, int32(r))
+			z += w[c] * vals[k]
 		}
 		g := Sigmoid(z) - y
 		for k := rowPtr[r]; k < rowPtr[r+1]; k++ {
@@ -118,6 +137,10 @@ func (b *Block) LocalSGD(w []float64, eta, shrink float64, noShrink int) {
 				step += shrink * w[c]
 			}
 			w[c] -= eta * step
+			last[c] = int32(r)
 		}
+	}
+	for c := range w {
+		catchUp(int32(c), int32(n))
 	}
 }

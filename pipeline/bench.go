@@ -53,9 +53,6 @@ func init() {
 	register.DoFn3x1[beam.X, beam.Y, func(beam.X, beam.Y), error](&tapKVFn{})
 	register.Emitter1[beam.T]()
 	register.Emitter2[beam.X, beam.Y]()
-	register.DoFn4x1[string, model.Row, func(string) func(*int32) bool, func(string, model.Row), error](&tapFanOutFn{})
-	register.DoFn2x1[transforms.SufficientBlock, func(transforms.SufficientBlock), error](&tapBlocksFn{})
-	register.Emitter1[transforms.SufficientBlock]()
 }
 
 // Timing is the cost of one measured piece of work.
@@ -84,7 +81,10 @@ type BenchConfig struct {
 	Train    model.TrainParams
 	Sharding transforms.ShardingParams
 	Shards   int // files per snapshot dataset; default 8
-	Run      Runner
+	// Partitions is the number of parameter partitions; 0 derives it from
+	// the input's size, as Train does.
+	Partitions int32
+	Run        Runner
 }
 
 // Bench runs the pipelines of one configuration for measurement: the
@@ -123,9 +123,17 @@ func (b *Bench) Setup(ctx context.Context) (Timing, error) {
 	if err != nil {
 		return Timing{}, err
 	}
+	if b.c.Partitions == 0 {
+		size, err := inputBytes(ctx, files)
+		if err != nil {
+			return Timing{}, err
+		}
+		b.c.Partitions = PartitionsFor(size)
+	}
 	p, s := beam.NewPipelineWithRoot()
 	Setup(s, SetupParams{Files: files, Dir: b.indexDir(), StartDir: b.startDir(), Bias: b.c.Train.Bias,
-		Lambda: b.c.Train.Lambda, BlockSize: b.c.Train.BlockSize, Sharding: b.c.Sharding, Shards: b.c.Shards})
+		Lambda: b.c.Train.Lambda, BlockSize: b.c.Train.BlockSize, Partitions: b.c.Partitions,
+		Sharding: b.c.Sharding, Shards: b.c.Shards})
 	t, err := Measure(func() error {
 		_, err := b.c.Run(ctx, p)
 		return err
@@ -181,7 +189,7 @@ func (b *Bench) Next(dir string) PassParams {
 		plan = model.NextPlan(b.c.Train, b.history[n-1])
 	}
 	return PassParams{Index: b.index, Rows: b.rows, Dir: dir, Plan: plan, Train: b.c.Train,
-		Eta: b.c.Train.Eta(b.meta.SumSq), Samples: b.meta.Samples, Shards: b.c.Shards}
+		Eta: b.c.Train.Eta(b.meta.SumSq), Samples: b.meta.Samples, Shards: b.c.Shards, Partitions: b.meta.Partitions}
 }
 
 // Step runs the next pass with the Pass pipeline, timed, and moves on to
@@ -319,22 +327,22 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sink(s, beam.Impulse(s))
 		return
 	}
-	postings, labels, hot := ReadIndex(s, p.Index)
+	idx, hot := ReadIndex(s, p.Index)
 	rows := ReadRows(s, p.Rows)
 	if k == 1 {
-		sinkKV(s, postings)
-		sinkKV(s, labels)
+		sinkKV(s, idx.Docs)
+		sinkKV(s, idx.Features)
 		sinkKV(s, hot)
 		sinkKV(s, rows)
 		return
 	}
-	weighted := transforms.DistributeParameters(s, rows, postings, hot, false)
+	weights := transforms.DistributeParameters(s, rows, idx.Features, hot, p.Partitions, false)
 	if k == 2 {
-		sinkKV(s, weighted)
-		sinkKV(s, labels)
+		sinkKV(s, weights)
+		sinkKV(s, idx.Docs)
 		return
 	}
-	blocks := transforms.RestoreDocuments(s, labels, weighted)
+	blocks := transforms.RestoreDocuments(s, idx.Docs, weights)
 	if k == 3 {
 		sink(s, blocks)
 		return
@@ -351,20 +359,6 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 	up := transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
 	sinkKV(s, up.Rows)
 	sink(s, up.Figures)
-}
-
-// gradientParams and updateParams are the stage parameters passTransforms
-// uses.
-func gradientParams(p PassParams) transforms.GradientParams {
-	return transforms.GradientParams{
-		Averaging: p.Train.Optimizer == model.Averaging,
-		Eta:       p.Eta,
-		Shrink:    p.Train.Lambda / float64(max(p.Samples, 1)),
-	}
-}
-
-func updateParams(p PassParams) transforms.UpdateParams {
-	return transforms.UpdateParams{Train: p.Train, Eta: p.Eta, Pass: p.Plan.Pass}
 }
 
 // sinkCounter is the counter of the prefix pipelines' sinks.
@@ -439,16 +433,14 @@ type Flow struct {
 // them; the direct runner moves the same elements in memory. Counted:
 //
 //   - ReadIndex: the snapshot records read (file I/O; no shuffle);
-//   - DistributeParameters: the CoGroupByKey input, the rows (one copy per
-//     shard of a hot feature) and the postings;
-//   - RestoreDocuments: the CoGroupByKey input, labels and weighted postings;
+//   - DistributeParameters: the CoGroupByKey input, the row packs (hot
+//     features' fanned-out copies not counted) and the block features;
+//   - RestoreDocuments: the CoGroupByKey input, inverted blocks and weights;
 //   - LineSearch+ComputeGradients: the sufficient blocks, which the runner
-//     keeps until the line search's choice (a side input) is known, and
-//     the per-block gradient partials entering the per-feature combine
-//     (before combiner lifting, which shrinks what is really shuffled);
-//   - UpdateParameters: the CoGroupByKey input, rows and gradient sums, and
-//     the moved rows, kept until the L-BFGS direction (a side input) is
-//     known;
+//     keeps until the line search's choice (a side input) is known;
+//   - UpdateParameters: the CoGroupByKey input, row packs and gradient
+//     packs, and the moved rows, kept until the L-BFGS direction (a side
+//     input) is known;
 //   - Write: the records entering the writer's GroupByKey.
 //
 // Global combines (the line search's losses, the L-BFGS dot products, the
@@ -458,25 +450,25 @@ func MeteredPass(s beam.Scope, p PassParams) {
 	read := func(name string, files []ShardFile) beam.PCollection {
 		return beam.ParDo(s, &tapFn{Stage: "ReadIndex", What: name}, ReadDataset(s, name, files))
 	}
-	postings := beam.ParDo(s, decodePostings, read("postings", p.Index.Dataset("postings")))
-	labels := beam.ParDo(s, decodeLabels, read("labels", p.Index.Dataset("labels")))
+	docs := beam.ParDo(s, decodeDocs, read("blocks", p.Index.Dataset("blocks")))
+	features := beam.ParDo(s, decodeFeatures, read("features", p.Index.Dataset("features")))
 	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
-	rows := beam.ParDo(s, decodeRow, read("rows", p.Rows))
+	rows := beam.ParDo(s, decodeRows, read("rows", p.Rows))
 
-	weighted := transforms.DistributeParameters(s,
-		beam.ParDo(s, &tapFanOutFn{Stage: "DistributeParameters", What: "rows"}, rows, beam.SideInput{Input: hot}),
-		tapKV(s, "DistributeParameters", "postings", postings), hot, false)
+	weights := transforms.DistributeParameters(s,
+		tapKV(s, "DistributeParameters", "rows", rows),
+		tapKV(s, "DistributeParameters", "block features", features), hot, p.Partitions, false)
 	blocks := transforms.RestoreDocuments(s,
-		tapKV(s, "RestoreDocuments", "labels", labels),
-		tapKV(s, "RestoreDocuments", "weighted postings", weighted))
-	blocks = beam.ParDo(s, &tapBlocksFn{Stage: "LineSearch+ComputeGradients"}, blocks)
+		tapKV(s, "RestoreDocuments", "blocks", docs),
+		tapKV(s, "RestoreDocuments", "weights", weights))
+	blocks = beam.ParDo(s, &tapFn{Stage: "LineSearch+ComputeGradients", What: "sufficient blocks"}, blocks)
 	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
 	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 	up := transforms.UpdateParameters(s,
 		tapKV(s, "UpdateParameters", "rows", rows),
-		tapKV(s, "UpdateParameters", "gradient sums", grads), choice, updateParams(p))
+		tapKV(s, "UpdateParameters", "gradients", grads), choice, updateParams(p))
 	next := tapKV(s, "UpdateParameters", "moved rows", up.Rows)
-	recs := beam.ParDo(s, &encodeRowFn{Shards: p.Shards}, next)
+	recs := beam.ParDo(s, &encodeRowsFn{Shards: p.Shards}, next)
 	files := WriteDataset(s, p.Dir, "rows", p.Shards, tapKV(s, "Write", "records", recs))
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
 }
@@ -616,75 +608,6 @@ func (f *tapKVFn) ProcessElement(k beam.X, v beam.Y, emit func(beam.X, beam.Y)) 
 }
 
 func (f *tapKVFn) FinishBundle(ctx context.Context, _ func(beam.X, beam.Y)) { f.m.flush(ctx) }
-
-// tapFanOutFn meters the parameter rows as DistributeParameters shuffles
-// them: keyed by FeatureKey, one copy per shard of a hot feature.
-type tapFanOutFn struct {
-	Stage, What string
-	m           meter
-}
-
-func (f *tapFanOutFn) Setup() { f.m.setup(f.Stage, f.What) }
-
-func (f *tapFanOutFn) ProcessElement(name string, row model.Row, hot func(string) func(*int32) bool, emit func(string, model.Row)) error {
-	var shards int32
-	iter := hot(name)
-	for iter(&shards) {
-	}
-	if shards <= 1 {
-		if err := f.m.add(1, transforms.FeatureKey{Name: name}, row); err != nil {
-			return err
-		}
-	}
-	for k := int32(1); shards > 1 && k <= shards; k++ {
-		if err := f.m.add(1, transforms.FeatureKey{Name: name, Shard: k}, row); err != nil {
-			return err
-		}
-	}
-	emit(name, row)
-	return nil
-}
-
-func (f *tapFanOutFn) FinishBundle(ctx context.Context, _ func(string) func(*int32) bool, _ func(string, model.Row)) {
-	f.m.flush(ctx)
-}
-
-// tapBlocksFn meters the sufficient blocks and, from each block's columns,
-// the gradient partials ComputeGradients emits for it: one (feature,
-// GradPart) per column.
-type tapBlocksFn struct {
-	Stage string
-	block meter
-	parts meter
-	part  int64 // encoded size of one GradPart; its fields are fixed-width
-}
-
-func (f *tapBlocksFn) Setup() error {
-	f.block.setup(f.Stage, "sufficient blocks")
-	f.parts.setup(f.Stage, "gradient partials")
-	n, err := f.parts.size(transforms.GradPart{G: 1, LocalW: 1, Blocks: 1})
-	f.part = n
-	return err
-}
-
-func (f *tapBlocksFn) ProcessElement(b transforms.SufficientBlock, emit func(transforms.SufficientBlock)) error {
-	if err := f.block.add(1, b); err != nil {
-		return err
-	}
-	for _, name := range b.Features {
-		if err := f.parts.add(1, name); err != nil {
-			return err
-		}
-		f.parts.bytes += f.part
-	}
-	emit(b)
-	return nil
-}
-
-func (f *tapBlocksFn) FinishBundle(ctx context.Context, _ func(transforms.SufficientBlock)) {
-	f.block.flush(ctx)
-	f.parts.flush(ctx)
-}
 
 // Meter runs a MeteredPass of the next pass (without moving on), writing
 // its rows to dir, and returns its flows and time (which includes the

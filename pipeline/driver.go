@@ -29,8 +29,11 @@ type TrainConfig struct {
 	Output   string   // the model directory
 	Train    model.TrainParams
 	Sharding transforms.ShardingParams
-	Shards   int  // files per snapshot dataset; default 8
-	Resume   bool // continue from the last complete snapshot in WorkDir
+	Shards   int // files per snapshot dataset; default 8
+	// Partitions is the number of parameter partitions; 0 derives it from
+	// the input's size (PartitionsFor).
+	Partitions int32
+	Resume     bool // continue from the last complete snapshot in WorkDir
 	// MaxBadLines is how many malformed input lines may be skipped; past
 	// it training stops before the first pass. Skipped lines are listed in
 	// WorkDir/rejects.txt with their reasons and counted in model.json.
@@ -48,6 +51,39 @@ type TrainResult struct {
 	Model   *ModelInfo
 	Index   IndexMeta
 	History []model.Figures
+}
+
+// PartitionsFor is the default number of parameter partitions for an
+// input of size bytes: at least MinPartitions, so a cluster's workers all
+// get keys, and one more per PartitionBytes of input, so that a partition's
+// rows stay a modest element as the data (and with it the feature count)
+// grows. A pass moves about partitions x blocks elements.
+func PartitionsFor(size int64) int32 {
+	return int32(max(MinPartitions, min(1<<20, (size+PartitionBytes-1)/PartitionBytes)))
+}
+
+// Defaults of PartitionsFor.
+const (
+	MinPartitions  = 256
+	PartitionBytes = 64 << 20
+)
+
+// inputBytes is the inputs' total size.
+func inputBytes(ctx context.Context, files []InputFile) (int64, error) {
+	var total int64
+	for _, f := range files {
+		fs, err := filesystem.New(ctx, f.Path)
+		if err != nil {
+			return 0, err
+		}
+		n, err := fs.Size(ctx, f.Path)
+		fs.Close()
+		if err != nil {
+			return 0, fmt.Errorf("%s: %v", f.Path, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // ExpandInputs lists the files matching the globs, sorted, each once. A
@@ -95,13 +131,14 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 
 // runState is work-dir/run.json: what a resumed run must agree with.
 type runState struct {
-	Inputs    []string          `json:"inputs"`
-	Tests     []string          `json:"tests,omitempty"`
-	Train     model.TrainParams `json:"train"`
-	Sharding  int64             `json:"shard_threshold"`
-	Shards    int               `json:"shards"`
-	Warm      string            `json:"warm,omitempty"`
-	StartedAt string            `json:"started_at"`
+	Inputs     []string          `json:"inputs"`
+	Tests      []string          `json:"tests,omitempty"`
+	Train      model.TrainParams `json:"train"`
+	Sharding   int64             `json:"shard_threshold"`
+	Shards     int               `json:"shards"`
+	Partitions int32             `json:"partitions"`
+	Warm       string            `json:"warm,omitempty"`
+	StartedAt  string            `json:"started_at"`
 }
 
 func (c *TrainConfig) logf(format string, args ...any) {
@@ -134,7 +171,14 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			return nil, fmt.Errorf("test set: %w", err)
 		}
 	}
-	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Warm: c.Warm,
+	if c.Partitions == 0 {
+		size, err := inputBytes(ctx, files)
+		if err != nil {
+			return nil, err
+		}
+		c.Partitions = PartitionsFor(size)
+	}
+	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Partitions: c.Partitions, Warm: c.Warm,
 		StartedAt: time.Now().UTC().Format(time.RFC3339)}
 	for _, f := range files {
 		state.Inputs = append(state.Inputs, f.Path)
@@ -159,7 +203,8 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		c.logf("setup: reading %d file(s), building the index", len(files))
 		t0 := time.Now()
 		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda,
-			BlockSize: c.Train.BlockSize, Sharding: c.Sharding, Shards: c.Shards, TestFiles: testFiles, TestDir: testDir}
+			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
+			TestFiles: testFiles, TestDir: testDir}
 		if c.Warm != "" {
 			wm, err := ReadModel(ctx, c.Warm)
 			if err != nil {
@@ -232,7 +277,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		t0 := time.Now()
 		p, s := beam.NewPipelineWithRoot()
 		Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
-			Samples: meta.Samples, Shards: c.Shards, Test: test})
+			Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test})
 		res, err := c.Run(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
@@ -269,6 +314,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 // checkIndex refuses to train on input with too many bad lines or no
 // samples, and warns of skipped lines and of a single class.
 func checkIndex(m IndexMeta, c TrainConfig) error {
+	if m.Partitions < 1 {
+		return fmt.Errorf("the index in %s has no parameter partitions (written by an older dpmr); use a new work dir", c.WorkDir)
+	}
 	if m.BadLines > c.MaxBadLines {
 		first := ""
 		if m.FirstBad != nil {

@@ -11,11 +11,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
 )
 
 func init() {
-	register.DoFn3x0[string, model.Row, func(int32, []byte)](&weightLineFn{})
+	register.DoFn3x0[int32, transforms.RowPack, func(int32, []byte)](&weightLinesFn{})
 	register.DoFn4x1[context.Context, int32, func(*[]byte) bool, func(ShardFile), error](&writeTextShardFn{})
 }
 
@@ -25,10 +25,11 @@ func init() {
 // feature is empty (it starts with the tab).
 
 // ExportWeights writes the rows' weights as dir/weights-SSSSS-of-NNNNN.
-// Expects PCollection<KV<string, model.Row>>; returns PCollection<ShardFile>.
+// Expects PCollection<KV<int32, transforms.RowPack>>; returns
+// PCollection<ShardFile>.
 func ExportWeights(s beam.Scope, dir string, shards int, rows beam.PCollection) beam.PCollection {
 	s = s.Scope("dpmr.ExportWeights")
-	lines := beam.ParDo(s, &weightLineFn{Shards: shards}, rows)
+	lines := beam.ParDo(s, &weightLinesFn{Shards: shards}, rows)
 	return beam.ParDo(s, &writeTextShardFn{Dir: dir, Name: "weights", Shards: shards}, beam.GroupByKey(s, lines))
 }
 
@@ -41,10 +42,21 @@ func WeightLine(name string, w float64) []byte {
 	return append(b, '\n')
 }
 
-type weightLineFn struct{ Shards int }
+// weightLinesFn formats a partition's weights, one run of lines per
+// output shard.
+type weightLinesFn struct{ Shards int }
 
-func (f *weightLineFn) ProcessElement(name string, r model.Row, emit func(int32, []byte)) {
-	emit(shardOfName(name, f.Shards), WeightLine(name, r.W))
+func (f *weightLinesFn) ProcessElement(_ int32, pack transforms.RowPack, emit func(int32, []byte)) {
+	runs := make([][]byte, f.Shards)
+	for i, name := range pack.Names {
+		k := shardOfName(name, f.Shards)
+		runs[k] = append(runs[k], WeightLine(name, pack.Rows[i].W)...)
+	}
+	for k, run := range runs {
+		if run != nil {
+			emit(int32(k), run)
+		}
+	}
 }
 
 // writeTextShardFn writes one sorted text shard.
@@ -56,9 +68,16 @@ type writeTextShardFn struct {
 
 func (f *writeTextShardFn) ProcessElement(ctx context.Context, shard int32, lines func(*[]byte) bool, emit func(ShardFile)) error {
 	var all [][]byte
-	var line []byte
-	for lines(&line) {
-		all = append(all, line)
+	var run []byte
+	for lines(&run) {
+		for len(run) > 0 {
+			n := bytes.IndexByte(run, '\n') + 1
+			if n == 0 {
+				n = len(run)
+			}
+			all = append(all, run[:n])
+			run = run[n:]
+		}
 	}
 	// Names hold no whitespace, so byte order of the lines is name order.
 	sort.Slice(all, func(i, j int) bool { return bytes.Compare(all[i], all[j]) < 0 })

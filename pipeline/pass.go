@@ -24,6 +24,8 @@ type PassParams struct {
 	Eta     float64 // resolved step of gd and averaging
 	Samples int64   // training samples, for averaging's per-sample shrinkage
 	Shards  int
+	// Partitions is the index's number of parameter partitions.
+	Partitions int32
 	// Test, if set, is a test set's index: its samples are scored with the
 	// new weights in the same run and written as the "test" dataset.
 	Test *Manifest
@@ -34,32 +36,41 @@ type PassParams struct {
 // the index; it writes the new rows and, in the manifest, the figures.
 func Pass(s beam.Scope, p PassParams) {
 	s = s.Scope("dpmr.Pass")
-	postings, labels, hot := ReadIndex(s, p.Index)
+	idx, hot := ReadIndex(s, p.Index)
 	rows := ReadRows(s, p.Rows)
-	up := passTransforms(s, rows, postings, labels, hot, p)
+	up := passTransforms(s, rows, idx, hot, p)
 	files := WriteRows(s, p.Dir, p.Shards, up.Rows)
 	if p.Test != nil {
 		s := s.Scope("test")
-		tp, tl, th := ReadIndex(s, p.Test)
-		preds := transforms.Classify(s, transforms.WarmStart(s, up.Rows), transforms.Index{Postings: tp, Labels: tl}, th)
+		tidx, thot := ReadIndex(s, p.Test)
+		preds := transforms.Classify(s, up.Rows, tidx, thot, p.Partitions)
 		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, encodeTestFn, preds)))
 	}
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
 }
 
 // passTransforms is the chain of stages of one pass, apart from I/O.
-func passTransforms(s beam.Scope, rows, postings, labels, hot beam.PCollection, p PassParams) transforms.Update {
-	weighted := transforms.DistributeParameters(s, rows, postings, hot, false)
-	blocks := transforms.RestoreDocuments(s, labels, weighted)
+func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
+	weights := transforms.DistributeParameters(s, rows, idx.Features, hot, p.Partitions, false)
+	blocks := transforms.RestoreDocuments(s, idx.Docs, weights)
 	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
-	grads := transforms.ComputeGradients(s, blocks, choice, transforms.GradientParams{
-		Averaging: p.Train.Optimizer == model.Averaging,
-		Eta:       p.Eta,
-		Shrink:    p.Train.Lambda / float64(max(p.Samples, 1)),
-	})
-	return transforms.UpdateParameters(s, rows, grads, choice, transforms.UpdateParams{
-		Train: p.Train, Eta: p.Eta, Pass: p.Plan.Pass,
-	})
+	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
+}
+
+// gradientParams and updateParams are the stage parameters of a pass.
+func gradientParams(p PassParams) transforms.GradientParams {
+	return transforms.GradientParams{
+		Averaging:  p.Train.Optimizer == model.Averaging,
+		Curvature:  p.Train.Optimizer == model.LBFGS,
+		Eta:        p.Eta,
+		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
+		Partitions: p.Partitions,
+	}
+}
+
+func updateParams(p PassParams) transforms.UpdateParams {
+	return transforms.UpdateParams{Train: p.Train, Eta: p.Eta, Pass: p.Plan.Pass}
 }
 
 func figuresJSON(f model.Figures, emit func([]byte)) error {

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"hash/fnv"
 	"sort"
 
@@ -10,13 +12,15 @@ import (
 
 // StagePlan predicts how one keyed stage's work spreads over workers when
 // the runner hash-partitions its keys, as Flink, Spark and Dataflow do.
-// Work is counted in postings, the unit every stage's cost follows.
+// DistributeParameters' keys are parameter partitions and its work is
+// (feature, block) pairs served; RestoreDocuments' keys are blocks and its
+// work is postings.
 type StagePlan struct {
 	Stage    string  `json:"stage"`
 	Sharded  bool    `json:"sharded"`
 	Workers  int     `json:"workers"`
 	Keys     int64   `json:"keys"`
-	Total    int64   `json:"total_postings"`
+	Total    int64   `json:"total"`
 	LargestK int64   `json:"largest_key"`
 	Balance  float64 `json:"balance"` // largest worker's load / mean load
 	Speedup  float64 `json:"speedup"` // total / largest worker's load
@@ -26,68 +30,83 @@ type StagePlan struct {
 	Bound float64 `json:"bound"`
 }
 
-// KeySizes are the postings per key of an index's keyed stages.
+// KeySizes are the work per key of an index's keyed stages.
 type KeySizes struct {
-	Features map[string]int64                // DistributeParameters, unsharded
-	Sharded  map[transforms.FeatureKey]int64 // DistributeParameters, hot features sharded
-	Blocks   map[int64]int64                 // RestoreDocuments
-	Total    int64
+	Partitions map[int32]int64 // DistributeParameters, hot features not sharded: pairs
+	Sharded    map[int32]int64 // DistributeParameters as the index is sharded: pairs
+	Blocks     map[int64]int64 // RestoreDocuments: postings
+	Pairs      int64           // (feature, block) pairs
+	Postings   int64
 }
 
-// ReadKeySizes reads an index's postings and counts the postings of every
-// key, unsharded and with hot features sharded at threshold (0: the
-// derived threshold; shards as ShardHotFeatures assigns them, by block).
-func ReadKeySizes(ctx context.Context, index *Manifest, threshold int64) (*KeySizes, error) {
-	type fb struct {
-		name  string
-		block int64
+// ReadKeySizes reads an index and counts the work of every key: the
+// (feature, block) pairs each parameter partition serves, as the index's
+// hot features are sharded and as they would be unsharded, and the
+// postings of every block.
+func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
+	var meta IndexMeta
+	if err := json.Unmarshal(index.Meta, &meta); err != nil || meta.Partitions < 1 {
+		return nil, fmt.Errorf("the index has no parameter partitions (written by an older dpmr?)")
 	}
-	perBlock := map[fb]int64{}
-	ks := &KeySizes{Features: map[string]int64{}, Sharded: map[transforms.FeatureKey]int64{}, Blocks: map[int64]int64{}}
-	for _, f := range index.Dataset("postings") {
-		data, err := readFile(ctx, f.Path)
+	ks := &KeySizes{Partitions: map[int32]int64{}, Sharded: map[int32]int64{}, Blocks: map[int64]int64{}}
+	err := eachRecord(ctx, index.Dataset("features"), func(rec []byte) error {
+		p, bf, err := decodeFeaturesRecord(rec)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		err = forEachRecord(f, data, func(rec []byte) error {
-			k, p, err := decodePostingsRecord(rec)
-			if err != nil {
-				return err
-			}
-			n := int64(len(p.Rows))
-			perBlock[fb{k.Name, p.Block}] += n
-			ks.Features[k.Name] += n
-			ks.Blocks[p.Block] += n
-			ks.Total += n
-			return nil
-		})
+		ks.Sharded[p] += int64(len(bf.Names))
+		ks.Pairs += int64(len(bf.Names))
+		for _, name := range bf.Names {
+			ks.Partitions[transforms.PartitionOf(transforms.FeatureKey{Name: name}, meta.Partitions)]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = eachRecord(ctx, index.Dataset("blocks"), func(rec []byte) error {
+		kb, vb, err := splitRecord(rec)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		block, err := decodeInt64Key(kb)
+		if err != nil {
+			return err
+		}
+		doc, err := transforms.DecodeDocBlock(vb)
+		if err != nil {
+			return err
+		}
+		ks.Blocks[block] += int64(len(doc.Rows))
+		ks.Postings += int64(len(doc.Rows))
+		return nil
+	})
+	return ks, err
+}
+
+// eachRecord calls f on every record of a dataset's files.
+func eachRecord(ctx context.Context, files []ShardFile, f func(rec []byte) error) error {
+	for _, sf := range files {
+		data, err := readFile(ctx, sf.Path)
+		if err != nil {
+			return err
+		}
+		if err := forEachRecord(sf, data, f); err != nil {
+			return err
 		}
 	}
-	if threshold <= 0 {
-		threshold = transforms.AutoThreshold(ks.Total)
-	}
-	for k, n := range perBlock {
-		key := transforms.FeatureKey{Name: k.name}
-		if shards := transforms.ShardCount(ks.Features[k.name], threshold); shards > 1 {
-			key.Shard = 1 + transforms.BlockShard(k.block, shards)
-		}
-		ks.Sharded[key] += n
-	}
-	return ks, nil
+	return nil
 }
 
 // Plan predicts the load balance of the keyed stages on each worker count.
 func (ks *KeySizes) Plan(workers []int) []StagePlan {
+	part := func(p int32) []byte { return partitionKey(p) }
 	var out []StagePlan
 	for _, w := range workers {
 		out = append(out,
-			planStage("DistributeParameters", false, w, ks.Total, sizesOf(ks.Features, func(k string) []byte { return []byte(k) })),
-			planStage("DistributeParameters", true, w, ks.Total, sizesOf(ks.Sharded, func(k transforms.FeatureKey) []byte {
-				return transforms.AppendFeatureKey(nil, k)
-			})),
-			planStage("RestoreDocuments", false, w, ks.Total, sizesOf(ks.Blocks, func(k int64) []byte { return int64Key(k) })),
+			planStage("DistributeParameters", false, w, ks.Pairs, sizesOf(ks.Partitions, part)),
+			planStage("DistributeParameters", true, w, ks.Pairs, sizesOf(ks.Sharded, part)),
+			planStage("RestoreDocuments", false, w, ks.Postings, sizesOf(ks.Blocks, func(k int64) []byte { return int64Key(k) })),
 		)
 	}
 	return out

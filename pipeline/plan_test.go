@@ -24,34 +24,35 @@ func TestPlanStageHandChecked(t *testing.T) {
 	require.Equal(t, 1.0, one.Balance)
 }
 
-// TestPlanShowsTheInterceptCapsScaling reads a real index: unsharded, the
-// intercept's key (every sample) caps the speedup at total/samples;
-// sharding lifts the cap.
-func TestPlanShowsTheInterceptCapsScaling(t *testing.T) {
+// TestPlanReadsAnIndex reads a real index: the work of DistributeParameters'
+// keys is the (feature, block) pairs of the index, sharded or not, and
+// RestoreDocuments' the postings; sharding moves pairs between partitions
+// and loses none.
+func TestPlanReadsAnIndex(t *testing.T) {
 	dir := t.TempDir()
 	data := writeSynth(t, dir, model.SynthParams{Samples: 3000, Features: 500, PerSample: 9, Seed: 51})
-	_, err := Train(context.Background(), TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "w"),
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "w"),
 		Output: filepath.Join(dir, "m"), Train: model.TrainParams{Lambda: 1, Bias: true, BlockSize: 50, Iterations: 1},
-		Sharding: transforms.ShardingParams{Threshold: 0}, Shards: 2, Run: runnerFor("direct")})
+		Sharding: transforms.ShardingParams{Threshold: 300}, Shards: 2, Partitions: 16, Run: runnerFor("direct")})
 	require.NoError(t, err)
 	index, err := ReadManifest(context.Background(), filepath.Join(dir, "w", "index"))
 	require.NoError(t, err)
-	ks, err := ReadKeySizes(context.Background(), index, 300)
+	ks, err := ReadKeySizes(context.Background(), index)
 	require.NoError(t, err)
-	require.EqualValues(t, 3000, ks.Features[model.BiasName])
-	var sum int64
-	for _, n := range ks.Sharded {
-		sum += n
-	}
-	require.Equal(t, ks.Total, sum, "sharding moves postings, never loses them")
-	for _, p := range ks.Plan([]int{64}) {
-		switch {
-		case p.Stage == "DistributeParameters" && !p.Sharded:
-			require.EqualValues(t, 3000, p.LargestK)
-			require.InDelta(t, float64(ks.Total)/3000, p.Bound, 1e-9)
-		case p.Stage == "DistributeParameters" && p.Sharded:
-			require.Less(t, p.LargestK, int64(600))
-			require.Greater(t, p.Bound, float64(ks.Total)/3000)
+	require.Equal(t, res.Index.Nonzeros, ks.Postings)
+	require.Len(t, ks.Blocks, 60)
+	sum := func(m map[int32]int64) (n int64) {
+		for _, v := range m {
+			n += v
 		}
+		return n
+	}
+	require.Equal(t, ks.Pairs, sum(ks.Partitions))
+	require.Equal(t, ks.Pairs, sum(ks.Sharded), "sharding moves pairs, never loses them")
+	require.NotEqual(t, ks.Partitions, ks.Sharded, "the intercept (3000 postings) is sharded at 300")
+	require.LessOrEqual(t, len(ks.Partitions), 16)
+	for _, p := range ks.Plan([]int{4}) {
+		require.LessOrEqual(t, p.Speedup, p.Bound+1e-9, "%+v", p)
+		require.Positive(t, p.Speedup)
 	}
 }

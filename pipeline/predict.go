@@ -29,10 +29,12 @@ type PredictParams struct {
 	Weights   []ShardFile // the model's weights files
 	Bias      bool
 	BlockSize int
-	Sharding  transforms.ShardingParams
-	Output    string // where predictions-* go
-	Meta      string // where the manifest goes (a work dir)
-	Shards    int
+	// Partitions is the number of parameter partitions (PartitionsFor).
+	Partitions int32
+	Sharding   transforms.ShardingParams
+	Output     string // where predictions-* go
+	Meta       string // where the manifest goes (a work dir)
+	Shards     int
 }
 
 // Predict builds the prediction pipeline: read and invert the samples to
@@ -43,10 +45,11 @@ type PredictParams struct {
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
 	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize)
-	idx := transforms.InvertDocuments(s, blocks, p.Bias)
-	postings, hot := transforms.ShardHotFeatures(s, idx, p.Sharding)
-	idx.Postings = postings
-	preds := transforms.Classify(s, ReadWeights(s, p.Weights), idx, hot)
+	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
+	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
+	idx.Features = features
+	rows := transforms.PackWeights(s, ReadWeights(s, p.Weights), p.Partitions)
+	preds := transforms.Classify(s, rows, idx, hot, p.Partitions)
 	paths := make([]string, len(p.Files))
 	for _, f := range p.Files {
 		paths[f.Index] = f.Path
@@ -139,8 +142,11 @@ type PredictConfig struct {
 	WorkDir  string
 	Sharding transforms.ShardingParams
 	Shards   int
-	Run      Runner
-	Log      io.Writer
+	// Partitions is the number of parameter partitions; 0 derives it from
+	// the input's size.
+	Partitions int32
+	Run        Runner
+	Log        io.Writer
 }
 
 // PredictionsInfo is predictions.json.
@@ -169,10 +175,17 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	if err := clearOutputs(c.Output, PredictionsName, "predictions-*"); err != nil {
 		return nil, err
 	}
+	if c.Partitions == 0 {
+		size, err := inputBytes(ctx, files)
+		if err != nil {
+			return nil, err
+		}
+		c.Partitions = PartitionsFor(size)
+	}
 	meta := joinPath(c.WorkDir, "predict")
 	p, s := beam.NewPipelineWithRoot()
 	Predict(s, PredictParams{Files: files, Weights: info.Files, Bias: info.Bias, BlockSize: info.Train.BlockSize,
-		Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards})
+		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards})
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("prediction pipeline: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/transforms"
 )
 
@@ -15,16 +14,16 @@ import (
 // (transforms/coders.go), so floats round-trip exactly.
 
 func init() {
-	register.DoFn3x0[string, model.Row, func(int32, []byte)](&encodeRowFn{})
+	register.DoFn3x0[int32, transforms.RowPack, func(int32, []byte)](&encodeRowsFn{})
 	register.Emitter2[int32, []byte]()
-	register.Function2x1[[]byte, func(string, model.Row), error](decodeRow)
-	register.Emitter2[string, model.Row]()
-	register.DoFn3x0[transforms.FeatureKey, transforms.Postings, func(int32, []byte)](&encodePostingsFn{})
-	register.Function2x1[[]byte, func(transforms.FeatureKey, transforms.Postings), error](decodePostings)
-	register.Emitter2[transforms.FeatureKey, transforms.Postings]()
-	register.DoFn3x0[int64, transforms.LabelBlock, func(int32, []byte)](&encodeLabelsFn{})
-	register.Function2x1[[]byte, func(int64, transforms.LabelBlock), error](decodeLabels)
-	register.Emitter2[int64, transforms.LabelBlock]()
+	register.Function2x1[[]byte, func(int32, transforms.RowPack), error](decodeRows)
+	register.Emitter2[int32, transforms.RowPack]()
+	register.DoFn3x0[int32, transforms.BlockFeatures, func(int32, []byte)](&encodeFeaturesFn{})
+	register.Function2x1[[]byte, func(int32, transforms.BlockFeatures), error](decodeFeatures)
+	register.Emitter2[int32, transforms.BlockFeatures]()
+	register.DoFn3x0[int64, transforms.DocBlock, func(int32, []byte)](&encodeDocsFn{})
+	register.Function2x1[[]byte, func(int64, transforms.DocBlock), error](decodeDocs)
+	register.Emitter2[int64, transforms.DocBlock]()
 	register.DoFn3x0[string, int32, func(int32, []byte)](&encodeHotFn{})
 	register.Function2x1[[]byte, func(string, int32), error](decodeHot)
 	register.Emitter2[string, int32]()
@@ -72,73 +71,88 @@ func shardOfBlock(block int64, shards int) int32 {
 	return transforms.BlockShard(block, int32(shards))
 }
 
-// EncodeRow and DecodeRow are the rows dataset's record format.
-func EncodeRow(name string, r model.Row) []byte {
-	return record(stringKey(name), transforms.AppendRow(nil, r))
+// partitionKey and decodePartitionKey frame a partition number.
+func partitionKey(p int32) []byte { return int64Key(int64(p)) }
+
+func decodePartitionKey(b []byte) (int32, error) {
+	v, err := decodeInt64Key(b)
+	if err != nil || v < 0 || v > 1<<30 {
+		return 0, transforms.ErrMalformed
+	}
+	return int32(v), nil
 }
 
-// DecodeRow is the inverse of EncodeRow.
-func DecodeRow(b []byte) (string, model.Row, error) {
+// EncodeRows is the rows dataset's record format: a partition's rows.
+func EncodeRows(p int32, pack transforms.RowPack) []byte {
+	return record(partitionKey(p), transforms.AppendRowPack(nil, pack))
+}
+
+// DecodeRows is the inverse of EncodeRows.
+func DecodeRows(b []byte) (int32, transforms.RowPack, error) {
 	k, v, err := splitRecord(b)
 	if err != nil {
-		return "", model.Row{}, err
+		return 0, transforms.RowPack{}, err
 	}
-	r, err := transforms.DecodeRow(v)
-	return string(k), r, err
+	p, err := decodePartitionKey(k)
+	if err != nil {
+		return 0, transforms.RowPack{}, err
+	}
+	pack, err := transforms.DecodeRowPack(v)
+	return p, pack, err
 }
 
-type encodeRowFn struct{ Shards int }
+type encodeRowsFn struct{ Shards int }
 
-func (f *encodeRowFn) ProcessElement(name string, r model.Row, emit func(int32, []byte)) {
-	emit(shardOfName(name, f.Shards), EncodeRow(name, r))
+func (f *encodeRowsFn) ProcessElement(p int32, pack transforms.RowPack, emit func(int32, []byte)) {
+	emit(p%int32(f.Shards), EncodeRows(p, pack))
 }
 
-func decodeRow(b []byte, emit func(string, model.Row)) error {
-	name, r, err := DecodeRow(b)
+func decodeRows(b []byte, emit func(int32, transforms.RowPack)) error {
+	p, pack, err := DecodeRows(b)
 	if err != nil {
 		return err
 	}
-	emit(name, r)
+	emit(p, pack)
 	return nil
 }
 
-type encodePostingsFn struct{ Shards int }
+type encodeFeaturesFn struct{ Shards int }
 
-func (f *encodePostingsFn) ProcessElement(k transforms.FeatureKey, p transforms.Postings, emit func(int32, []byte)) {
-	rec := record(transforms.AppendFeatureKey(nil, k), transforms.AppendPostings(nil, p))
-	emit(shardOfBlock(p.Block^int64(nameHash(k.Name)), f.Shards), rec)
+func (f *encodeFeaturesFn) ProcessElement(p int32, bf transforms.BlockFeatures, emit func(int32, []byte)) {
+	emit(p%int32(f.Shards), record(partitionKey(p), transforms.AppendBlockFeatures(nil, bf)))
 }
 
-func decodePostings(b []byte, emit func(transforms.FeatureKey, transforms.Postings)) error {
-	k, p, err := decodePostingsRecord(b)
+func decodeFeatures(b []byte, emit func(int32, transforms.BlockFeatures)) error {
+	p, bf, err := decodeFeaturesRecord(b)
 	if err != nil {
 		return err
 	}
-	emit(k, p)
+	emit(p, bf)
 	return nil
 }
 
-// decodePostingsRecord splits a postings record into key and postings.
-func decodePostingsRecord(b []byte) (transforms.FeatureKey, transforms.Postings, error) {
+// decodeFeaturesRecord splits a block features record into its partition
+// and value.
+func decodeFeaturesRecord(b []byte) (int32, transforms.BlockFeatures, error) {
 	kb, vb, err := splitRecord(b)
 	if err != nil {
-		return transforms.FeatureKey{}, transforms.Postings{}, err
+		return 0, transforms.BlockFeatures{}, err
 	}
-	k, err := transforms.DecodeFeatureKey(kb)
+	p, err := decodePartitionKey(kb)
 	if err != nil {
-		return k, transforms.Postings{}, err
+		return 0, transforms.BlockFeatures{}, err
 	}
-	p, err := transforms.DecodePostings(vb)
-	return k, p, err
+	bf, err := transforms.DecodeBlockFeatures(vb)
+	return p, bf, err
 }
 
-type encodeLabelsFn struct{ Shards int }
+type encodeDocsFn struct{ Shards int }
 
-func (f *encodeLabelsFn) ProcessElement(block int64, lb transforms.LabelBlock, emit func(int32, []byte)) {
-	emit(shardOfBlock(block, f.Shards), record(int64Key(block), transforms.AppendLabelBlock(nil, lb)))
+func (f *encodeDocsFn) ProcessElement(block int64, doc transforms.DocBlock, emit func(int32, []byte)) {
+	emit(shardOfBlock(block, f.Shards), record(int64Key(block), transforms.AppendDocBlock(nil, doc)))
 }
 
-func decodeLabels(b []byte, emit func(int64, transforms.LabelBlock)) error {
+func decodeDocs(b []byte, emit func(int64, transforms.DocBlock)) error {
 	kb, vb, err := splitRecord(b)
 	if err != nil {
 		return err
@@ -147,11 +161,11 @@ func decodeLabels(b []byte, emit func(int64, transforms.LabelBlock)) error {
 	if err != nil {
 		return err
 	}
-	lb, err := transforms.DecodeLabelBlock(vb)
+	doc, err := transforms.DecodeDocBlock(vb)
 	if err != nil {
 		return err
 	}
-	emit(block, lb)
+	emit(block, doc)
 	return nil
 }
 
@@ -174,21 +188,23 @@ func decodeHot(b []byte, emit func(string, int32)) error {
 	return nil
 }
 
-// ReadRows reads a rows dataset. Returns PCollection<KV<string, model.Row>>.
+// ReadRows reads a rows dataset. Returns PCollection<KV<int32,
+// transforms.RowPack>>.
 func ReadRows(s beam.Scope, files []ShardFile) beam.PCollection {
-	return beam.ParDo(s, decodeRow, ReadDataset(s, "rows", files))
+	return beam.ParDo(s, decodeRows, ReadDataset(s, "rows", files))
 }
 
 // WriteRows writes parameter rows as the rows dataset of dir. Expects
-// PCollection<KV<string, model.Row>>; returns PCollection<ShardFile>.
+// PCollection<KV<int32, transforms.RowPack>>; returns PCollection<ShardFile>.
 func WriteRows(s beam.Scope, dir string, shards int, rows beam.PCollection) beam.PCollection {
-	return WriteDataset(s, dir, "rows", shards, beam.ParDo(s, &encodeRowFn{Shards: shards}, rows))
+	return WriteDataset(s, dir, "rows", shards, beam.ParDo(s, &encodeRowsFn{Shards: shards}, rows))
 }
 
-// ReadIndex reads the index written by Setup.
-func ReadIndex(s beam.Scope, m *Manifest) (postings, labels, hot beam.PCollection) {
-	postings = beam.ParDo(s, decodePostings, ReadDataset(s, "postings", m.Dataset("postings")))
-	labels = beam.ParDo(s, decodeLabels, ReadDataset(s, "labels", m.Dataset("labels")))
+// ReadIndex reads the index written by Setup: the inverted blocks, the
+// block features and the hot table.
+func ReadIndex(s beam.Scope, m *Manifest) (idx transforms.Index, hot beam.PCollection) {
+	idx.Docs = beam.ParDo(s, decodeDocs, ReadDataset(s, "blocks", m.Dataset("blocks")))
+	idx.Features = beam.ParDo(s, decodeFeatures, ReadDataset(s, "features", m.Dataset("features")))
 	hot = beam.ParDo(s, decodeHot, ReadDataset(s, "hot", m.Dataset("hot")))
-	return postings, labels, hot
+	return idx, hot
 }

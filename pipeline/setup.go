@@ -12,7 +12,7 @@ import (
 func init() {
 	register.Function1x1[transforms.ParsedBlock, []float64](blockStats)
 	register.Function1x1[Reject, []float64](rejectStats)
-	register.Function2x1[string, transforms.FeatureFreq, []float64](featureStats)
+	register.Function2x1[int32, transforms.FreqPack, []float64](featureStats)
 	register.Combiner2[firstReject, Reject](&firstRejectFn{})
 	register.DoFn3x1[[]float64, func(*firstReject) bool, func([]byte), error](&indexMetaFn{})
 	register.DoFn2x1[Reject, func(int32, []byte), error](&encodeRejectFn{})
@@ -38,8 +38,11 @@ type IndexMeta struct {
 	SumSq     float64 `json:"sum_sq"`   // sum of squared values, the intercept included
 	Blocks    int64   `json:"blocks"`
 	Features  int64   `json:"features"` // parameter rows, the intercept included
-	BadLines  int64   `json:"bad_lines"`
-	FirstBad  *Reject `json:"first_bad,omitempty"` // the bad line earliest in the input
+	// Partitions is the number of parameter partitions the index is keyed
+	// by; every pass over it partitions its rows alike.
+	Partitions int32   `json:"partitions"`
+	BadLines   int64   `json:"bad_lines"`
+	FirstBad   *Reject `json:"first_bad,omitempty"` // the bad line earliest in the input
 }
 
 // SetupParams configure the setup pipeline.
@@ -50,8 +53,10 @@ type SetupParams struct {
 	Bias      bool
 	Lambda    float64
 	BlockSize int
-	Sharding  transforms.ShardingParams
-	Shards    int // files per dataset
+	// Partitions is the number of parameter partitions (PartitionsFor).
+	Partitions int32
+	Sharding   transforms.ShardingParams
+	Shards     int // files per dataset
 	// Warm, if set, are the weights files of a model to start from.
 	Warm []ShardFile
 	// TestFiles, if any, are indexed into TestDir for evaluation.
@@ -70,9 +75,9 @@ func Setup(s beam.Scope, p SetupParams) {
 	idx := writeIndex(s, p.Files, p.Dir, p)
 	warm := transforms.ColdStart(s)
 	if len(p.Warm) > 0 {
-		warm = ReadWeights(s, p.Warm)
+		warm = transforms.PackWeights(s, ReadWeights(s, p.Warm), p.Partitions)
 	}
-	rows := transforms.InitParameters(s, idx.Freq, warm, p.Lambda, p.Bias)
+	rows := transforms.InitParameters(s, idx.Freq, warm)
 	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})
 	if len(p.TestFiles) > 0 {
 		writeIndex(s.Scope("test"), p.TestFiles, p.TestDir, p)
@@ -80,12 +85,13 @@ func Setup(s beam.Scope, p SetupParams) {
 }
 
 // writeIndex reads, parses and inverts files and writes them as an index
-// snapshot in dir: postings (hot features sharded), labels, the hot table
-// and the rejected lines, with IndexMeta in the manifest.
+// snapshot in dir: the inverted blocks, the block features (hot features
+// sharded), the hot table and the rejected lines, with IndexMeta in the
+// manifest.
 func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) transforms.Index {
 	blocks, rejects := ReadBlocks(s, files, p.BlockSize)
-	idx := transforms.InvertDocuments(s, blocks, p.Bias)
-	postings, hot := transforms.ShardHotFeatures(s, idx, p.Sharding)
+	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
+	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 
 	stats := transforms.SumVectors(s, beam.Flatten(s,
 		beam.ParDo(s, blockStats, blocks),
@@ -93,11 +99,11 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) tran
 		beam.ParDo(s, featureStats, idx.Freq),
 	), numStats)
 	first := beam.Combine(s, &firstRejectFn{}, rejects)
-	meta := beam.ParDo(s, &indexMetaFn{}, stats, beam.SideInput{Input: first})
+	meta := beam.ParDo(s, &indexMetaFn{Partitions: p.Partitions}, stats, beam.SideInput{Input: first})
 
 	written := beam.Flatten(s,
-		WriteDataset(s, dir, "postings", p.Shards, beam.ParDo(s, &encodePostingsFn{Shards: p.Shards}, postings)),
-		WriteDataset(s, dir, "labels", p.Shards, beam.ParDo(s, &encodeLabelsFn{Shards: p.Shards}, idx.Labels)),
+		WriteDataset(s, dir, "blocks", p.Shards, beam.ParDo(s, &encodeDocsFn{Shards: p.Shards}, idx.Docs)),
+		WriteDataset(s, dir, "features", p.Shards, beam.ParDo(s, &encodeFeaturesFn{Shards: p.Shards}, features)),
 		WriteDataset(s, dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, hot)),
 		WriteDataset(s, dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
 	)
@@ -125,14 +131,16 @@ func rejectStats(Reject) []float64 {
 	return v
 }
 
-// featureStats counts a feature; the intercept's postings, one per
-// sample, are counted here too since blockStats never sees them.
-func featureStats(name string, freq transforms.FeatureFreq) []float64 {
+// featureStats counts a partition's features; the intercept's postings,
+// one per sample, are counted here too since blockStats never sees them.
+func featureStats(_ int32, freq transforms.FreqPack) []float64 {
 	v := make([]float64, numStats)
-	v[statFeatures] = 1
-	if name == model.BiasName {
-		v[statNonzeros] = float64(freq.Postings)
-		v[statSumSq] = freq.SumSq
+	v[statFeatures] = float64(len(freq.Names))
+	for i, name := range freq.Names {
+		if name == model.BiasName {
+			v[statNonzeros] = float64(freq.Postings[i])
+			v[statSumSq] = freq.SumSq[i]
+		}
 	}
 	return v
 }
@@ -161,13 +169,13 @@ func (f *firstRejectFn) MergeAccumulators(a, b firstReject) firstReject {
 	return a
 }
 
-type indexMetaFn struct{}
+type indexMetaFn struct{ Partitions int32 }
 
 func (f *indexMetaFn) ProcessElement(v []float64, first func(*firstReject) bool, emit func([]byte)) error {
 	m := IndexMeta{
 		Samples: int64(v[statSamples]), Positives: int64(v[statPositives]), Nonzeros: int64(v[statNonzeros]),
 		SumSq: v[statSumSq], Blocks: int64(v[statBlocks]), BadLines: int64(v[statBadLines]),
-		Features: int64(v[statFeatures]),
+		Features: int64(v[statFeatures]), Partitions: f.Partitions,
 	}
 	var fr firstReject
 	for first(&fr) {

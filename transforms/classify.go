@@ -3,11 +3,9 @@ package transforms
 import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/dpmr/dpmr/model"
 )
 
 func init() {
-	register.Function2x2[string, float64, string, model.Row](weightRow)
 	register.Function1x1[SufficientBlock, PredictionBlock](scoreBlock)
 }
 
@@ -24,17 +22,14 @@ type PredictionBlock struct {
 // score get their weights exactly as in training, through
 // DistributeParameters and RestoreDocuments (no model in memory, no side
 // input), and each sufficient block is scored. Features the model has never
-// seen weigh 0. Expects the model's weights PCollection<KV<string,
-// float64>>, the inverted samples and the hot table; returns
-// PCollection<PredictionBlock>.
-func Classify(s beam.Scope, weights beam.PCollection, idx Index, hot beam.PCollection) beam.PCollection {
+// seen weigh 0. Expects the model's rows PCollection<KV<int32, RowPack>>
+// (PackWeights or the rows of a pass), the inverted samples, partitioned
+// alike, and the hot table; returns PCollection<PredictionBlock>.
+func Classify(s beam.Scope, rows beam.PCollection, idx Index, hot beam.PCollection, partitions int32) beam.PCollection {
 	s = s.Scope("dpmr.Classify")
-	rows := beam.ParDo(s, weightRow, weights)
-	weighted := DistributeParameters(s, rows, idx.Postings, hot, true)
-	return beam.ParDo(s, scoreBlock, RestoreDocuments(s, idx.Labels, weighted))
+	weights := DistributeParameters(s, rows, idx.Features, hot, partitions, true)
+	return beam.ParDo(s, scoreBlock, RestoreDocuments(s, idx.Docs, weights))
 }
-
-func weightRow(name string, w float64) (string, model.Row) { return name, model.Row{W: w} }
 
 func scoreBlock(b SufficientBlock) PredictionBlock {
 	n := len(b.Labels)

@@ -17,13 +17,14 @@ import (
 // which shuffle keys require. Snapshots store the same bytes.
 
 func init() {
-	beam.RegisterCoder(reflect.TypeOf(FeatureKey{}), encodeFeatureKey, DecodeFeatureKey)
-	beam.RegisterCoder(reflect.TypeOf(Postings{}), encodePostings, DecodePostings)
-	beam.RegisterCoder(reflect.TypeOf(LabelBlock{}), encodeLabelBlock, DecodeLabelBlock)
-	beam.RegisterCoder(reflect.TypeOf(WeightedPostings{}), encodeWeightedPostings, decodeWeightedPostings)
-	beam.RegisterCoder(reflect.TypeOf(SufficientBlock{}), encodeSufficientBlock, decodeSufficientBlock)
 	beam.RegisterCoder(reflect.TypeOf(ParsedBlock{}), encodeParsedBlock, decodeParsedBlock)
-	beam.RegisterCoder(reflect.TypeOf(model.Row{}), encodeRow, DecodeRow)
+	beam.RegisterCoder(reflect.TypeOf(DocBlock{}), encodeDocBlock, DecodeDocBlock)
+	beam.RegisterCoder(reflect.TypeOf(BlockFeatures{}), encodeBlockFeatures, DecodeBlockFeatures)
+	beam.RegisterCoder(reflect.TypeOf(BlockWeights{}), encodeBlockWeights, decodeBlockWeights)
+	beam.RegisterCoder(reflect.TypeOf(FreqPack{}), encodeFreqPack, decodeFreqPack)
+	beam.RegisterCoder(reflect.TypeOf(RowPack{}), encodeRowPack, DecodeRowPack)
+	beam.RegisterCoder(reflect.TypeOf(SufficientBlock{}), encodeSufficientBlock, decodeSufficientBlock)
+	beam.RegisterCoder(reflect.TypeOf(GradPack{}), encodeGradPack, decodeGradPack)
 	beam.RegisterCoder(reflect.TypeOf(PredictionBlock{}), encodePredictionBlock, DecodePredictionBlock)
 }
 
@@ -56,6 +57,59 @@ func (e *encoder) i64s(v []int64) {
 	for _, x := range v {
 		e.int(x)
 	}
+}
+
+// Postings dominate what a pass moves, so matrices get a denser form:
+// each column's rows as varint gaps from the previous row of the column
+// (rows ascend, so gaps are small), and values, when every one of them is
+// a small integer as counts and binary features are, as zigzag varints
+// (one byte each instead of eight). Both round-trip exactly.
+
+// Value layouts, the first byte of an encoded value list.
+const (
+	valsFloat64 = 0
+	valsInts    = 1
+)
+
+// smallInt reports whether v is an integer the ints layout keeps exactly.
+func smallInt(v float64) bool {
+	return v == math.Trunc(v) && math.Abs(v) <= 1<<31 && !(v == 0 && math.Signbit(v))
+}
+
+func (e *encoder) vals(v []float64) {
+	ints := true
+	for _, x := range v {
+		if !smallInt(x) {
+			ints = false
+			break
+		}
+	}
+	if !ints {
+		e.uint(valsFloat64)
+		e.f64s(v)
+		return
+	}
+	e.uint(valsInts)
+	e.uint(uint64(len(v)))
+	for _, x := range v {
+		e.int(int64(x))
+	}
+}
+
+// csc encodes a column-major matrix: column pointers, row gaps, values.
+func (e *encoder) csc(colPtr, rows []int32, vals []float64) {
+	e.i32s(colPtr)
+	e.uint(uint64(len(rows)))
+	c, prev := 0, int32(0)
+	for k, r := range rows {
+		for c < len(colPtr) && int(colPtr[c]) <= k {
+			c++
+			prev = 0
+		}
+		e.int(int64(r - prev))
+		prev = r
+	}
+	e.vals(vals)
 }
 
 // ErrMalformed reports bytes that do not decode as the expected element.
@@ -173,6 +227,52 @@ func (d *decoder) strs() []string {
 	return v
 }
 
+func (d *decoder) vals() []float64 {
+	switch d.uint() {
+	case valsFloat64:
+		return d.f64s()
+	case valsInts:
+		n := d.count(1)
+		if n == 0 {
+			return nil
+		}
+		v := make([]float64, n)
+		for i := range v {
+			x := d.int()
+			if x < -1<<31 || x > 1<<31 {
+				d.fail()
+			}
+			v[i] = float64(x)
+		}
+		return v
+	}
+	d.fail()
+	return nil
+}
+
+// csc is the inverse of encoder.csc. The caller checks the result's
+// shape (checkCSC).
+func (d *decoder) csc() (colPtr, rows []int32, vals []float64) {
+	colPtr = d.i32s()
+	if n := d.count(1); n > 0 {
+		rows = make([]int32, n)
+		c, prev := 0, int64(0)
+		for k := range rows {
+			for c < len(colPtr) && int(colPtr[c]) <= k {
+				c++
+				prev = 0
+			}
+			r := prev + d.int()
+			if r < 0 || r > math.MaxInt32 {
+				d.fail()
+				return nil, nil, nil
+			}
+			rows[k], prev = int32(r), r
+		}
+	}
+	return colPtr, rows, d.vals()
+}
+
 // done reports an error if the record was malformed or has trailing bytes.
 func (d *decoder) done() error {
 	if d.err == nil && len(d.b) != 0 {
@@ -181,107 +281,31 @@ func (d *decoder) done() error {
 	return d.err
 }
 
-// AppendFeatureKey appends k's encoding to b.
-func AppendFeatureKey(b []byte, k FeatureKey) []byte {
-	e := encoder{b: b}
-	e.str(k.Name)
-	e.int(int64(k.Shard))
-	return e.b
-}
-
-func encodeFeatureKey(k FeatureKey) []byte { return AppendFeatureKey(nil, k) }
-
-// DecodeFeatureKey is the inverse of AppendFeatureKey.
-func DecodeFeatureKey(b []byte) (FeatureKey, error) {
-	d := decoder{b: b}
-	k := FeatureKey{Name: d.str(), Shard: int32(d.int())}
-	return k, d.done()
-}
-
-// AppendPostings appends p's encoding to b.
-func AppendPostings(b []byte, p Postings) []byte {
-	e := encoder{b: b}
-	e.int(p.Block)
-	e.i32s(p.Rows)
-	e.f64s(p.Vals)
-	return e.b
-}
-
-func encodePostings(p Postings) []byte { return AppendPostings(make([]byte, 0, 8+9*len(p.Rows)), p) }
-
-// DecodePostings is the inverse of AppendPostings.
-func DecodePostings(b []byte) (Postings, error) {
-	d := decoder{b: b}
-	p := Postings{Block: d.int(), Rows: d.i32s(), Vals: d.f64s()}
-	if err := d.done(); err != nil {
-		return p, err
+// checkCSC checks a column-major matrix of n rows and cols columns: the
+// column pointers run from 0 to the postings' count without going back,
+// and every row is in range. Decoders call it so that a damaged record is
+// refused, never indexed out of bounds.
+func checkCSC(n, cols int, colPtr, rows []int32, vals []float64) error {
+	if len(rows) != len(vals) {
+		return ErrMalformed
 	}
-	if len(p.Rows) != len(p.Vals) {
-		return p, ErrMalformed
+	if cols == 0 && len(colPtr) <= 1 && len(rows) == 0 {
+		return nil
 	}
-	return p, nil
-}
-
-// AppendLabelBlock appends lb's encoding to b.
-func AppendLabelBlock(b []byte, lb LabelBlock) []byte {
-	e := encoder{b: b}
-	e.int(int64(lb.File))
-	e.i64s(lb.Lines)
-	e.f64s(lb.Labels)
-	return e.b
-}
-
-func encodeLabelBlock(lb LabelBlock) []byte { return AppendLabelBlock(nil, lb) }
-
-// DecodeLabelBlock is the inverse of AppendLabelBlock.
-func DecodeLabelBlock(b []byte) (LabelBlock, error) {
-	d := decoder{b: b}
-	lb := LabelBlock{File: int32(d.int()), Lines: d.i64s(), Labels: d.f64s()}
-	if err := d.done(); err != nil {
-		return lb, err
+	if len(colPtr) != cols+1 || colPtr[0] != 0 || int(colPtr[cols]) != len(rows) {
+		return ErrMalformed
 	}
-	if len(lb.Lines) != len(lb.Labels) {
-		return lb, ErrMalformed
+	for c := 0; c < cols; c++ {
+		if colPtr[c] > colPtr[c+1] {
+			return ErrMalformed
+		}
 	}
-	return lb, nil
-}
-
-func encodeWeightedPostings(w WeightedPostings) []byte {
-	e := encoder{b: make([]byte, 0, len(w.Feature)+20+9*len(w.Rows))}
-	e.str(w.Feature)
-	e.f64(w.W)
-	e.f64(w.D)
-	e.i32s(w.Rows)
-	e.f64s(w.Vals)
-	return e.b
-}
-
-func decodeWeightedPostings(b []byte) (WeightedPostings, error) {
-	d := decoder{b: b}
-	w := WeightedPostings{Feature: d.str(), W: d.f64(), D: d.f64(), Rows: d.i32s(), Vals: d.f64s()}
-	return w, d.done()
-}
-
-func encodeSufficientBlock(sb SufficientBlock) []byte {
-	e := encoder{}
-	e.int(sb.Block)
-	e.int(int64(sb.File))
-	e.i64s(sb.Lines)
-	e.strs(sb.Features)
-	e.f64s(sb.W)
-	e.f64s(sb.D)
-	e.f64s(sb.Labels)
-	e.i32s(sb.ColPtr)
-	e.i32s(sb.Rows)
-	e.f64s(sb.Vals)
-	return e.b
-}
-
-func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
-	d := decoder{b: b}
-	sb := SufficientBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Features: d.strs(),
-		W: d.f64s(), D: d.f64s(), Labels: d.f64s(), ColPtr: d.i32s(), Rows: d.i32s(), Vals: d.f64s()}
-	return sb, d.done()
+	for _, r := range rows {
+		if r < 0 || int(r) >= n {
+			return ErrMalformed
+		}
+	}
+	return nil
 }
 
 func encodeParsedBlock(pb ParsedBlock) []byte {
@@ -292,42 +316,227 @@ func encodeParsedBlock(pb ParsedBlock) []byte {
 	e.f64s(pb.Labels)
 	e.i32s(pb.RowPtr)
 	e.strs(pb.Names)
-	e.f64s(pb.Vals)
+	e.vals(pb.Vals)
 	return e.b
 }
 
 func decodeParsedBlock(b []byte) (ParsedBlock, error) {
 	d := decoder{b: b}
 	pb := ParsedBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Labels: d.f64s(),
-		RowPtr: d.i32s(), Names: d.strs(), Vals: d.f64s()}
+		RowPtr: d.i32s(), Names: d.strs(), Vals: d.vals()}
 	return pb, d.done()
+}
+
+// AppendDocBlock appends b's encoding to dst.
+func AppendDocBlock(dst []byte, b DocBlock) []byte {
+	e := encoder{b: dst}
+	e.int(b.Block)
+	e.int(int64(b.File))
+	e.i64s(b.Lines)
+	e.vals(b.Labels)
+	e.strs(b.Features)
+	e.csc(b.ColPtr, b.Rows, b.Vals)
+	return e.b
+}
+
+func encodeDocBlock(b DocBlock) []byte {
+	return AppendDocBlock(make([]byte, 0, 16+16*len(b.Labels)+12*len(b.Features)+10*len(b.Rows)), b)
+}
+
+// DecodeDocBlock is the inverse of AppendDocBlock.
+func DecodeDocBlock(b []byte) (DocBlock, error) {
+	d := decoder{b: b}
+	db := DocBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Labels: d.vals(), Features: d.strs()}
+	db.ColPtr, db.Rows, db.Vals = d.csc()
+	if err := d.done(); err != nil {
+		return db, err
+	}
+	if len(db.Lines) != len(db.Labels) {
+		return db, ErrMalformed
+	}
+	return db, checkCSC(len(db.Labels), len(db.Features), db.ColPtr, db.Rows, db.Vals)
+}
+
+// AppendBlockFeatures appends f's encoding to dst.
+func AppendBlockFeatures(dst []byte, f BlockFeatures) []byte {
+	e := encoder{b: dst}
+	e.int(f.Block)
+	e.strs(f.Names)
+	e.i32s(f.Cols)
+	return e.b
+}
+
+func encodeBlockFeatures(f BlockFeatures) []byte {
+	return AppendBlockFeatures(make([]byte, 0, 8+16*len(f.Names)), f)
+}
+
+// DecodeBlockFeatures is the inverse of AppendBlockFeatures.
+func DecodeBlockFeatures(b []byte) (BlockFeatures, error) {
+	d := decoder{b: b}
+	f := BlockFeatures{Block: d.int(), Names: d.strs(), Cols: d.i32s()}
+	if err := d.done(); err != nil {
+		return f, err
+	}
+	if len(f.Names) != len(f.Cols) {
+		return f, ErrMalformed
+	}
+	for _, c := range f.Cols {
+		if c < 0 {
+			return f, ErrMalformed
+		}
+	}
+	return f, nil
+}
+
+func encodeBlockWeights(w BlockWeights) []byte {
+	e := encoder{b: make([]byte, 0, 4+20*len(w.Cols))}
+	e.i32s(w.Cols)
+	e.f64s(w.W)
+	e.f64s(w.D)
+	return e.b
+}
+
+func decodeBlockWeights(b []byte) (BlockWeights, error) {
+	d := decoder{b: b}
+	w := BlockWeights{Cols: d.i32s(), W: d.f64s(), D: d.f64s()}
+	if err := d.done(); err != nil {
+		return w, err
+	}
+	if len(w.W) != len(w.Cols) || len(w.D) != len(w.Cols) {
+		return w, ErrMalformed
+	}
+	return w, nil
+}
+
+func encodeFreqPack(f FreqPack) []byte {
+	e := encoder{b: make([]byte, 0, 4+24*len(f.Names))}
+	e.strs(f.Names)
+	e.i64s(f.Postings)
+	e.f64s(f.SumSq)
+	return e.b
+}
+
+func decodeFreqPack(b []byte) (FreqPack, error) {
+	d := decoder{b: b}
+	f := FreqPack{Names: d.strs(), Postings: d.i64s(), SumSq: d.f64s()}
+	if err := d.done(); err != nil {
+		return f, err
+	}
+	if len(f.Postings) != len(f.Names) || len(f.SumSq) != len(f.Names) {
+		return f, ErrMalformed
+	}
+	return f, nil
 }
 
 // AppendRow appends r's encoding to b.
 func AppendRow(b []byte, r model.Row) []byte {
 	e := encoder{b: b}
+	e.row(r)
+	return e.b
+}
+
+func (e *encoder) row(r model.Row) {
 	e.f64(r.W)
 	e.f64(r.G)
 	e.f64(r.D)
 	e.f64(r.H)
 	e.f64s(r.S)
 	e.f64s(r.Y)
-	return e.b
 }
 
-func encodeRow(r model.Row) []byte { return AppendRow(make([]byte, 0, 34+16*len(r.S)), r) }
+func (d *decoder) row() model.Row {
+	r := model.Row{W: d.f64(), G: d.f64(), D: d.f64(), H: d.f64(), S: d.f64s(), Y: d.f64s()}
+	if len(r.S) != len(r.Y) {
+		d.fail()
+	}
+	return r
+}
 
 // DecodeRow is the inverse of AppendRow.
 func DecodeRow(b []byte) (model.Row, error) {
 	d := decoder{b: b}
-	r := model.Row{W: d.f64(), G: d.f64(), D: d.f64(), H: d.f64(), S: d.f64s(), Y: d.f64s()}
+	r := d.row()
+	return r, d.done()
+}
+
+// AppendRowPack appends p's encoding to dst.
+func AppendRowPack(dst []byte, p RowPack) []byte {
+	e := encoder{b: dst}
+	e.strs(p.Names)
+	e.uint(uint64(len(p.Rows)))
+	for _, r := range p.Rows {
+		e.row(r)
+	}
+	return e.b
+}
+
+func encodeRowPack(p RowPack) []byte {
+	n := 4
+	if len(p.Rows) > 0 {
+		n += len(p.Rows) * (48 + 16*len(p.Rows[0].S))
+	}
+	return AppendRowPack(make([]byte, 0, n), p)
+}
+
+// DecodeRowPack is the inverse of AppendRowPack.
+func DecodeRowPack(b []byte) (RowPack, error) {
+	d := decoder{b: b}
+	p := RowPack{Names: d.strs()}
+	if n := d.count(34); n > 0 {
+		p.Rows = make([]model.Row, n)
+		for i := range p.Rows {
+			p.Rows[i] = d.row()
+		}
+	}
 	if err := d.done(); err != nil {
-		return r, err
+		return p, err
 	}
-	if len(r.S) != len(r.Y) {
-		return r, ErrMalformed
+	if len(p.Rows) != len(p.Names) {
+		return p, ErrMalformed
 	}
-	return r, nil
+	return p, nil
+}
+
+func encodeSufficientBlock(sb SufficientBlock) []byte {
+	e := encoder{}
+	e.int(sb.Block)
+	e.int(int64(sb.File))
+	e.i64s(sb.Lines)
+	e.strs(sb.Features)
+	e.f64s(sb.W)
+	e.f64s(sb.D)
+	e.vals(sb.Labels)
+	e.csc(sb.ColPtr, sb.Rows, sb.Vals)
+	return e.b
+}
+
+func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
+	d := decoder{b: b}
+	sb := SufficientBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Features: d.strs(),
+		W: d.f64s(), D: d.f64s(), Labels: d.vals()}
+	sb.ColPtr, sb.Rows, sb.Vals = d.csc()
+	return sb, d.done()
+}
+
+func encodeGradPack(g GradPack) []byte {
+	e := encoder{b: make([]byte, 0, 4+36*len(g.Names))}
+	e.strs(g.Names)
+	e.f64s(g.G)
+	e.f64s(g.Curv)
+	e.f64s(g.LocalW)
+	return e.b
+}
+
+func decodeGradPack(b []byte) (GradPack, error) {
+	d := decoder{b: b}
+	g := GradPack{Names: d.strs(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s()}
+	if err := d.done(); err != nil {
+		return g, err
+	}
+	if len(g.G) != len(g.Names) || g.Curv != nil && len(g.Curv) != len(g.Names) || g.LocalW != nil && len(g.LocalW) != len(g.Names) {
+		return g, ErrMalformed
+	}
+	return g, nil
 }
 
 // AppendPredictionBlock appends b's encoding to dst.

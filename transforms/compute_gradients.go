@@ -12,9 +12,8 @@ func init() {
 	register.Combiner3[vectorAcc, []float64, []float64](&vectorSumFn{})
 	register.DoFn2x0[[]float64, func(model.Choice)](&selectStepFn{})
 	register.Emitter1[model.Choice]()
-	register.DoFn3x0[SufficientBlock, model.Choice, func(string, GradPart)](&blockGradientFn{})
-	register.Emitter2[string, GradPart]()
-	register.Combiner3[gradAcc, GradPart, GradSum](&gradSumFn{})
+	register.DoFn3x0[SufficientBlock, model.Choice, func(int32, GradPack)](&blockGradientFn{})
+	register.Emitter2[int32, GradPack]()
 }
 
 // LineSearch evaluates J at every trial point of the plan in one scan of
@@ -99,35 +98,45 @@ type GradientParams struct {
 	// Averaging also runs each block's local SGD epoch and emits the local
 	// weights.
 	Averaging bool
-	Eta       float64 // local SGD step
-	Shrink    float64 // per-sample L2 shrinkage, lambda/N
+	// Curvature also sums each feature's Hessian diagonal (model.Block's
+	// Curvature), which L-BFGS takes as its preconditioner.
+	Curvature  bool
+	Eta        float64 // local SGD step
+	Shrink     float64 // per-sample L2 shrinkage, lambda/N
+	Partitions int32   // of the parameter rows
 }
 
 // ComputeGradients differentiates the data loss at the chosen point
-// W + alpha*D: each sufficient block yields one partial sum per feature
-// (pre-summed over the block's rows), and a combiner adds the partials of
-// a feature exactly, so the result is the same in any order and on any
-// runner. Gradients of a sharded feature arrive under its own name and so
-// are gathered back under the parent. Expects PCollection<SufficientBlock>
-// and the singleton PCollection<model.Choice> of LineSearch; returns
-// PCollection<KV<string, GradSum>>.
+// W + alpha*D (and, for L-BFGS, measures its curvature there): each
+// sufficient block yields one partial per feature
+// (pre-summed over the block's rows), packed per partition of the
+// features' rows; UpdateParameters adds a feature's partials exactly, so
+// the result is the same in any order and on any runner. Partials of a
+// sharded feature go to the partition of its row, not of its shard, and
+// so are gathered back under the parent. Expects
+// PCollection<SufficientBlock> and the singleton PCollection<model.Choice>
+// of LineSearch; returns PCollection<KV<int32, GradPack>>.
 func ComputeGradients(s beam.Scope, blocks, choice beam.PCollection, p GradientParams) beam.PCollection {
 	s = s.Scope("dpmr.ComputeGradients")
-	parts := beam.ParDo(s, &blockGradientFn{Params: p}, blocks, beam.SideInput{Input: choice})
-	return beam.CombinePerKey(s, &gradSumFn{}, parts)
+	return beam.ParDo(s, &blockGradientFn{Params: p}, blocks, beam.SideInput{Input: choice})
 }
 
 type blockGradientFn struct {
 	Params GradientParams
 }
 
-func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit func(string, GradPart)) {
+func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
 	n := len(b.Labels)
 	zw, zd, resid := make([]float64, n), make([]float64, n), make([]float64, n)
 	grad := make([]float64, len(b.Features))
 	m := b.Matrix()
 	m.Margins(b.W, b.D, zw, zd)
 	m.Gradient(grad, resid, zw, zd, c.Alpha)
+	var curv []float64
+	if f.Params.Curvature {
+		curv = make([]float64, len(b.Features))
+		m.Curvature(curv, resid, zw, zd, c.Alpha)
+	}
 	var local []float64
 	if f.Params.Averaging {
 		local = make([]float64, len(b.Features))
@@ -140,39 +149,24 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 		}
 		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, noShrink)
 	}
+	packs := map[int32]*GradPack{}
 	for i, name := range b.Features {
-		part := GradPart{G: grad[i], Blocks: 1}
-		if local != nil {
-			part.LocalW = local[i]
+		p := PartitionOf(FeatureKey{Name: name}, f.Params.Partitions)
+		g := packs[p]
+		if g == nil {
+			g = &GradPack{}
+			packs[p] = g
 		}
-		emit(name, part)
+		g.Names = append(g.Names, name)
+		g.G = append(g.G, grad[i])
+		if curv != nil {
+			g.Curv = append(g.Curv, curv[i])
+		}
+		if local != nil {
+			g.LocalW = append(g.LocalW, local[i])
+		}
 	}
-}
-
-// gradAcc adds gradient partials exactly.
-type gradAcc struct {
-	G, LocalW model.ExactSum
-	Blocks    int64
-}
-
-type gradSumFn struct{}
-
-func (f *gradSumFn) AddInput(a gradAcc, p GradPart) gradAcc {
-	a.G.Add(p.G)
-	if p.LocalW != 0 {
-		a.LocalW.Add(p.LocalW)
+	for _, p := range sortedKeys(packs) {
+		emit(p, *packs[p])
 	}
-	a.Blocks += p.Blocks
-	return a
-}
-
-func (f *gradSumFn) MergeAccumulators(a, b gradAcc) gradAcc {
-	a.G.Merge(&b.G)
-	a.LocalW.Merge(&b.LocalW)
-	a.Blocks += b.Blocks
-	return a
-}
-
-func (f *gradSumFn) ExtractOutput(a gradAcc) GradSum {
-	return GradSum{G: a.G.Float64(), LocalW: a.LocalW.Float64(), Blocks: a.Blocks}
 }

@@ -3,6 +3,7 @@ package transforms
 import (
 	"fmt"
 	"math"
+	"sort"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,33 +13,38 @@ import (
 )
 
 func init() {
-	register.Function2x1[string, GradSum, gradRec](toGradRec)
-	register.Function3x0[string, GradSum, func(namedValue)](gradValues)
+	register.Function3x0[int32, GradPack, func(namedValue)](gradValues)
 	register.Function2x0[model.Choice, func(namedValue)](choiceValues)
-	register.Emitter1[namedValue]()
 	register.Function2x0[[]float64, func(namedValue)](vectorValues)
 }
 
-// gradRec is a KV<string, GradSum>.
-type gradRec struct {
-	Name   string
-	G      float64
-	LocalW float64
-	Blocks int64
+// gradParts partitions the gradient tests' features: "" and c in 0, a and
+// b in 2.
+const gradParts = 3
+
+var gradPartitions = map[FeatureKey]int32{
+	{Name: model.BiasName}: 0, {Name: "c"}: 0, {Name: "a"}: 2, {Name: "b"}: 2,
 }
 
-func toGradRec(name string, g GradSum) gradRec {
-	return gradRec{Name: name, G: g.G, LocalW: g.LocalW, Blocks: g.Blocks}
+// gradValues names one block's gradient pack: "G/a", "Curv/a" (with
+// curvature), "LocalW/a" (when averaging) and "Part/a", the partition it
+// was sent to. A feature in two packs shows up as a duplicate, which
+// checkValues refuses.
+func gradValues(p int32, g GradPack, emit func(namedValue)) {
+	for i, name := range g.Names {
+		emit(namedValue{"G/" + name, g.G[i]})
+		if g.Curv != nil {
+			emit(namedValue{"Curv/" + name, g.Curv[i]})
+		}
+		if g.LocalW != nil {
+			emit(namedValue{"LocalW/" + name, g.LocalW[i]})
+		}
+		emit(namedValue{"Part/" + name, float64(p)})
+	}
 }
 
-// gradValues names a feature's gradient sum: "G/a", "LocalW/a", "Blocks/a".
-func gradValues(name string, g GradSum, emit func(namedValue)) {
-	emit(namedValue{"G/" + name, g.G})
-	emit(namedValue{"LocalW/" + name, g.LocalW})
-	emit(namedValue{"Blocks/" + name, float64(g.Blocks)})
-}
-
-// choiceValues names a line search's choice: "Alpha", "J", "Moved" (0/1).
+// choiceValues names a line search's choice: "Alpha", "Loss", "J",
+// "Moved" (0/1).
 func choiceValues(c model.Choice, emit func(namedValue)) {
 	for name, v := range choiceWant(c) {
 		emit(namedValue{name, v})
@@ -51,7 +57,7 @@ func choiceWant(c model.Choice) map[string]float64 {
 	if c.Moved {
 		moved = 1
 	}
-	return map[string]float64{"Alpha": c.Alpha, "J": c.J, "Moved": moved}
+	return map[string]float64{"Alpha": c.Alpha, "Loss": c.Loss, "J": c.J, "Moved": moved}
 }
 
 // vectorValues names a vector's elements "v0", "v1", ...
@@ -122,36 +128,44 @@ func gradientBlocks(rows map[string]model.Row, bias bool) []SufficientBlock {
 }
 
 // TestComputeGradientsAtZero is the hand-checked case: all weights and
-// steps 0, so every z is 0 and p = 0.5.
+// steps 0, so every z is 0 and p = 0.5, with the curvature measured.
 func TestComputeGradientsAtZero(t *testing.T) {
+	requirePartitions(t, gradParts, gradPartitions)
 	blocks := gradientBlocks(nil, false)
 	// Each of the 5 samples loses log(1 + e^0) = log 2; the penalty is 0.
-	wantChoice := map[string]float64{"Alpha": 0, "J": 5 * math.Ln2, "Moved": 0}
-	// g_j = sum (0.5 - y) x_j; residuals 0.5 - y are -0.5, 0.5, -0.5 in
-	// block 1 and 0.5, -0.5 in block 2:
-	//   a: (-0.5*1 - 0.5*0.5) + (0.5*2)   = -0.75 + 1    = 0.25
-	//   b: (-0.5*2 + 0.5*1)   + (-0.5*0.5) = -0.5 - 0.25 = -0.75
-	//   c: (0.5*3)            + (0.5*1)    = 1.5 + 0.5   = 2
-	// each from 2 blocks.
+	wantChoice := map[string]float64{"Alpha": 0, "Loss": 5 * math.Ln2, "J": 5 * math.Ln2, "Moved": 0}
+	// g_j = sum (0.5 - y) x_j per block; residuals 0.5 - y are -0.5, 0.5,
+	// -0.5 in block 1 and 0.5, -0.5 in block 2:
+	//   block 1: a: -0.5*1 - 0.5*0.5 = -0.75  b: -0.5*2 + 0.5*1 = -0.5  c: 0.5*3 = 1.5
+	//   block 2: a: 0.5*2 = 1                 b: -0.5*0.5 = -0.25       c: 0.5*1 = 0.5
+	// The curvature is sum p(1-p) x_j^2, p(1-p) = 0.25 (above the floor):
+	//   block 1: a: 0.25*(1 + 0.25) = 0.3125  b: 0.25*(4 + 1) = 1.25  c: 0.25*9 = 2.25
+	//   block 2: a: 0.25*4 = 1               b: 0.25*0.25 = 0.0625   c: 0.25*1 = 0.25
+	// One pack per (block, partition): c in 0, a and b in 2.
+	if model.CurvatureFloor >= 0.25 {
+		t.Fatalf("test data: p(1-p) = 0.25 is below the curvature floor %v", model.CurvatureFloor)
+	}
 	wantGrads := []gradRec{
-		{Name: "a", G: 0.25, Blocks: 2},
-		{Name: "b", G: -0.75, Blocks: 2},
-		{Name: "c", G: 2, Blocks: 2},
+		{Part: 0, Names: []string{"c"}, G: []float64{1.5}, Curv: []float64{2.25}},
+		{Part: 2, Names: []string{"a", "b"}, G: []float64{-0.75, -0.5}, Curv: []float64{0.3125, 1.25}},
+		{Part: 0, Names: []string{"c"}, G: []float64{0.5}, Curv: []float64{0.25}},
+		{Part: 2, Names: []string{"a", "b"}, G: []float64{1, -0.25}, Curv: []float64{1, 0.0625}},
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
 		in := beam.CreateList(s, blocks)
 		choice := LineSearch(s, in, model.FirstPlan(), 1)
 		checkValues(s, beam.ParDo(s, choiceValues, choice), wantChoice, valueTol)
-		grads := ComputeGradients(s, in, choice, GradientParams{})
+		grads := ComputeGradients(s, in, choice, GradientParams{Curvature: true, Partitions: gradParts})
 		passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), wantGrads)
 	})
 }
 
 // referencePass computes, in memory with model.Block's methods, what
 // LineSearch and ComputeGradients compute: the summed losses at every
-// step, the choice, and per feature the summed gradient, local weights
-// and block count.
-func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p GradientParams) (model.Choice, map[string]float64) {
+// step, the choice, and each block's gradient packs over parts partitions
+// (names ascending in each), with the curvature and the local weights
+// when asked for.
+func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p GradientParams) (model.Choice, []gradRec) {
 	losses := make([]float64, len(plan.Steps))
 	for _, b := range blocks {
 		m := b.Matrix()
@@ -160,7 +174,7 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 		m.AddLosses(losses, zw, zd, plan.Steps)
 	}
 	choice := plan.Select(lambda, losses)
-	want := map[string]float64{}
+	var want []gradRec
 	for _, b := range blocks {
 		m := b.Matrix()
 		n := m.NumRows()
@@ -168,6 +182,8 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 		grad := make([]float64, m.NumCols())
 		m.Margins(b.W, b.D, zw, zd)
 		m.Gradient(grad, resid, zw, zd, choice.Alpha)
+		curv := make([]float64, m.NumCols())
+		m.Curvature(curv, resid, zw, zd, choice.Alpha)
 		local := make([]float64, m.NumCols())
 		noShrink := -1
 		for c, name := range b.Features {
@@ -179,17 +195,40 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 		if p.Averaging {
 			m.LocalSGD(local, p.Eta, p.Shrink, noShrink)
 		}
+		packs := map[int32]*gradRec{}
 		for c, name := range b.Features {
-			want["G/"+name] += grad[c]
-			want["Blocks/"+name]++
-			localW := 0.0 // without averaging, GradSum.LocalW stays 0
-			if p.Averaging {
-				localW = local[c]
+			part := PartitionOf(FeatureKey{Name: name}, p.Partitions)
+			g := packs[part]
+			if g == nil {
+				g = &gradRec{Part: part}
+				packs[part] = g
 			}
-			want["LocalW/"+name] += localW
+			g.Names = append(g.Names, name)
+			g.G = append(g.G, grad[c])
+			if p.Curvature {
+				g.Curv = append(g.Curv, curv[c])
+			}
+			if p.Averaging {
+				g.LocalW = append(g.LocalW, local[c])
+			}
+		}
+		for _, g := range packs {
+			want = append(want, *g)
 		}
 	}
+	sort.Slice(want, func(i, j int) bool { return want[i].Part < want[j].Part })
 	return choice, want
+}
+
+// gradSums adds up the packs' gradients per feature.
+func gradSums(packs []gradRec) map[string]float64 {
+	sums := map[string]float64{}
+	for _, g := range packs {
+		for i, name := range g.Names {
+			sums[name] += g.G[i]
+		}
+	}
+	return sums
 }
 
 // planAt is the plan of a pass that starts at the rows' W and searches
@@ -197,10 +236,11 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 // from the blocks (the intercept not regularized).
 func planAt(rows map[string]model.Row, blocks []SufficientBlock, lambda float64, steps []float64) model.Plan {
 	zero := model.Plan{Steps: []float64{0}, Forced: true}
-	c0, g0 := referencePass(blocks, zero, lambda, GradientParams{})
+	c0, g0 := referencePass(blocks, zero, lambda, GradientParams{Partitions: 1})
+	sums := gradSums(g0)
 	plan := model.Plan{Steps: steps}
 	for name, r := range rows {
-		g := g0["G/"+name]
+		g := sums[name]
 		if name != model.BiasName {
 			g += lambda * r.W
 			plan.WW += r.W * r.W
@@ -226,28 +266,34 @@ func gradientRows() map[string]model.Row {
 
 // TestComputeGradientsMatchesModel compares LineSearch and
 // ComputeGradients at nonzero weights and steps with the model's Block
-// methods run in the test.
+// methods run in the test, with the curvature (as for L-BFGS) and
+// without. ComputeGradients runs those very methods on the same columns,
+// so its partials must match bit for bit.
 func TestComputeGradientsMatchesModel(t *testing.T) {
+	requirePartitions(t, gradParts, gradPartitions)
 	const lambda = 0.5
 	steps := []float64{8, 4, 2, 1, 0.5, 0.25}
 	t.Run("descent", func(t *testing.T) {
+		params := GradientParams{Curvature: true, Partitions: gradParts}
 		rows := gradientRows()
 		blocks := gradientBlocks(rows, true)
 		plan := planAt(rows, blocks, lambda, steps)
-		choice, want := referencePass(blocks, plan, lambda, GradientParams{})
+		choice, want := referencePass(blocks, plan, lambda, params)
 		// The grid has points on both sides of the best one, so the choice
 		// shows the line search picks the lowest J among the acceptable
 		// steps.
 		if plan.Slope >= 0 || !choice.Moved || choice.Alpha == steps[0] || choice.Alpha == steps[len(steps)-1] {
 			t.Fatalf("test data: slope %v, choice %+v; want a descent direction and a step inside the grid %v", plan.Slope, choice, steps)
 		}
-		t.Logf("plan J %.6g slope %.6g; chosen step %v, J %.6g", plan.J, plan.Slope, choice.Alpha, choice.J)
+		if len(want) != 4 {
+			t.Fatalf("test data: want 2 blocks x 2 partitions of gradients, got %d packs", len(want))
+		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, blocks)
 			got := LineSearch(s, in, plan, lambda)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), valueTol)
-			grads := ComputeGradients(s, in, got, GradientParams{})
-			checkValues(s, beam.ParDo(s, gradValues, grads), want, valueTol)
+			grads := ComputeGradients(s, in, got, params)
+			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
 		})
 	})
 	t.Run("ascent", func(t *testing.T) {
@@ -260,41 +306,24 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 		}
 		blocks := gradientBlocks(rows, true)
 		plan := planAt(rows, blocks, lambda, steps)
-		choice, want := referencePass(blocks, plan, lambda, GradientParams{})
+		params := GradientParams{Partitions: gradParts}
+		choice, want := referencePass(blocks, plan, lambda, params)
 		if plan.Slope <= 0 || choice.Moved || choice.Alpha != 0 || choice.J != plan.J {
 			t.Fatalf("test data: slope %v, choice %+v; want an ascent direction and no step", plan.Slope, choice)
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, blocks)
 			got := LineSearch(s, in, plan, lambda)
-			checkValues(s, beam.ParDo(s, choiceValues, got), map[string]float64{"Alpha": 0, "J": plan.J, "Moved": 0}, 0)
-			grads := ComputeGradients(s, in, got, GradientParams{})
-			checkValues(s, beam.ParDo(s, gradValues, grads), want, valueTol)
+			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), 0)
+			grads := ComputeGradients(s, in, got, params)
+			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
 		})
-	})
-}
-
-// TestComputeGradientsExactSum checks that the combiner adds a feature's
-// partials exactly. Five one-sample blocks, label 0, W = D = 0, so each
-// partial is (0.5 - 0)*x: x = 2e16 gives 1e16, x = 2 gives 1. The total
-// 1e16 + 4 is representable, but float64 additions that start from 1e16
-// lose every 1 (numbers near 1e16 are 2 apart; 1e16 + 1 rounds to even,
-// 1e16).
-func TestComputeGradientsExactSum(t *testing.T) {
-	var blocks []SufficientBlock
-	for i, x := range []float64{2e16, 2, 2, 2, 2} {
-		blocks = append(blocks, sufficientBlock(int64(i), []float64{0}, nil, column{"x", []int32{0}, []float64{x}}))
-	}
-	want := []gradRec{{Name: "x", G: 1e16 + 4, Blocks: 5}}
-	onRunners(t, bothRunners, func(s beam.Scope) {
-		in := beam.CreateList(s, blocks)
-		choice := LineSearch(s, in, model.FirstPlan(), 1)
-		passert.EqualsList(s, beam.ParDo(s, toGradRec, ComputeGradients(s, in, choice, GradientParams{})), want)
 	})
 }
 
 // TestComputeGradientsAveraging checks the local weights of averaging.
 func TestComputeGradientsAveraging(t *testing.T) {
+	requirePartitions(t, gradParts, gradPartitions)
 	t.Run("hand", func(t *testing.T) {
 		// One block at W = D = 0 (step 0), eta 0.5, shrink 0.25:
 		//   row 0, label 1: "":1 a:2     row 1, label 0: "":1 a:2
@@ -310,22 +339,21 @@ func TestComputeGradientsAveraging(t *testing.T) {
 			column{"a", []int32{0, 1}, []float64{2, 2}})
 		sig := model.Sigmoid(1.25)
 		want := map[string]float64{
-			"G/": 0, "LocalW/": 0.25 - 0.5*sig, "Blocks/": 1,
-			"G/a": 0, "LocalW/a": 0.4375 - sig, "Blocks/a": 1,
+			"G/": 0, "LocalW/": 0.25 - 0.5*sig, "Part/": 0,
+			"G/a": 0, "LocalW/a": 0.4375 - sig, "Part/a": 2,
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, []SufficientBlock{block})
 			choice := LineSearch(s, in, model.FirstPlan(), 1)
-			grads := ComputeGradients(s, in, choice, GradientParams{Averaging: true, Eta: 0.5, Shrink: 0.25})
+			grads := ComputeGradients(s, in, choice, GradientParams{Averaging: true, Eta: 0.5, Shrink: 0.25, Partitions: gradParts})
 			checkValues(s, beam.ParDo(s, gradValues, grads), want, valueTol)
 		})
 	})
 	t.Run("model", func(t *testing.T) {
 		// Two blocks at nonzero W, D and a forced step of 0.5: each block's
-		// epoch starts from W + 0.5*D; the local weights are summed over
-		// the blocks that hold the feature.
+		// epoch starts from W + 0.5*D.
 		blocks := gradientBlocks(gradientRows(), true)
-		params := GradientParams{Averaging: true, Eta: 0.3, Shrink: 0.1}
+		params := GradientParams{Averaging: true, Eta: 0.3, Shrink: 0.1, Partitions: gradParts}
 		plan := model.Plan{Steps: []float64{0.5}, Forced: true}
 		choice, want := referencePass(blocks, plan, 1, params)
 		onRunners(t, bothRunners, func(s beam.Scope) {
@@ -333,8 +361,29 @@ func TestComputeGradientsAveraging(t *testing.T) {
 			got := LineSearch(s, in, plan, 1)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), valueTol)
 			grads := ComputeGradients(s, in, got, params)
-			checkValues(s, beam.ParDo(s, gradValues, grads), want, valueTol)
+			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
 		})
+	})
+}
+
+// TestLineSearchExactSum: the blocks' losses are summed exactly. Block
+// losses at step 0 of 1e16 (a huge margin on the wrong side) and four of
+// log 2 (margin 0): a float64 sum from 1e16 loses every log 2 (numbers
+// near 1e16 are 2 apart), the exact one keeps their sum, 2.77, and rounds
+// the total once, to 1e16 + 2.
+func TestLineSearchExactSum(t *testing.T) {
+	big := sufficientBlock(0, []float64{1}, map[string]model.Row{"x": {W: -1}}, column{"x", []int32{0}, []float64{1e16}})
+	blocks := []SufficientBlock{big}
+	for i := 1; i <= 4; i++ {
+		blocks = append(blocks, sufficientBlock(int64(i), []float64{1}, nil, column{"x", []int32{0}, []float64{1}}))
+	}
+	want := 1e16 + 4*math.Ln2
+	if want == 1e16 {
+		t.Fatal("test data: 1e16 + 4 log 2 rounds to 1e16")
+	}
+	onRunners(t, bothRunners, func(s beam.Scope) {
+		choice := LineSearch(s, beam.CreateList(s, blocks), model.FirstPlan(), 0)
+		checkValues(s, beam.ParDo(s, choiceValues, choice), map[string]float64{"Alpha": 0, "Loss": want, "J": want, "Moved": 0}, 0)
 	})
 }
 

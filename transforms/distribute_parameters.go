@@ -10,47 +10,52 @@ import (
 )
 
 func init() {
-	register.DoFn4x0[string, model.Row, func(string) func(*int32) bool, func(FeatureKey, model.Row)](&fanOutRowFn{})
-	register.Iter1[int32]()
-	register.Emitter2[FeatureKey, model.Row]()
-	register.DoFn5x1[context.Context, FeatureKey, func(*model.Row) bool, func(*Postings) bool, func(int64, WeightedPostings), error](&distributeFn{})
-	register.Iter1[model.Row]()
-	register.Iter1[Postings]()
-	register.Emitter2[int64, WeightedPostings]()
+	register.DoFn4x0[int32, RowPack, func(*string, *int32) bool, func(int32, RowPack)](&fanOutRowsFn{})
+	register.DoFn5x1[context.Context, int32, func(*RowPack) bool, func(*BlockFeatures) bool, func(int64, BlockWeights), error](&distributeFn{})
+	register.Iter1[BlockFeatures]()
+	register.Emitter2[int64, BlockWeights]()
 }
 
 // DistributeParameters sends every feature's current weight and step to
-// the blocks that use it: a CoGroupByKey on feature of the parameter rows
-// and the postings, emitting one WeightedPostings per (feature, block).
-// Rows of hot features are first fanned out to each of their shards (hot
-// maps a feature to its shard count; features absent from it are not
-// sharded). When missingIsZero is set, postings of a feature without a row
-// get weight 0 (prediction: unseen features); otherwise that is an error.
+// the blocks that use it: a CoGroupByKey on partition of the parameter
+// rows and the block features, emitting for each (partition, block) one
+// BlockWeights with the weights of that block's columns the partition
+// holds. Rows of hot features are first fanned out to the partitions of
+// their shard keys. When missingIsZero is set, a feature without a row
+// weighs 0 (prediction: unseen features); otherwise that is an error.
 //
-// Expects rows PCollection<KV<string, model.Row>>, postings
-// PCollection<KV<FeatureKey, Postings>> and hot PCollection<KV<string,
-// int32>>; returns PCollection<KV<int64, WeightedPostings>> keyed by block.
-func DistributeParameters(s beam.Scope, rows, postings, hot beam.PCollection, missingIsZero bool) beam.PCollection {
+// Expects rows PCollection<KV<int32, RowPack>>, features
+// PCollection<KV<int32, BlockFeatures>> and hot PCollection<KV<string,
+// int32>>; returns PCollection<KV<int64, BlockWeights>> keyed by block.
+func DistributeParameters(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero bool) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
-	keyed := beam.ParDo(s, &fanOutRowFn{}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero}, beam.CoGroupByKey(s, keyed, postings))
+	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: partitions}, rows, beam.SideInput{Input: hot})
+	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero}, beam.CoGroupByKey(s, keyed, features))
 }
 
-// fanOutRowFn is the keyed fan-out of parameter rows: one copy per shard
-// of a hot feature, one under the plain key otherwise.
-type fanOutRowFn struct{}
+// fanOutRowsFn keeps of each row what the blocks need, its weight and
+// step (the optimizer's history stays behind, a large saving in bytes
+// shuffled), and is the keyed fan-out of hot features' rows: a copy to the
+// partition of each of the feature's shard keys, beside the pack itself.
+type fanOutRowsFn struct {
+	Partitions int32
+	hot        hotTable
+}
 
-func (f *fanOutRowFn) ProcessElement(name string, row model.Row, hot func(string) func(*int32) bool, emit func(FeatureKey, model.Row)) {
-	var shards int32
-	iter := hot(name)
-	for iter(&shards) {
+func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *int32) bool, emit func(int32, RowPack)) {
+	rows := make([]model.Row, len(pack.Rows))
+	for i, r := range pack.Rows {
+		rows[i] = model.Row{W: r.W, D: r.D}
 	}
-	if shards <= 1 {
-		emit(FeatureKey{Name: name}, row)
+	emit(p, RowPack{Names: pack.Names, Rows: rows})
+	table := f.hot.load(hot)
+	if len(table) == 0 {
 		return
 	}
-	for k := int32(1); k <= shards; k++ {
-		emit(FeatureKey{Name: name, Shard: k}, row)
+	for i, name := range pack.Names {
+		for k := int32(1); k <= table[name]; k++ {
+			emit(PartitionOf(FeatureKey{Name: name, Shard: k}, f.Partitions), RowPack{Names: []string{name}, Rows: rows[i : i+1]})
+		}
 	}
 }
 
@@ -58,28 +63,36 @@ type distributeFn struct {
 	MissingIsZero bool
 }
 
-// distributeKeySize measures the keys of DistributeParameters' shuffle in
-// postings: its count is the number of keys, max the largest, sum/count
-// the mean. A hot feature's giant key shows up here, and sharding's effect.
-var distributeKeySize = beam.NewDistribution(MetricsNamespace, "DistributeParameters.key_postings")
+// distributeKeySize measures DistributeParameters' keys (partitions) in
+// (feature, block) pairs served. A hot partition shows up in its max.
+var distributeKeySize = beam.NewDistribution(MetricsNamespace, "DistributeParameters.key_columns")
 
-func (f *distributeFn) ProcessElement(ctx context.Context, key FeatureKey, rows func(*model.Row) bool, postings func(*Postings) bool, emit func(int64, WeightedPostings)) error {
-	var row model.Row
-	found := false
-	for rows(&row) {
-		if found {
-			return fmt.Errorf("dpmr: feature %q has more than one parameter row", key.Name)
+func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*RowPack) bool, features func(*BlockFeatures) bool, emit func(int64, BlockWeights)) error {
+	type wd struct{ w, d float64 }
+	index := map[string]wd{}
+	var pack RowPack
+	for rows(&pack) {
+		for i, name := range pack.Names {
+			r := pack.Rows[i]
+			if old, ok := index[name]; ok && old != (wd{r.W, r.D}) {
+				return fmt.Errorf("dpmr: feature %q has two different parameter rows", name)
+			}
+			index[name] = wd{r.W, r.D}
 		}
-		found = true
 	}
-	var p Postings
+	var bf BlockFeatures
 	var size int64
-	for postings(&p) {
-		if !found && !f.MissingIsZero {
-			return fmt.Errorf("dpmr: feature %q has postings but no parameter row", key.Name)
+	for features(&bf) {
+		out := BlockWeights{Cols: bf.Cols, W: make([]float64, len(bf.Names)), D: make([]float64, len(bf.Names))}
+		for i, name := range bf.Names {
+			v, ok := index[name]
+			if !ok && !f.MissingIsZero {
+				return fmt.Errorf("dpmr: feature %q is used by block %d but has no parameter row", name, bf.Block)
+			}
+			out.W[i], out.D[i] = v.w, v.d
 		}
-		size += int64(len(p.Rows))
-		emit(p.Block, WeightedPostings{Feature: key.Name, W: row.W, D: row.D, Rows: p.Rows, Vals: p.Vals})
+		size += int64(len(bf.Names))
+		emit(bf.Block, out)
 	}
 	if size > 0 {
 		distributeKeySize.Update(ctx, size)

@@ -4,129 +4,195 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/dpmr/dpmr/model"
 )
 
-func init() {
-	register.Function2x1[FeatureKey, model.Row, keyedRowRec](toKeyedRowRec)
+// distParts partitions the keys of these tests:
+//
+//	"" and c: 0; d: 1; a and b: 2
+//	a's shard keys 1, 2, 3: partitions 2 (its own), 0, 0
+//	""'s shard keys 1, 2: partitions 0 (its own), 2
+const distParts = 3
+
+var distPartitions = map[FeatureKey]int32{
+	{Name: model.BiasName}: 0, {Name: "c"}: 0, {Name: "d"}: 1, {Name: "a"}: 2, {Name: "b"}: 2, {Name: "x"}: 1,
+	{Name: "a", Shard: 1}: 2, {Name: "a", Shard: 2}: 0, {Name: "a", Shard: 3}: 0,
+	{Name: model.BiasName, Shard: 1}: 0, {Name: model.BiasName, Shard: 2}: 2,
 }
 
-// keyedRowRec is a KV<FeatureKey, model.Row>: a row fanned out to a key.
-type keyedRowRec struct {
-	Name  string
-	Shard int32
-	W, D  float64
+// distRows are the parameter rows; d is used by no block.
+var distRows = map[string]model.Row{
+	"a":            {W: 0.5, D: -1, H: 2},
+	"b":            {W: -2, D: 0.25, H: 1},
+	"c":            {W: 1.5, D: 0, H: 3},
+	"d":            {W: 3, D: 1, H: 1},
+	model.BiasName: {W: 0.25, D: 0.5, H: 1},
 }
-
-func toKeyedRowRec(k FeatureKey, r model.Row) keyedRowRec {
-	return keyedRowRec{Name: k.Name, Shard: k.Shard, W: r.W, D: r.D}
-}
-
-// Parameter rows and postings of blocks 10, 20, 30. Feature a is hot with
-// 2 shards: its block-10 postings are in shard 1, its block-20 and -30
-// postings in shard 2. d has a row and no postings.
-var (
-	distRows = []rowRec{
-		{Name: "a", W: 0.5, D: -1, H: 2},
-		{Name: "b", W: -2, D: 0.25, H: 1},
-		{Name: "c", W: 1.5, D: 0, H: 3},
-		{Name: "d", W: 3, D: 1, H: 1},
-		{Name: model.BiasName, W: 0.25, D: 0.5, H: 1},
-	}
-	distHot      = []hotRec{{Name: "a", Shards: 2}}
-	distPostings = []postingRec{
-		{Name: "a", Shard: 1, Block: 10, Rows: []int32{0, 1}, Vals: []float64{1, 2}},
-		{Name: "a", Shard: 2, Block: 20, Rows: []int32{0}, Vals: []float64{3}},
-		{Name: "a", Shard: 2, Block: 30, Rows: []int32{1}, Vals: []float64{0.5}},
-		{Name: "b", Block: 10, Rows: []int32{1}, Vals: []float64{4}},
-		{Name: "c", Block: 30, Rows: []int32{0}, Vals: []float64{1}},
-		{Name: model.BiasName, Block: 10, Rows: []int32{0, 1}, Vals: []float64{1, 1}},
-	}
-)
 
 func TestDistributeParameters(t *testing.T) {
-	// One WeightedPostings per Postings element, keyed by its block, with
-	// its feature's W and D; a's row reaches both of its shards. d, with
-	// no postings, reaches no block.
-	want := []weightedRec{
-		{Block: 10, Feature: "a", W: 0.5, D: -1, Rows: []int32{0, 1}, Vals: []float64{1, 2}},
-		{Block: 20, Feature: "a", W: 0.5, D: -1, Rows: []int32{0}, Vals: []float64{3}},
-		{Block: 30, Feature: "a", W: 0.5, D: -1, Rows: []int32{1}, Vals: []float64{0.5}},
-		{Block: 10, Feature: "b", W: -2, D: 0.25, Rows: []int32{1}, Vals: []float64{4}},
-		{Block: 30, Feature: "c", W: 1.5, D: 0, Rows: []int32{0}, Vals: []float64{1}},
-		{Block: 10, Feature: model.BiasName, W: 0.25, D: 0.5, Rows: []int32{0, 1}, Vals: []float64{1, 1}},
+	requirePartitions(t, distParts, distPartitions)
+	// Block features as ShardHotFeatures leaves them with a hot, of 2
+	// shards: BlockShard(block, 2) is 0 for blocks 10 and 30 and 1 for
+	// block 20, so a's references of blocks 10 and 30 are in shard 1's
+	// partition (2, a's own, which also holds its row) and block 20's in
+	// shard 2's (0, where only the fan-out brings a's row).
+	//
+	//	block 10: columns "" 0, a 1, b 2
+	//	block 20: column a 0
+	//	block 30: columns a 0, c 1
+	//	block 40: columns "" 0, c 1 (one element of two features)
+	for _, b := range []struct {
+		block int64
+		want  int32
+	}{{10, 0}, {20, 1}, {30, 0}} {
+		if got := BlockShard(b.block, 2); got != b.want {
+			t.Fatalf("test data assumes BlockShard(%d, 2) = %d, it is %d", b.block, b.want, got)
+		}
+	}
+	features := []featRec{
+		{Part: 0, Block: 10, Names: []string{model.BiasName}, Cols: []int32{0}},
+		{Part: 2, Block: 10, Names: []string{"a"}, Cols: []int32{1}},
+		{Part: 2, Block: 10, Names: []string{"b"}, Cols: []int32{2}},
+		{Part: 0, Block: 20, Names: []string{"a"}, Cols: []int32{0}},
+		{Part: 2, Block: 30, Names: []string{"a"}, Cols: []int32{0}},
+		{Part: 0, Block: 30, Names: []string{"c"}, Cols: []int32{1}},
+		{Part: 0, Block: 40, Names: []string{model.BiasName, "c"}, Cols: []int32{0, 1}},
+	}
+	// One BlockWeights per element, keyed by its block, with its
+	// features' W and D in its column order.
+	want := []weightsRec{
+		{Block: 10, Cols: []int32{0}, W: []float64{0.25}, D: []float64{0.5}},
+		{Block: 10, Cols: []int32{1}, W: []float64{0.5}, D: []float64{-1}},
+		{Block: 10, Cols: []int32{2}, W: []float64{-2}, D: []float64{0.25}},
+		{Block: 20, Cols: []int32{0}, W: []float64{0.5}, D: []float64{-1}},
+		{Block: 30, Cols: []int32{0}, W: []float64{0.5}, D: []float64{-1}},
+		{Block: 30, Cols: []int32{1}, W: []float64{1.5}, D: []float64{0}},
+		{Block: 40, Cols: []int32{0, 1}, W: []float64{0.25, 1.5}, D: []float64{0.5, 0}},
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		rows := keyed(s, fromRowRec, distRows)
-		weighted := DistributeParameters(s, rows, keyed(s, fromPostingRec, distPostings), keyed(s, fromHotRec, distHot), false)
-		passert.EqualsList(s, beam.ParDo(s, toWeightedRec, weighted), want)
+		rows := keyed(s, fromRowPackRec, rowPacks(distParts, distRows))
+		hot := keyed(s, fromHotRec, []hotRec{{Name: "a", Shards: 2}})
+		weights := DistributeParameters(s, rows, keyed(s, fromFeatRec, features), hot, distParts, false)
+		passert.EqualsList(s, beam.ParDo(s, toWeightsRec, weights), want)
 	})
 }
 
-// TestFanOutRows checks the keyed fan-out on its own: a hot feature's row
-// goes to every shard 1..k, other rows to shard 0 only.
+// TestFanOutRows checks the keyed fan-out on its own: every pack goes to
+// its own partition, and a hot feature's row also, alone, to the
+// partition of each of its shard keys 1..k, even where that is its own
+// partition or where two shards share one. Rows keep only what the
+// blocks need, W and D.
 func TestFanOutRows(t *testing.T) {
-	rows := []rowRec{{Name: "a", W: 0.5, D: -1}, {Name: "b", W: -2, D: 0.25}, {Name: "e", W: 1, D: 2}}
-	hot := []hotRec{{Name: "a", Shards: 3}, {Name: "e", Shards: 2}}
-	want := []keyedRowRec{
-		{Name: "a", Shard: 1, W: 0.5, D: -1}, {Name: "a", Shard: 2, W: 0.5, D: -1}, {Name: "a", Shard: 3, W: 0.5, D: -1},
-		{Name: "b", Shard: 0, W: -2, D: 0.25},
-		{Name: "e", Shard: 1, W: 1, D: 2}, {Name: "e", Shard: 2, W: 1, D: 2},
+	requirePartitions(t, distParts, distPartitions)
+	rows := map[string]model.Row{
+		"a":            {W: 0.5, G: 3, D: -1, H: 2, S: []float64{1}, Y: []float64{2}},
+		"b":            {W: -2, D: 0.25, H: 1},
+		model.BiasName: {W: 1, G: -1, D: 2},
 	}
+	ra, rb, rbias := model.Row{W: 0.5, D: -1}, model.Row{W: -2, D: 0.25}, model.Row{W: 1, D: 2}
+	want := []rowPackRec{
+		{Part: 0, Names: []string{model.BiasName}, Rows: []model.Row{rbias}},
+		{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{ra, rb}},
+		{Part: 2, Names: []string{"a"}, Rows: []model.Row{ra}}, // shard 1
+		{Part: 0, Names: []string{"a"}, Rows: []model.Row{ra}}, // shard 2
+		{Part: 0, Names: []string{"a"}, Rows: []model.Row{ra}}, // shard 3
+		{Part: 0, Names: []string{model.BiasName}, Rows: []model.Row{rbias}},
+		{Part: 2, Names: []string{model.BiasName}, Rows: []model.Row{rbias}},
+	}
+	hot := []hotRec{{Name: "a", Shards: 3}, {Name: model.BiasName, Shards: 2}, {Name: "unused", Shards: 5}}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		out := beam.ParDo(s, &fanOutRowFn{}, keyed(s, fromRowRec, rows), beam.SideInput{Input: keyed(s, fromHotRec, hot)})
-		passert.EqualsList(s, beam.ParDo(s, toKeyedRowRec, out), want)
+		out := beam.ParDo(s, &fanOutRowsFn{Partitions: distParts}, keyed(s, fromRowPackRec, rowPacks(distParts, rows)),
+			beam.SideInput{Input: keyed(s, fromHotRec, hot)})
+		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, out), want)
 	})
 }
 
-// TestDistributeParametersMissingRow: postings of x, which has no row, in
-// block 20 and (x being hot with 2 shards) in shard 1 of block 30.
+// TestDistributeParametersMissingRow: a block uses a feature without a
+// parameter row, either in a partition that has no rows at all (x, in
+// partition 1) or in one that has rows of other features (b, beside a in
+// partition 2).
 func TestDistributeParametersMissingRow(t *testing.T) {
-	rows := []rowRec{{Name: "a", W: 0.5, D: -1}}
-	hot := []hotRec{{Name: "x", Shards: 2}}
-	postings := []postingRec{
-		{Name: "a", Block: 10, Rows: []int32{0}, Vals: []float64{1}},
-		{Name: "x", Shard: 1, Block: 30, Rows: []int32{0, 2}, Vals: []float64{2, 3}},
-		{Name: "x", Shard: 2, Block: 20, Rows: []int32{1}, Vals: []float64{4}},
+	requirePartitions(t, distParts, distPartitions)
+	rows := map[string]model.Row{"a": {W: 0.5, D: -1}}
+	cases := []struct {
+		name     string
+		features []featRec
+		want     string
+		zero     []weightsRec // with missingIsZero
+	}{
+		{
+			name: "empty-partition",
+			features: []featRec{
+				{Part: 2, Block: 10, Names: []string{"a"}, Cols: []int32{0}},
+				{Part: 1, Block: 20, Names: []string{"x"}, Cols: []int32{1}},
+			},
+			want: `feature "x" is used by block 20 but has no parameter row`,
+			zero: []weightsRec{
+				{Block: 10, Cols: []int32{0}, W: []float64{0.5}, D: []float64{-1}},
+				{Block: 20, Cols: []int32{1}, W: []float64{0}, D: []float64{0}},
+			},
+		},
+		{
+			name: "shared-partition",
+			features: []featRec{
+				{Part: 2, Block: 10, Names: []string{"a", "b"}, Cols: []int32{0, 1}},
+			},
+			want: `feature "b" is used by block 10 but has no parameter row`,
+			zero: []weightsRec{{Block: 10, Cols: []int32{0, 1}, W: []float64{0.5, 0}, D: []float64{-1, 0}}},
+		},
 	}
-	build := func(missingIsZero bool, check func(s beam.Scope, weighted beam.PCollection)) func(s beam.Scope) {
-		return func(s beam.Scope) {
-			weighted := DistributeParameters(s, keyed(s, fromRowRec, rows), keyed(s, fromPostingRec, postings), keyed(s, fromHotRec, hot), missingIsZero)
-			check(s, weighted)
+	for _, tc := range cases {
+		build := func(missingIsZero bool) func(s beam.Scope) beam.PCollection {
+			return func(s beam.Scope) beam.PCollection {
+				return DistributeParameters(s, keyed(s, fromRowPackRec, rowPacks(distParts, rows)),
+					keyed(s, fromFeatRec, tc.features), noHotTable(s), distParts, missingIsZero)
+			}
 		}
+		t.Run(tc.name+"/error", func(t *testing.T) {
+			failsOnRunners(t, bothRunners, tc.want, func(s beam.Scope) { build(false)(s) })
+		})
+		t.Run(tc.name+"/missing-is-zero", func(t *testing.T) {
+			// Prediction: unseen features weigh 0 (and step 0).
+			onRunners(t, bothRunners, func(s beam.Scope) {
+				passert.EqualsList(s, beam.ParDo(s, toWeightsRec, build(true)(s)), tc.zero)
+			})
+		})
 	}
-	t.Run("error", func(t *testing.T) {
-		buildErr := build(false, func(s beam.Scope, weighted beam.PCollection) {})
-		const want = `feature "x" has postings but no parameter row`
-		t.Run("default-runner", func(t *testing.T) {
-			p, s := beam.NewPipelineWithRoot()
-			buildErr(s)
-			requireErrorContains(t, ptest.Run(p), want)
-		})
-		t.Run("prism", func(t *testing.T) {
-			requireErrorContains(t, runPipeline("prism", buildErr), want)
-		})
-	})
-	t.Run("missing-is-zero", func(t *testing.T) {
-		// Prediction: unseen features weigh 0 (and step 0).
-		want := []weightedRec{
-			{Block: 10, Feature: "a", W: 0.5, D: -1, Rows: []int32{0}, Vals: []float64{1}},
-			{Block: 30, Feature: "x", Rows: []int32{0, 2}, Vals: []float64{2, 3}},
-			{Block: 20, Feature: "x", Rows: []int32{1}, Vals: []float64{4}},
-		}
-		onRunners(t, bothRunners, build(true, func(s beam.Scope, weighted beam.PCollection) {
-			passert.EqualsList(s, beam.ParDo(s, toWeightedRec, weighted), want)
-		}))
-	})
 }
 
+// TestDistributeParametersDuplicateRow: two different rows of one feature
+// are an error; the same row twice (as the fan-out makes when a shard key
+// falls in its feature's own partition) is not.
 func TestDistributeParametersDuplicateRow(t *testing.T) {
-	rows := []rowRec{{Name: "a", W: 0.5}, {Name: "a", W: 0.75}}
-	postings := []postingRec{{Name: "a", Block: 10, Rows: []int32{0}, Vals: []float64{1}}}
-	failsOnRunners(t, bothRunners, `feature "a" has more than one parameter row`, func(s beam.Scope) {
-		DistributeParameters(s, keyed(s, fromRowRec, rows), keyed(s, fromPostingRec, postings), keyed(s, fromHotRec, []hotRec{}), false)
+	requirePartitions(t, distParts, distPartitions)
+	features := []featRec{{Part: 2, Block: 10, Names: []string{"a"}, Cols: []int32{0}}}
+	t.Run("different", func(t *testing.T) {
+		rows := []rowPackRec{
+			{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{{W: 0.5}, {W: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.75}}},
+		}
+		failsOnRunners(t, bothRunners, `feature "a" has two different parameter rows`, func(s beam.Scope) {
+			DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
+		})
+	})
+	t.Run("different-step", func(t *testing.T) {
+		rows := []rowPackRec{
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 2}}},
+		}
+		failsOnRunners(t, bothRunners, `feature "a" has two different parameter rows`, func(s beam.Scope) {
+			DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
+		})
+	})
+	t.Run("same", func(t *testing.T) {
+		rows := []rowPackRec{
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}},
+		}
+		onRunners(t, bothRunners, func(s beam.Scope) {
+			weights := DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
+			passert.EqualsList(s, beam.ParDo(s, toWeightsRec, weights), []weightsRec{{Block: 10, Cols: []int32{0}, W: []float64{0.5}, D: []float64{1}}})
+		})
 	})
 }

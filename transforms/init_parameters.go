@@ -1,66 +1,132 @@
 package transforms
 
 import (
+	"fmt"
+	"reflect"
+	"sort"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/dpmr/dpmr/model"
 )
 
 func init() {
-	register.DoFn4x0[string, func(*FeatureFreq) bool, func(*float64) bool, func(string, model.Row)](&initRowFn{})
-	register.Iter1[FeatureFreq]()
-	register.Iter1[float64]()
-	register.Emitter2[string, model.Row]()
-	register.Function2x2[string, model.Row, string, float64](rowWeight)
-	register.Function2x0[int64, func(string, float64)](noWeights)
-	register.Emitter2[string, float64]()
+	beam.RegisterType(reflect.TypeOf((*weightEntry)(nil)).Elem())
+	register.DoFn4x1[int32, func(*FreqPack) bool, func(*RowPack) bool, func(int32, RowPack), error](&initRowsFn{})
+	register.Iter1[RowPack]()
+	register.Emitter2[int32, RowPack]()
+	register.Function2x2[int32, RowPack, int32, RowPack](weightsOnly)
+	register.Function2x0[int64, func(int32, RowPack)](noRows)
+	register.DoFn3x0[string, float64, func(int32, weightEntry)](&partitionWeightFn{})
+	register.Emitter2[int32, weightEntry]()
+	register.Function3x1[int32, func(*weightEntry) bool, func(int32, RowPack), error](packWeights)
+	register.Iter1[weightEntry]()
 }
 
 // WarmStart takes the weights of existing parameter rows as the starting
-// point of InitParameters. Expects PCollection<KV<string, model.Row>>;
-// returns PCollection<KV<string, float64>>.
+// point of InitParameters. Expects and returns PCollection<KV<int32,
+// RowPack>> (the result's rows hold only weights).
 func WarmStart(s beam.Scope, rows beam.PCollection) beam.PCollection {
-	return beam.ParDo(s.Scope("dpmr.WarmStart"), rowWeight, rows)
+	return beam.ParDo(s.Scope("dpmr.WarmStart"), weightsOnly, rows)
 }
 
-// ColdStart is the empty PCollection<KV<string, float64>> of weights for a
+// ColdStart is the empty PCollection<KV<int32, RowPack>> of weights for a
 // start from zero.
 func ColdStart(s beam.Scope) beam.PCollection {
 	s = s.Scope("dpmr.ColdStart")
-	return beam.ParDo(s, noWeights, beam.CreateList(s, []int64{}))
+	return beam.ParDo(s, noRows, beam.CreateList(s, []int64{}))
 }
 
-func rowWeight(name string, r model.Row) (string, float64) { return name, r.W }
+func weightsOnly(p int32, in RowPack) (int32, RowPack) {
+	out := RowPack{Names: in.Names, Rows: make([]model.Row, len(in.Rows))}
+	for i, r := range in.Rows {
+		out.Rows[i].W = r.W
+	}
+	return p, out
+}
 
-func noWeights(int64, func(string, float64)) {}
+func noRows(int64, func(int32, RowPack)) {}
+
+// weightEntry is one feature's weight on its way to its partition.
+type weightEntry struct {
+	Name string
+	W    float64
+}
+
+// PackWeights gathers a model's weights, PCollection<KV<string, float64>>,
+// into the parameter partitions: PCollection<KV<int32, RowPack>> whose
+// rows hold only weights. A model is read this way once per run, so one
+// element per feature is affordable here.
+func PackWeights(s beam.Scope, weights beam.PCollection, partitions int32) beam.PCollection {
+	s = s.Scope("dpmr.PackWeights")
+	keyed := beam.ParDo(s, &partitionWeightFn{Partitions: partitions}, weights)
+	return beam.ParDo(s, packWeights, beam.GroupByKey(s, keyed))
+}
+
+type partitionWeightFn struct{ Partitions int32 }
+
+func (f *partitionWeightFn) ProcessElement(name string, w float64, emit func(int32, weightEntry)) {
+	emit(PartitionOf(FeatureKey{Name: name}, f.Partitions), weightEntry{Name: name, W: w})
+}
+
+func packWeights(p int32, entries func(*weightEntry) bool, emit func(int32, RowPack)) error {
+	var all []weightEntry
+	var e weightEntry
+	for entries(&e) {
+		all = append(all, e)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	pack := RowPack{Names: make([]string, len(all)), Rows: make([]model.Row, len(all))}
+	for i, e := range all {
+		if i > 0 && all[i-1].Name == e.Name {
+			return fmt.Errorf("dpmr: feature %q has two weights", e.Name)
+		}
+		pack.Names[i], pack.Rows[i].W = e.Name, e.W
+	}
+	emit(p, pack)
+	return nil
+}
 
 // InitParameters gives every feature of the training data a parameter row:
-// weight 0, or its value in warm when warm has one, and its curvature
-// estimate (model.InitialCurvature). A feature found only in warm keeps
-// its row too, so a warm start loses nothing. Expects freq
-// PCollection<KV<string, FeatureFreq>> (InvertDocuments' frequencies) and warm
-// PCollection<KV<string, float64>> (may be empty); returns
-// PCollection<KV<string, model.Row>>.
-func InitParameters(s beam.Scope, freq, warm beam.PCollection, lambda float64, bias bool) beam.PCollection {
+// weight 0, or its value in warm when warm has one (the first pass
+// measures the rest of the row). A feature found only in warm keeps its
+// row too, so a warm start loses nothing. Expects freq
+// PCollection<KV<int32, FreqPack>> (InvertDocuments' totals) and warm
+// PCollection<KV<int32, RowPack>> (may be empty), partitioned alike;
+// returns PCollection<KV<int32, RowPack>>.
+func InitParameters(s beam.Scope, freq, warm beam.PCollection) beam.PCollection {
 	s = s.Scope("dpmr.InitParameters")
-	return beam.ParDo(s, &initRowFn{Lambda: lambda, Bias: bias}, beam.CoGroupByKey(s, freq, warm))
+	return beam.ParDo(s, &initRowsFn{}, beam.CoGroupByKey(s, freq, warm))
 }
 
-type initRowFn struct {
-	Lambda float64
-	Bias   bool
-}
+type initRowsFn struct{}
 
-func (f *initRowFn) ProcessElement(name string, freq func(*FeatureFreq) bool, warm func(*float64) bool, emit func(string, model.Row)) {
-	var row model.Row
-	var ff, sum FeatureFreq
-	for freq(&ff) {
-		sum.SumSq += ff.SumSq
+func (f *initRowsFn) ProcessElement(p int32, freq func(*FreqPack) bool, warm func(*RowPack) bool, emit func(int32, RowPack)) error {
+	weights := map[string]float64{}
+	var fp FreqPack
+	for freq(&fp) {
+		for _, name := range fp.Names {
+			if _, ok := weights[name]; ok {
+				return fmt.Errorf("dpmr: partition %d lists feature %q twice in its frequencies", p, name)
+			}
+			weights[name] = 0
+		}
 	}
-	var w float64
-	for warm(&w) {
-		row.W = w
+	var rp RowPack
+	for warm(&rp) {
+		for i, name := range rp.Names {
+			weights[name] = rp.Rows[i].W
+		}
 	}
-	row.H = model.InitialCurvature(sum.SumSq, f.Lambda, f.Bias && name == model.BiasName)
-	emit(name, row)
+	out := RowPack{Names: make([]string, 0, len(weights))}
+	for name := range weights {
+		out.Names = append(out.Names, name)
+	}
+	sort.Strings(out.Names)
+	out.Rows = make([]model.Row, len(out.Names))
+	for i, name := range out.Names {
+		out.Rows[i] = model.Row{W: weights[name]}
+	}
+	emit(p, out)
+	return nil
 }

@@ -8,9 +8,16 @@ import (
 	"github.com/dpmr/dpmr/model"
 )
 
-// initFreq are InvertDocuments' frequencies of TestInvertDocuments' data,
-// the intercept's last.
-var initFreq = []freqRec{
+// initParts partitions the features of these tests: "" and c in 0, z in
+// 1, a and b in 2.
+const initParts = 3
+
+var initPartitions = map[FeatureKey]int32{
+	{Name: model.BiasName}: 0, {Name: "c"}: 0, {Name: "z"}: 1, {Name: "a"}: 2, {Name: "b"}: 2,
+}
+
+// initFreq are frequencies of features a, b, c and the intercept.
+var initFreq = []featureFreq{
 	{Name: "a", Postings: 3, SumSq: 5.25},
 	{Name: "b", Postings: 3, SumSq: 5.25},
 	{Name: "c", Postings: 2, SumSq: 10},
@@ -18,54 +25,43 @@ var initFreq = []freqRec{
 }
 
 func TestInitParameters(t *testing.T) {
-	const lambda = 0.5
-	// Warm weights: a has one; z is in no sample of the data; so is the
-	// intercept when bias is off (a model trained with it).
+	requirePartitions(t, initParts, initPartitions)
+	// Every feature of the frequencies gets a row: weight 0, or its warm
+	// weight. Warm weights: a has one; z is in no sample of the data (and
+	// alone in its partition, which has no frequencies); so is the
+	// intercept when the data has no intercept postings (a model trained
+	// with it, training without). H and the rest start at 0: pass 0
+	// measures the curvature.
 	warm := []weightRec{{Name: "a", W: 0.5}, {Name: "z", W: -2}, {Name: model.BiasName, W: 1.5}}
-	// H = 0.25*sumSq + lambda, without lambda for the intercept when bias
-	// is on:
-	//   a, b: 0.25*5.25 + 0.5 = 1.8125
-	//   c:    0.25*10   + 0.5 = 3
-	//   intercept: 0.25*6 = 1.5 (bias on); without bias, no postings:
-	//              0 + 0.5 = 0.5, an ordinary regularized row
-	//   z: no postings, 0 + 0.5 = 0.5
-	const hAB, hC, hBias, hNoPostings = 1.8125, 3, 1.5, 0.5
-	for _, c := range []struct {
-		sumSq  float64
-		isBias bool
-		want   float64
-	}{{5.25, false, hAB}, {10, false, hC}, {6, true, hBias}, {0, false, hNoPostings}} {
-		if got := model.InitialCurvature(c.sumSq, lambda, c.isBias); got != c.want {
-			t.Fatalf("hand arithmetic disagrees with model.InitialCurvature(%v, %v, %v) = %v, want %v", c.sumSq, lambda, c.isBias, got, c.want)
-		}
-	}
 	cases := []struct {
 		name string
-		freq []freqRec
+		freq []featureFreq
 		warm []weightRec
-		bias bool
-		want []rowRec
+		want []rowPackRec
 	}{
 		{
-			name: "cold", freq: initFreq, bias: true,
-			want: []rowRec{
-				{Name: "a", H: hAB}, {Name: "b", H: hAB}, {Name: "c", H: hC}, {Name: model.BiasName, H: hBias},
+			name: "cold", freq: initFreq,
+			want: []rowPackRec{
+				{Part: 0, Names: []string{model.BiasName, "c"}, Rows: []model.Row{{}, {}}},
+				{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{{}, {}}},
 			},
 		},
 		{
-			name: "warm", freq: initFreq, warm: warm, bias: true,
-			want: []rowRec{
-				{Name: "a", W: 0.5, H: hAB}, {Name: "b", H: hAB}, {Name: "c", H: hC}, {Name: model.BiasName, W: 1.5, H: hBias},
-				{Name: "z", W: -2, H: hNoPostings}, // only in warm: keeps its row
+			name: "warm", freq: initFreq, warm: warm,
+			want: []rowPackRec{
+				{Part: 0, Names: []string{model.BiasName, "c"}, Rows: []model.Row{{W: 1.5}, {}}},
+				{Part: 1, Names: []string{"z"}, Rows: []model.Row{{W: -2}}}, // only in warm: keeps its row
+				{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{{W: 0.5}, {}}},
 			},
 		},
 		{
 			// Without bias the index has no intercept postings; the warm
 			// intercept keeps its row like any feature found only in warm.
-			name: "warm/no-bias", freq: initFreq[:3], warm: warm, bias: false,
-			want: []rowRec{
-				{Name: "a", W: 0.5, H: hAB}, {Name: "b", H: hAB}, {Name: "c", H: hC},
-				{Name: "z", W: -2, H: hNoPostings}, {Name: model.BiasName, W: 1.5, H: hNoPostings},
+			name: "warm/no-bias", freq: initFreq[:3], warm: warm,
+			want: []rowPackRec{
+				{Part: 0, Names: []string{model.BiasName, "c"}, Rows: []model.Row{{W: 1.5}, {}}},
+				{Part: 1, Names: []string{"z"}, Rows: []model.Row{{W: -2}}},
+				{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{{W: 0.5}, {}}},
 			},
 		},
 	}
@@ -74,34 +70,80 @@ func TestInitParameters(t *testing.T) {
 			onRunners(t, bothRunners, func(s beam.Scope) {
 				w := ColdStart(s)
 				if tc.warm != nil {
-					w = keyed(s, fromWeightRec, tc.warm)
+					w = PackWeights(s, keyed(s, fromWeightRec, tc.warm), initParts)
 				}
-				rows := InitParameters(s, keyed(s, fromFreqRec, tc.freq), w, lambda, tc.bias)
-				passert.EqualsList(s, beam.ParDo(s, toRowRec, rows), tc.want)
+				rows := InitParameters(s, keyed(s, fromFreqRec, freqPacks(initParts, tc.freq...)), w)
+				passert.EqualsList(s, beam.ParDo(s, toRowPackRec, rows), tc.want)
 			})
 		})
 	}
 }
 
 // TestInitParametersWarmStart starts from the rows of an earlier run: only
-// their weights carry over; the gradient, step and history are dropped and
-// H is recomputed. With lambda 0, a feature with no postings gets H = 1
-// (0.25*0 + 0 would be 0, and InitialCurvature never returns 0).
+// their weights carry over; the gradient, step, curvature and history are
+// dropped.
 func TestInitParametersWarmStart(t *testing.T) {
-	old := []rowRec{
-		{Name: "a", W: 0.75, G: 9, D: 9, H: 9, S: []float64{1}, Y: []float64{2}},
-		{Name: "gone", W: 4, G: 1, D: 1, H: 1},
+	const parts = 2
+	requirePartitions(t, parts, map[FeatureKey]int32{{Name: "a"}: 0, {Name: "gone"}: 0, {Name: "new"}: 0, {Name: "b"}: 1})
+	old := []rowPackRec{
+		{Part: 0, Names: []string{"a", "gone"}, Rows: []model.Row{
+			{W: 0.75, G: 9, D: 9, H: 9, S: []float64{1}, Y: []float64{2}},
+			{W: 4, G: 1, D: 1, H: 1},
+		}},
+		{Part: 1, Names: []string{"b"}, Rows: []model.Row{{W: -1, G: 2, D: 3, H: 4, S: []float64{5}, Y: []float64{6}}}},
 	}
-	freq := []freqRec{{Name: "a", Postings: 2, SumSq: 8}, {Name: "new", Postings: 1, SumSq: 4}}
-	want := []rowRec{
-		{Name: "a", W: 0.75, H: 2}, // 0.25*8
-		{Name: "new", H: 1},        // 0.25*4
-		{Name: "gone", W: 4, H: 1}, // no postings, lambda 0: H = 1
+	wantWeights := []rowPackRec{
+		{Part: 0, Names: []string{"a", "gone"}, Rows: []model.Row{{W: 0.75}, {W: 4}}},
+		{Part: 1, Names: []string{"b"}, Rows: []model.Row{{W: -1}}},
+	}
+	freq := freqPacks(parts, featureFreq{Name: "a", Postings: 2, SumSq: 8}, featureFreq{Name: "new", Postings: 1, SumSq: 4},
+		featureFreq{Name: "b", Postings: 3, SumSq: 12})
+	want := []rowPackRec{
+		{Part: 0, Names: []string{"a", "gone", "new"}, Rows: []model.Row{{W: 0.75}, {W: 4}, {}}},
+		{Part: 1, Names: []string{"b"}, Rows: []model.Row{{W: -1}}},
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		weights := WarmStart(s, keyed(s, fromRowRec, old))
-		passert.EqualsList(s, beam.ParDo(s, toWeightRec, weights), []weightRec{{Name: "a", W: 0.75}, {Name: "gone", W: 4}})
-		rows := InitParameters(s, keyed(s, fromFreqRec, freq), weights, 0, false)
-		passert.EqualsList(s, beam.ParDo(s, toRowRec, rows), want)
+		weights := WarmStart(s, keyed(s, fromRowPackRec, old))
+		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, weights), wantWeights)
+		rows := InitParameters(s, keyed(s, fromFreqRec, freq), weights)
+		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, rows), want)
+	})
+}
+
+// TestPackWeights gathers a model's weights into partitions, names
+// ascending, and ColdStart is empty.
+func TestPackWeights(t *testing.T) {
+	requirePartitions(t, initParts, initPartitions)
+	weights := []weightRec{{Name: "z", W: 1}, {Name: "b", W: -0.5}, {Name: "c", W: 2}, {Name: "a", W: 0.25}, {Name: model.BiasName, W: 3}}
+	want := []rowPackRec{
+		{Part: 0, Names: []string{model.BiasName, "c"}, Rows: []model.Row{{W: 3}, {W: 2}}},
+		{Part: 1, Names: []string{"z"}, Rows: []model.Row{{W: 1}}},
+		{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{{W: 0.25}, {W: -0.5}}},
+	}
+	onRunners(t, bothRunners, func(s beam.Scope) {
+		packs := PackWeights(s, keyed(s, fromWeightRec, weights), initParts)
+		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, packs), want)
+		passert.Empty(s, ColdStart(s))
+	})
+}
+
+func TestInitParametersErrors(t *testing.T) {
+	requirePartitions(t, initParts, initPartitions)
+	t.Run("frequencies-twice", func(t *testing.T) {
+		// Two frequency packs of partition 2 both list a (the index is
+		// corrupt: InvertDocuments emits one pack per partition).
+		freq := []freqRec{
+			{Part: 2, Names: []string{"a", "b"}, Postings: []int64{1, 1}, SumSq: []float64{1, 1}},
+			{Part: 2, Names: []string{"a"}, Postings: []int64{2}, SumSq: []float64{4}},
+		}
+		failsOnRunners(t, bothRunners, `partition 2 lists feature "a" twice in its frequencies`, func(s beam.Scope) {
+			InitParameters(s, keyed(s, fromFreqRec, freq), ColdStart(s))
+		})
+	})
+	t.Run("weight-twice", func(t *testing.T) {
+		weights := []weightRec{{Name: "a", W: 1}, {Name: "b", W: 2}, {Name: "a", W: 1}}
+		failsOnRunners(t, bothRunners, `feature "a" has two weights`, func(s beam.Scope) {
+			PackWeights(s, keyed(s, fromWeightRec, weights), initParts)
+		})
 	})
 }

@@ -1,112 +1,192 @@
 package transforms
 
 import (
+	"fmt"
+	"sort"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/dpmr/dpmr/model"
 )
 
 func init() {
-	register.DoFn3x0[ParsedBlock, func(FeatureKey, Postings), func(int64, LabelBlock)](&invertBlockFn{})
-	register.Emitter2[FeatureKey, Postings]()
-	register.Emitter2[int64, LabelBlock]()
-	register.Function2x2[FeatureKey, Postings, string, FeatureFreq](postingCount)
+	register.DoFn4x1[ParsedBlock, func(int64, DocBlock), func(int32, BlockFeatures), func(int32, FreqPack), error](&invertBlockFn{})
+	register.Emitter2[int64, DocBlock]()
+	register.Emitter2[int32, BlockFeatures]()
+	register.Emitter2[int32, FreqPack]()
+	register.DoFn3x1[int32, func(*FreqPack) bool, func(int32, FreqPack), error](&sumFreqFn{})
+	register.Iter1[FreqPack]()
 	register.Function2x1[int64, int64, int64](sumInt64)
-	register.Combiner3[freqAcc, FeatureFreq, FeatureFreq](&freqSumFn{})
-}
-
-// FeatureFreq is a feature's frequency: how many postings it has and the
-// sum of their squared values (which sets its curvature estimate).
-type FeatureFreq struct {
-	Postings int64
-	SumSq    float64
 }
 
 // Index is the inverted training set: what InvertDocuments builds once and
 // every iteration reads.
 type Index struct {
-	Postings beam.PCollection // KV<FeatureKey, Postings>
-	Labels   beam.PCollection // KV<int64, LabelBlock>, keyed by block
-	Freq     beam.PCollection // KV<string, FeatureFreq>
+	Docs     beam.PCollection // KV<int64, DocBlock>, keyed by block
+	Features beam.PCollection // KV<int32, BlockFeatures>, keyed by partition
+	// Freq is each partition's feature totals, KV<int32, FreqPack>: every
+	// feature of the data, with its postings and sum of squared values.
+	Freq beam.PCollection
 }
 
-// InvertDocuments turns parsed blocks into the inverted index: for every
-// feature of a block one Postings element holding the rows that use it
-// (with the intercept, when bias is set, a feature of every row), the
-// block's labels keyed by block, and each feature's frequency summed with
-// a combiner. Expects PCollection<ParsedBlock>.
-func InvertDocuments(s beam.Scope, blocks beam.PCollection, bias bool) Index {
+// InvertDocuments turns parsed blocks into the inverted index. Each block
+// becomes a column-major DocBlock (with the intercept, when bias is set, a
+// feature of every row), and the block's features are listed per
+// partition (of partitions) as BlockFeatures: which blocks use a feature
+// is what DistributeParameters needs to route its weight. The features'
+// frequencies are summed per partition, exactly. Expects
+// PCollection<ParsedBlock>.
+func InvertDocuments(s beam.Scope, blocks beam.PCollection, bias bool, partitions int32) Index {
 	s = s.Scope("dpmr.InvertDocuments")
-	postings, labels := beam.ParDo2(s, &invertBlockFn{Bias: bias}, blocks)
-	freq := beam.CombinePerKey(s, &freqSumFn{}, beam.ParDo(s, postingCount, postings))
-	return Index{Postings: postings, Labels: labels, Freq: freq}
+	docs, feats, freq := beam.ParDo3(s, &invertBlockFn{Bias: bias, Partitions: partitions}, blocks)
+	return Index{Docs: docs, Features: feats, Freq: beam.ParDo(s, &sumFreqFn{}, beam.GroupByKey(s, freq))}
 }
 
-// invertBlockFn inverts one block. Postings of a feature come out with
-// their rows ascending because rows are visited in order.
 type invertBlockFn struct {
-	Bias bool
+	Bias       bool
+	Partitions int32
 }
 
-func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitPost func(FeatureKey, Postings), emitLabels func(int64, LabelBlock)) {
-	emitLabels(b.Block, LabelBlock{File: b.File, Lines: b.Lines, Labels: b.Labels})
+func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlock), emitFeats func(int32, BlockFeatures), emitFreq func(int32, FreqPack)) error {
+	doc, err := Invert(b, f.Bias)
+	if err != nil {
+		return err
+	}
+	emitDoc(b.Block, doc)
+	feats := map[int32]*BlockFeatures{}
+	freqs := map[int32]*FreqPack{}
+	for c, name := range doc.Features {
+		p := PartitionOf(FeatureKey{Name: name}, f.Partitions)
+		bf, fp := feats[p], freqs[p]
+		if bf == nil {
+			bf, fp = &BlockFeatures{Block: b.Block}, &FreqPack{}
+			feats[p], freqs[p] = bf, fp
+		}
+		bf.Names = append(bf.Names, name)
+		bf.Cols = append(bf.Cols, int32(c))
+		fp.Names = append(fp.Names, name)
+		fp.Postings = append(fp.Postings, int64(doc.ColPtr[c+1]-doc.ColPtr[c]))
+		fp.SumSq = append(fp.SumSq, model.SumSquares(doc.Vals[doc.ColPtr[c]:doc.ColPtr[c+1]]))
+	}
+	for _, p := range sortedKeys(feats) {
+		emitFeats(p, *feats[p])
+		emitFreq(p, *freqs[p])
+	}
+	return nil
+}
+
+// Invert lays a parsed block out by column, columns in ascending feature
+// order and each column's rows ascending, as the reference trainer does.
+// A feature twice in one sample is an error (the parser merges them).
+func Invert(b ParsedBlock, bias bool) (DocBlock, error) {
 	n := len(b.Labels)
-	if f.Bias && n > 0 {
-		p := Postings{Block: b.Block, Rows: make([]int32, n), Vals: make([]float64, n)}
-		for r := range p.Rows {
-			p.Rows[r], p.Vals[r] = int32(r), 1
-		}
-		emitPost(FeatureKey{Name: model.BiasName}, p)
-	}
-	byName := make(map[string]int, len(b.Names))
-	var lists []Postings
+	doc := DocBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels}
+	ids := make(map[string]int32, len(b.Names)/4+1)
 	var names []string
+	var count []int32
+	col := make([]int32, len(b.Names))
+	for k, name := range b.Names {
+		j, ok := ids[name]
+		if !ok {
+			j = int32(len(names))
+			ids[name] = j
+			names = append(names, name)
+			count = append(count, 0)
+		}
+		col[k] = j
+		count[j]++
+	}
+	if bias && n > 0 {
+		if _, ok := ids[model.BiasName]; ok {
+			return doc, fmt.Errorf("dpmr: block %d has a feature named like the intercept", b.Block)
+		}
+		names = append(names, model.BiasName)
+		count = append(count, int32(n))
+	}
+	order := make([]int32, len(names))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	sort.Slice(order, func(i, j int) bool { return names[order[i]] < names[order[j]] })
+	rank := make([]int32, len(names))
+	doc.Features = make([]string, len(names))
+	doc.ColPtr = make([]int32, len(names)+1)
+	for c, j := range order {
+		rank[j] = int32(c)
+		doc.Features[c] = names[j]
+		doc.ColPtr[c+1] = doc.ColPtr[c] + count[j]
+	}
+	nnz := doc.ColPtr[len(names)]
+	doc.Rows, doc.Vals = make([]int32, nnz), make([]float64, nnz)
+	next := append([]int32(nil), doc.ColPtr[:len(names)]...)
+	put := func(j int32, r int, v float64) error {
+		c := rank[j]
+		k := next[c]
+		if k > doc.ColPtr[c] && doc.Rows[k-1] == int32(r) {
+			return fmt.Errorf("dpmr: block %d row %d has feature %q twice", b.Block, r, doc.Features[c])
+		}
+		doc.Rows[k], doc.Vals[k] = int32(r), v
+		next[c]++
+		return nil
+	}
+	biasID := int32(len(names) - 1)
 	for r := 0; r < n; r++ {
+		if bias {
+			put(biasID, r, 1)
+		}
 		for k := b.RowPtr[r]; k < b.RowPtr[r+1]; k++ {
-			name := b.Names[k]
-			i, ok := byName[name]
-			if !ok {
-				i = len(lists)
-				byName[name] = i
-				lists = append(lists, Postings{Block: b.Block})
-				names = append(names, name)
+			if err := put(col[k], r, b.Vals[k]); err != nil {
+				return doc, err
 			}
-			lists[i].Rows = append(lists[i].Rows, int32(r))
-			lists[i].Vals = append(lists[i].Vals, b.Vals[k])
 		}
 	}
-	for i, p := range lists {
-		emitPost(FeatureKey{Name: names[i]}, p)
+	return doc, nil
+}
+
+func sortedKeys[V any](m map[int32]V) []int32 {
+	keys := make([]int32, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
 }
 
-func postingCount(k FeatureKey, p Postings) (string, FeatureFreq) {
-	return k.Name, FeatureFreq{Postings: int64(len(p.Rows)), SumSq: model.SumSquares(p.Vals)}
-}
+// sumFreqFn adds up a partition's per-block frequencies, the squares
+// exactly, so the curvature estimates do not depend on the order blocks
+// arrive in.
+type sumFreqFn struct{}
 
-// freqAcc sums frequencies; squares exactly, so the curvature estimates
-// do not depend on the order blocks are combined in.
-type freqAcc struct {
-	Postings int64
-	SumSq    model.ExactSum
-}
-
-type freqSumFn struct{}
-
-func (f *freqSumFn) AddInput(a freqAcc, x FeatureFreq) freqAcc {
-	a.Postings += x.Postings
-	a.SumSq.Add(x.SumSq)
-	return a
-}
-
-func (f *freqSumFn) MergeAccumulators(a, b freqAcc) freqAcc {
-	a.Postings += b.Postings
-	a.SumSq.Merge(&b.SumSq)
-	return a
-}
-
-func (f *freqSumFn) ExtractOutput(a freqAcc) FeatureFreq {
-	return FeatureFreq{Postings: a.Postings, SumSq: a.SumSq.Float64()}
+func (f *sumFreqFn) ProcessElement(p int32, packs func(*FreqPack) bool, emit func(int32, FreqPack)) error {
+	type acc struct {
+		postings int64
+		sumSq    model.ExactSum
+	}
+	totals := map[string]*acc{}
+	var fp FreqPack
+	for packs(&fp) {
+		for i, name := range fp.Names {
+			a := totals[name]
+			if a == nil {
+				a = &acc{}
+				totals[name] = a
+			}
+			a.postings += fp.Postings[i]
+			a.sumSq.Add(fp.SumSq[i])
+		}
+	}
+	out := FreqPack{Names: make([]string, 0, len(totals))}
+	for name := range totals {
+		out.Names = append(out.Names, name)
+	}
+	sort.Strings(out.Names)
+	out.Postings, out.SumSq = make([]int64, len(out.Names)), make([]float64, len(out.Names))
+	for i, name := range out.Names {
+		a := totals[name]
+		out.Postings[i], out.SumSq[i] = a.postings, a.sumSq.Float64()
+	}
+	emit(p, out)
+	return nil
 }
 
 func sumInt64(a, b int64) int64 { return a + b }

@@ -9,31 +9,38 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/dpmr/dpmr/model"
 	_ "github.com/dpmr/dpmr/runners"
 )
 
-func TestMain(m *testing.M) { ptest.MainWithDefault(m, "direct") }
+func TestMain(m *testing.M) {
+	beamlog.LogLevel = "warn" // the runners log every job's plan at INFO
+	ptest.MainWithDefault(m, "direct")
+}
 
 func init() {
-	register.Function2x1[FeatureKey, Postings, postingRec](toPostingRec)
-	register.Function1x2[postingRec, FeatureKey, Postings](fromPostingRec)
-	register.Function2x1[string, model.Row, rowRec](toRowRec)
-	register.Function1x2[rowRec, string, model.Row](fromRowRec)
+	register.Function2x1[int32, BlockFeatures, featRec](toFeatRec)
+	register.Function1x2[featRec, int32, BlockFeatures](fromFeatRec)
+	register.Function2x1[int32, FreqPack, freqRec](toFreqRec)
+	register.Function1x2[freqRec, int32, FreqPack](fromFreqRec)
+	register.Function2x1[int32, RowPack, rowPackRec](toRowPackRec)
+	register.Function1x2[rowPackRec, int32, RowPack](fromRowPackRec)
+	register.Function2x1[int32, GradPack, gradRec](toGradRec)
+	register.Function1x2[gradRec, int32, GradPack](fromGradRec)
+	register.Function2x1[int64, BlockWeights, weightsRec](toWeightsRec)
+	register.Function1x2[weightsRec, int64, BlockWeights](fromWeightsRec)
+	register.Function2x1[int64, DocBlock, docRec](toDocRec)
+	register.Function1x2[docRec, int64, DocBlock](fromDocRec)
 	register.Function1x2[weightRec, string, float64](fromWeightRec)
 	register.Function2x1[string, float64, weightRec](toWeightRec)
 	register.Function1x2[hotRec, string, int32](fromHotRec)
 	register.Function2x1[string, int32, hotRec](toHotRec)
-	register.Function1x2[freqRec, string, FeatureFreq](fromFreqRec)
-	register.Function2x1[string, FeatureFreq, freqRec](toFreqRec)
-	register.Function1x2[labelRec, int64, LabelBlock](fromLabelRec)
-	register.Function2x1[int64, LabelBlock, labelRec](toLabelRec)
-	register.Function1x2[weightedRec, int64, WeightedPostings](fromWeightedRec)
-	register.Function2x1[int64, WeightedPostings, weightedRec](toWeightedRec)
 	register.DoFn2x1[[]byte, func(*namedValue) bool, error](&checkValuesFn{})
 	register.Iter1[namedValue]()
+	register.Emitter1[namedValue]()
 }
 
 // valueTol is the relative tolerance of float results that the pipeline
@@ -92,6 +99,18 @@ func requireErrorContains(t *testing.T, err error, want string) {
 	}
 }
 
+// requirePartitions checks the test data's assumptions about where
+// PartitionOf puts keys: expectations below are written by hand from them,
+// so a change of the hash shows up here, not as a puzzling mismatch.
+func requirePartitions(t *testing.T, n int32, want map[FeatureKey]int32) {
+	t.Helper()
+	for k, p := range want {
+		if got := PartitionOf(k, n); got != p {
+			t.Fatalf("test data assumes PartitionOf(%+v, %d) = %d, it is %d", k, n, p, got)
+		}
+	}
+}
+
 // nilIfEmpty maps an empty slice to nil. passert compares encodings, and
 // the row coder tells a nil slice from an empty one; a coder may decode
 // either as the other, which is no difference in meaning.
@@ -104,39 +123,176 @@ func nilIfEmpty[T any](s []T) []T {
 
 // Flat records for building keyed inputs and asserting keyed outputs:
 // passert needs a non-KV PCollection, and its comparison is by encoding,
-// so records are compared whole, field by field.
+// so records are compared whole, field by field. A record holds a whole
+// element, so an element split in two, or two merged, is a mismatch.
 
-// postingRec is a KV<FeatureKey, Postings>.
-type postingRec struct {
-	Name  string
-	Shard int32
+// featRec is a KV<int32, BlockFeatures>.
+type featRec struct {
+	Part  int32
 	Block int64
-	Rows  []int32
-	Vals  []float64
+	Names []string
+	Cols  []int32
 }
 
-func toPostingRec(k FeatureKey, p Postings) postingRec {
-	return postingRec{Name: k.Name, Shard: k.Shard, Block: p.Block, Rows: nilIfEmpty(p.Rows), Vals: nilIfEmpty(p.Vals)}
+func toFeatRec(p int32, f BlockFeatures) featRec {
+	return featRec{Part: p, Block: f.Block, Names: nilIfEmpty(f.Names), Cols: nilIfEmpty(f.Cols)}
 }
 
-func fromPostingRec(r postingRec) (FeatureKey, Postings) {
-	return FeatureKey{Name: r.Name, Shard: r.Shard}, Postings{Block: r.Block, Rows: r.Rows, Vals: r.Vals}
+func fromFeatRec(r featRec) (int32, BlockFeatures) {
+	return r.Part, BlockFeatures{Block: r.Block, Names: r.Names, Cols: r.Cols}
 }
 
-// rowRec is a KV<string, model.Row>.
-type rowRec struct {
-	Name       string
-	W, G, D, H float64
-	S, Y       []float64
+// freqRec is a KV<int32, FreqPack>.
+type freqRec struct {
+	Part     int32
+	Names    []string
+	Postings []int64
+	SumSq    []float64
 }
 
-func toRowRec(name string, r model.Row) rowRec {
-	return rowRec{Name: name, W: r.W, G: r.G, D: r.D, H: r.H, S: nilIfEmpty(r.S), Y: nilIfEmpty(r.Y)}
+func toFreqRec(p int32, f FreqPack) freqRec {
+	return freqRec{Part: p, Names: nilIfEmpty(f.Names), Postings: nilIfEmpty(f.Postings), SumSq: nilIfEmpty(f.SumSq)}
 }
 
-func fromRowRec(r rowRec) (string, model.Row) {
-	return r.Name, model.Row{W: r.W, G: r.G, D: r.D, H: r.H, S: r.S, Y: r.Y}
+func fromFreqRec(r freqRec) (int32, FreqPack) {
+	return r.Part, FreqPack{Names: r.Names, Postings: r.Postings, SumSq: r.SumSq}
 }
+
+// featureFreq is one feature's frequency, for building FreqPacks.
+type featureFreq struct {
+	Name     string
+	Postings int64
+	SumSq    float64
+}
+
+// freqPacks groups frequencies into the packs of n partitions: one per
+// partition that has a feature, names ascending.
+func freqPacks(n int32, freqs ...featureFreq) []freqRec {
+	sorted := append([]featureFreq(nil), freqs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	packs := map[int32]*freqRec{}
+	for _, f := range sorted {
+		p := PartitionOf(FeatureKey{Name: f.Name}, n)
+		r := packs[p]
+		if r == nil {
+			r = &freqRec{Part: p}
+			packs[p] = r
+		}
+		r.Names = append(r.Names, f.Name)
+		r.Postings = append(r.Postings, f.Postings)
+		r.SumSq = append(r.SumSq, f.SumSq)
+	}
+	var out []freqRec
+	for _, p := range sortedKeys(packs) {
+		out = append(out, *packs[p])
+	}
+	return out
+}
+
+// rowPackRec is a KV<int32, RowPack>.
+type rowPackRec struct {
+	Part  int32
+	Names []string
+	Rows  []model.Row
+}
+
+func toRowPackRec(p int32, pack RowPack) rowPackRec {
+	r := rowPackRec{Part: p, Names: nilIfEmpty(pack.Names)}
+	for _, row := range pack.Rows {
+		row.S, row.Y = nilIfEmpty(row.S), nilIfEmpty(row.Y)
+		r.Rows = append(r.Rows, row)
+	}
+	return r
+}
+
+func fromRowPackRec(r rowPackRec) (int32, RowPack) {
+	return r.Part, RowPack{Names: r.Names, Rows: r.Rows}
+}
+
+// rowPacks groups rows into the packs of n partitions: one per partition
+// that has a row, names ascending.
+func rowPacks(n int32, rows map[string]model.Row) []rowPackRec {
+	names := make([]string, 0, len(rows))
+	for name := range rows {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	packs := map[int32]*rowPackRec{}
+	for _, name := range names {
+		p := PartitionOf(FeatureKey{Name: name}, n)
+		r := packs[p]
+		if r == nil {
+			r = &rowPackRec{Part: p}
+			packs[p] = r
+		}
+		row := rows[name]
+		row.S, row.Y = nilIfEmpty(row.S), nilIfEmpty(row.Y)
+		r.Names = append(r.Names, name)
+		r.Rows = append(r.Rows, row)
+	}
+	var out []rowPackRec
+	for _, p := range sortedKeys(packs) {
+		out = append(out, *packs[p])
+	}
+	return out
+}
+
+// gradRec is a KV<int32, GradPack>.
+type gradRec struct {
+	Part            int32
+	Names           []string
+	G, Curv, LocalW []float64
+}
+
+func toGradRec(p int32, g GradPack) gradRec {
+	return gradRec{Part: p, Names: nilIfEmpty(g.Names), G: nilIfEmpty(g.G), Curv: nilIfEmpty(g.Curv), LocalW: nilIfEmpty(g.LocalW)}
+}
+
+func fromGradRec(r gradRec) (int32, GradPack) {
+	return r.Part, GradPack{Names: r.Names, G: r.G, Curv: r.Curv, LocalW: r.LocalW}
+}
+
+// weightsRec is a KV<int64, BlockWeights>.
+type weightsRec struct {
+	Block int64
+	Cols  []int32
+	W, D  []float64
+}
+
+func toWeightsRec(block int64, w BlockWeights) weightsRec {
+	return weightsRec{Block: block, Cols: nilIfEmpty(w.Cols), W: nilIfEmpty(w.W), D: nilIfEmpty(w.D)}
+}
+
+func fromWeightsRec(r weightsRec) (int64, BlockWeights) {
+	return r.Block, BlockWeights{Cols: r.Cols, W: r.W, D: r.D}
+}
+
+// docRec is a KV<int64, DocBlock>: Key is the element's key, the rest the
+// DocBlock's fields.
+type docRec struct {
+	Key      int64
+	Block    int64
+	File     int32
+	Lines    []int64
+	Labels   []float64
+	Features []string
+	ColPtr   []int32
+	Rows     []int32
+	Vals     []float64
+}
+
+func toDocRec(key int64, d DocBlock) docRec {
+	return docRec{Key: key, Block: d.Block, File: d.File, Lines: nilIfEmpty(d.Lines), Labels: nilIfEmpty(d.Labels),
+		Features: nilIfEmpty(d.Features), ColPtr: nilIfEmpty(d.ColPtr), Rows: nilIfEmpty(d.Rows), Vals: nilIfEmpty(d.Vals)}
+}
+
+func fromDocRec(r docRec) (int64, DocBlock) {
+	return r.Key, DocBlock{Block: r.Block, File: r.File, Lines: r.Lines, Labels: r.Labels,
+		Features: r.Features, ColPtr: r.ColPtr, Rows: r.Rows, Vals: r.Vals}
+}
+
+// docRecOf is the record of a DocBlock keyed by its own block.
+func docRecOf(d DocBlock) docRec { return toDocRec(d.Block, d) }
 
 // weightRec is a KV<string, float64> of weights.
 type weightRec struct {
@@ -156,58 +312,15 @@ type hotRec struct {
 func fromHotRec(r hotRec) (string, int32)       { return r.Name, r.Shards }
 func toHotRec(name string, shards int32) hotRec { return hotRec{Name: name, Shards: shards} }
 
-// freqRec is a KV<string, FeatureFreq>.
-type freqRec struct {
-	Name     string
-	Postings int64
-	SumSq    float64
-}
-
-func fromFreqRec(r freqRec) (string, FeatureFreq) {
-	return r.Name, FeatureFreq{Postings: r.Postings, SumSq: r.SumSq}
-}
-
-func toFreqRec(name string, f FeatureFreq) freqRec {
-	return freqRec{Name: name, Postings: f.Postings, SumSq: f.SumSq}
-}
-
-// labelRec is a KV<int64, LabelBlock>.
-type labelRec struct {
-	Block  int64
-	File   int32
-	Lines  []int64
-	Labels []float64
-}
-
-func fromLabelRec(r labelRec) (int64, LabelBlock) {
-	return r.Block, LabelBlock{File: r.File, Lines: r.Lines, Labels: r.Labels}
-}
-
-func toLabelRec(block int64, lb LabelBlock) labelRec {
-	return labelRec{Block: block, File: lb.File, Lines: nilIfEmpty(lb.Lines), Labels: nilIfEmpty(lb.Labels)}
-}
-
-// weightedRec is a KV<int64, WeightedPostings>.
-type weightedRec struct {
-	Block   int64
-	Feature string
-	W, D    float64
-	Rows    []int32
-	Vals    []float64
-}
-
-func fromWeightedRec(r weightedRec) (int64, WeightedPostings) {
-	return r.Block, WeightedPostings{Feature: r.Feature, W: r.W, D: r.D, Rows: r.Rows, Vals: r.Vals}
-}
-
-func toWeightedRec(block int64, wp WeightedPostings) weightedRec {
-	return weightedRec{Block: block, Feature: wp.Feature, W: wp.W, D: wp.D, Rows: nilIfEmpty(wp.Rows), Vals: nilIfEmpty(wp.Vals)}
-}
-
 // keyed turns a list of flat records into the KV PCollection that from
 // (one of the from*Rec functions) makes of each.
 func keyed(s beam.Scope, from any, list any) beam.PCollection {
 	return beam.ParDo(s, from, beam.CreateList(s, list))
+}
+
+// noHotTable is an empty hot table.
+func noHotTable(s beam.Scope) beam.PCollection {
+	return keyed(s, fromHotRec, []hotRec{})
 }
 
 // namedValue is one float of a result, named after where it comes from

@@ -3,30 +3,29 @@ package transforms
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 )
 
 func init() {
-	register.DoFn5x1[context.Context, int64, func(*LabelBlock) bool, func(*WeightedPostings) bool, func(SufficientBlock), error](&restoreFn{})
-	register.Iter1[LabelBlock]()
-	register.Iter1[WeightedPostings]()
+	register.DoFn5x1[context.Context, int64, func(*DocBlock) bool, func(*BlockWeights) bool, func(SufficientBlock), error](&restoreFn{})
+	register.Iter1[DocBlock]()
+	register.Iter1[BlockWeights]()
 	register.Emitter1[SufficientBlock]()
 }
 
 // RestoreDocuments regathers each block's samples with their current
-// weights: a CoGroupByKey on block of the labels and the weighted postings,
-// rebuilt as a column-major matrix whose columns are sorted by feature (the
-// order the shuffle delivered them in is arbitrary; sorting makes every
-// sum deterministic). Postings of one feature that arrive in several
-// shards are merged back into one column. Expects labels
-// PCollection<KV<int64, LabelBlock>> and weighted PCollection<KV<int64,
-// WeightedPostings>>; returns PCollection<SufficientBlock>.
-func RestoreDocuments(s beam.Scope, labels, weighted beam.PCollection) beam.PCollection {
+// weights: a CoGroupByKey on block of the inverted block and the weights
+// its partitions sent, each weight put in its column. The block's layout
+// was fixed when it was inverted, so the result does not depend on the
+// order the shuffle delivers the weights in. Every column must get
+// exactly one weight. Expects docs PCollection<KV<int64, DocBlock>> and
+// weights PCollection<KV<int64, BlockWeights>>; returns
+// PCollection<SufficientBlock>.
+func RestoreDocuments(s beam.Scope, docs, weights beam.PCollection) beam.PCollection {
 	s = s.Scope("dpmr.RestoreDocuments")
-	return beam.ParDo(s, &restoreFn{}, beam.CoGroupByKey(s, labels, weighted))
+	return beam.ParDo(s, &restoreFn{}, beam.CoGroupByKey(s, docs, weights))
 }
 
 type restoreFn struct{}
@@ -34,99 +33,43 @@ type restoreFn struct{}
 // restoreKeySize measures RestoreDocuments' keys (blocks) in postings.
 var restoreKeySize = beam.NewDistribution(MetricsNamespace, "RestoreDocuments.key_postings")
 
-func (f *restoreFn) ProcessElement(ctx context.Context, block int64, labels func(*LabelBlock) bool, weighted func(*WeightedPostings) bool, emit func(SufficientBlock)) error {
-	var lb LabelBlock
+func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*DocBlock) bool, weights func(*BlockWeights) bool, emit func(SufficientBlock)) error {
+	var doc DocBlock
 	n := 0
-	for labels(&lb) {
+	for docs(&doc) {
 		n++
 	}
-	var parts []WeightedPostings
-	var wp WeightedPostings
-	for weighted(&wp) {
-		parts = append(parts, wp)
-	}
 	if n != 1 {
-		return fmt.Errorf("dpmr: block %d has %d label records, want 1 (index and labels out of step)", block, n)
-	}
-	sort.Slice(parts, func(i, j int) bool {
-		if parts[i].Feature != parts[j].Feature {
-			return parts[i].Feature < parts[j].Feature
+		// Drain the weights: an iterator left unread is an error of its own.
+		var bw BlockWeights
+		for weights(&bw) {
 		}
-		return firstRow(parts[i]) < firstRow(parts[j])
-	})
-	nnz := 0
-	for _, p := range parts {
-		nnz += len(p.Rows)
+		return fmt.Errorf("dpmr: block %d has %d inverted blocks, want 1 (index out of step)", block, n)
 	}
-	sb := SufficientBlock{
-		Block: block, File: lb.File, Lines: lb.Lines, Labels: lb.Labels,
-		ColPtr: make([]int32, 1, len(parts)+1), Rows: make([]int32, 0, nnz), Vals: make([]float64, 0, nnz),
-	}
-	for i, p := range parts {
-		if i == 0 || p.Feature != parts[i-1].Feature {
-			if i > 0 {
-				sb.ColPtr = append(sb.ColPtr, int32(len(sb.Rows)))
+	cols := len(doc.Features)
+	sb := SufficientBlock{Block: block, File: doc.File, Lines: doc.Lines, Labels: doc.Labels, Features: doc.Features,
+		W: make([]float64, cols), D: make([]float64, cols), ColPtr: doc.ColPtr, Rows: doc.Rows, Vals: doc.Vals}
+	seen := make([]bool, cols)
+	got := 0
+	var bw BlockWeights
+	for weights(&bw) {
+		for i, c := range bw.Cols {
+			if c < 0 || int(c) >= cols || seen[c] {
+				return fmt.Errorf("dpmr: block %d: a weight for column %d of its %d arrived twice or out of range", block, c, cols)
 			}
-			sb.Features = append(sb.Features, p.Feature)
-			sb.W = append(sb.W, p.W)
-			sb.D = append(sb.D, p.D)
+			seen[c] = true
+			sb.W[c], sb.D[c] = bw.W[i], bw.D[i]
+			got++
 		}
-		sb.Rows = append(sb.Rows, p.Rows...)
-		sb.Vals = append(sb.Vals, p.Vals...)
 	}
-	if len(parts) > 0 {
-		sb.ColPtr = append(sb.ColPtr, int32(len(sb.Rows)))
+	if got != cols {
+		for c, ok := range seen {
+			if !ok {
+				return fmt.Errorf("dpmr: block %d: feature %q got no weight (%d of %d columns did)", block, doc.Features[c], got, cols)
+			}
+		}
 	}
-	restoreKeySize.Update(ctx, int64(nnz))
-	if err := sortColumns(&sb); err != nil {
-		return fmt.Errorf("dpmr: block %d: %v", block, err)
-	}
+	restoreKeySize.Update(ctx, int64(len(doc.Rows)))
 	emit(sb)
 	return nil
-}
-
-func firstRow(p WeightedPostings) int32 {
-	if len(p.Rows) == 0 {
-		return -1
-	}
-	return p.Rows[0]
-}
-
-// sortColumns checks each column's rows and, where shards of one feature
-// interleave, sorts them so each column lists its rows ascending.
-func sortColumns(b *SufficientBlock) error {
-	n := int32(len(b.Labels))
-	for c := 0; c+1 < len(b.ColPtr); c++ {
-		rows, vals := b.Rows[b.ColPtr[c]:b.ColPtr[c+1]], b.Vals[b.ColPtr[c]:b.ColPtr[c+1]]
-		sorted := true
-		for k, r := range rows {
-			if r < 0 || r >= n {
-				return fmt.Errorf("feature %q has row %d outside the block's %d rows", b.Features[c], r, n)
-			}
-			if k > 0 && rows[k-1] >= r {
-				sorted = false
-			}
-		}
-		if !sorted {
-			sort.Sort(postingOrder{rows, vals})
-			for k := 1; k < len(rows); k++ {
-				if rows[k-1] == rows[k] {
-					return fmt.Errorf("feature %q has row %d twice", b.Features[c], rows[k])
-				}
-			}
-		}
-	}
-	return nil
-}
-
-type postingOrder struct {
-	rows []int32
-	vals []float64
-}
-
-func (p postingOrder) Len() int           { return len(p.rows) }
-func (p postingOrder) Less(i, j int) bool { return p.rows[i] < p.rows[j] }
-func (p postingOrder) Swap(i, j int) {
-	p.rows[i], p.rows[j] = p.rows[j], p.rows[i]
-	p.vals[i], p.vals[j] = p.vals[j], p.vals[i]
 }

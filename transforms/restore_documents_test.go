@@ -4,44 +4,53 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/dpmr/dpmr/model"
 )
 
-func init() {
-	register.Function1x1[SufficientBlock, bool](hasNoColumns)
-}
-
-// Labels of blocks 10 (4 samples) and 20 (2 samples), and their weighted
-// postings listed out of feature order:
+// Inverted blocks 10 (4 samples) and 20 (2 samples):
 //
-//	block 10: c, a (rows 0 and 2, one shard), b, a (rows 1 and 3, the
-//	          other shard: interleaves with the first), d (rows 2, 3),
-//	          d (row 0: comes before the other piece)
-//	block 20: b, the intercept, a
+//	block 10: a (rows 0-3), b (rows 0, 1), c (row 1), d (rows 0, 2, 3)
+//	block 20: the intercept (rows 0, 1), a (row 0), b (row 1)
+//
+// and their weights, in pieces as several partitions send them, columns
+// not in order within a piece nor across pieces.
 var (
-	restoreLabels = []labelRec{
-		{Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0}},
-		{Block: 20, File: 1, Lines: []int64{5, 6}, Labels: []float64{0, 1}},
+	restoreDocs = []DocBlock{
+		{
+			Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0},
+			Features: []string{"a", "b", "c", "d"},
+			ColPtr:   []int32{0, 4, 6, 7, 10},
+			Rows:     []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
+			Vals:     []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
+		},
+		{
+			Block: 20, File: 1, Lines: []int64{5, 6}, Labels: []float64{0, 1},
+			Features: []string{model.BiasName, "a", "b"},
+			ColPtr:   []int32{0, 2, 3, 4},
+			Rows:     []int32{0, 1, 0, 1},
+			Vals:     []float64{1, 1, 2, 0.5},
+		},
 	}
-	restoreWeighted = []weightedRec{
-		{Block: 10, Feature: "c", W: 1.5, D: 0, Rows: []int32{1}, Vals: []float64{3}},
-		{Block: 10, Feature: "a", W: 0.5, D: -1, Rows: []int32{0, 2}, Vals: []float64{1, 0.5}},
-		{Block: 10, Feature: "b", W: -2, D: 0.25, Rows: []int32{0, 1}, Vals: []float64{2, 1}},
-		{Block: 10, Feature: "a", W: 0.5, D: -1, Rows: []int32{1, 3}, Vals: []float64{2, 4}},
-		{Block: 10, Feature: "d", W: 3, D: 1, Rows: []int32{2, 3}, Vals: []float64{5, 6}},
-		{Block: 10, Feature: "d", W: 3, D: 1, Rows: []int32{0}, Vals: []float64{7}},
-		{Block: 20, Feature: "b", W: -2, D: 0.25, Rows: []int32{1}, Vals: []float64{0.5}},
-		{Block: 20, Feature: model.BiasName, W: 0.25, D: 0.5, Rows: []int32{0, 1}, Vals: []float64{1, 1}},
-		{Block: 20, Feature: "a", W: 0.5, D: -1, Rows: []int32{0}, Vals: []float64{2}},
+	restoreWeights = []weightsRec{
+		{Block: 10, Cols: []int32{2}, W: []float64{1.5}, D: []float64{0}},
+		{Block: 10, Cols: []int32{3, 0}, W: []float64{3, 0.5}, D: []float64{1, -1}},
+		{Block: 10, Cols: []int32{1}, W: []float64{-2}, D: []float64{0.25}},
+		{Block: 20, Cols: []int32{2, 1}, W: []float64{-2, 0.5}, D: []float64{0.25, -1}},
+		{Block: 20, Cols: []int32{0}, W: []float64{0.25}, D: []float64{0.5}},
 	}
 )
 
+func docRecs(docs []DocBlock) []docRec {
+	var out []docRec
+	for _, d := range docs {
+		out = append(out, docRecOf(d))
+	}
+	return out
+}
+
 func TestRestoreDocuments(t *testing.T) {
-	// Columns in feature order ("" < "a" < "b" < ...). In block 10, a's two
-	// pieces merge into rows 0, 1, 2, 3 with values 1, 2, 0.5, 4 (each
-	// value stays with its row), and d's into rows 0, 2, 3 with 7, 5, 6.
+	// Each weight lands in its column; the matrix is the DocBlock's.
 	want := []SufficientBlock{
 		{
 			Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0},
@@ -63,69 +72,73 @@ func TestRestoreDocuments(t *testing.T) {
 		},
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		blocks := RestoreDocuments(s, keyed(s, fromLabelRec, restoreLabels), keyed(s, fromWeightedRec, restoreWeighted))
+		blocks := RestoreDocuments(s, keyed(s, fromDocRec, docRecs(restoreDocs)), keyed(s, fromWeightsRec, restoreWeights))
 		passert.EqualsList(s, blocks, want)
 	})
-}
-
-// hasNoColumns tells whether a restored block has no feature at all.
-func hasNoColumns(b SufficientBlock) bool {
-	return len(b.Features) == 0 && len(b.W) == 0 && len(b.D) == 0 &&
-		len(b.ColPtr) == 1 && b.ColPtr[0] == 0 && len(b.Rows) == 0 && len(b.Vals) == 0 &&
-		b.Block == 30 && len(b.Labels) == 2 && b.Matrix().NumCols() == 0
 }
 
 // TestRestoreDocumentsNoFeatures: a block whose samples have no feature
 // (no intercept either) still comes out, with its labels and no columns.
 func TestRestoreDocumentsNoFeatures(t *testing.T) {
-	labels := []labelRec{{Block: 30, File: 0, Lines: []int64{7, 8}, Labels: []float64{1, 0}}}
+	docs := []DocBlock{{Block: 30, File: 2, Lines: []int64{7, 8}, Labels: []float64{1, 0}, ColPtr: []int32{0}}}
+	want := SufficientBlock{Block: 30, File: 2, Lines: []int64{7, 8}, Labels: []float64{1, 0}, ColPtr: []int32{0}}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		blocks := RestoreDocuments(s, keyed(s, fromLabelRec, labels), keyed(s, fromWeightedRec, []weightedRec{}))
-		passert.Count(s, blocks, "blocks", 1)
-		passert.True(s, blocks, hasNoColumns)
+		blocks := RestoreDocuments(s, keyed(s, fromDocRec, docRecs(docs)), keyed(s, fromWeightsRec, []weightsRec{}))
+		passert.Equals(s, blocks, want)
 	})
 }
 
 func TestRestoreDocumentsErrors(t *testing.T) {
 	cases := []struct {
-		name     string
-		labels   []labelRec
-		weighted []weightedRec
-		want     string
+		name    string
+		docs    []DocBlock
+		weights []weightsRec
+		want    string
 	}{
 		{
-			name:     "missing-labels",
-			labels:   restoreLabels,
-			weighted: append(append([]weightedRec{}, restoreWeighted...), weightedRec{Block: 40, Feature: "a", W: 0.5, Rows: []int32{0}, Vals: []float64{1}}),
-			want:     "block 40 has 0 label records, want 1",
+			name:    "no-doc",
+			docs:    restoreDocs,
+			weights: append(append([]weightsRec{}, restoreWeights...), weightsRec{Block: 40, Cols: []int32{0}, W: []float64{1}, D: []float64{0}}),
+			want:    "block 40 has 0 inverted blocks, want 1",
 		},
 		{
-			name:     "duplicate-labels",
-			labels:   append(append([]labelRec{}, restoreLabels...), restoreLabels[1]),
-			weighted: restoreWeighted,
-			want:     "block 20 has 2 label records, want 1",
+			name:    "two-docs",
+			docs:    append(append([]DocBlock{}, restoreDocs...), restoreDocs[1]),
+			weights: restoreWeights,
+			want:    "block 20 has 2 inverted blocks, want 1",
 		},
 		{
-			// Two pieces of a in block 20 that both hold row 1.
-			name:   "row-twice",
-			labels: restoreLabels,
-			weighted: []weightedRec{
-				{Block: 20, Feature: "a", W: 0.5, Rows: []int32{0, 1}, Vals: []float64{1, 2}},
-				{Block: 20, Feature: "a", W: 0.5, Rows: []int32{1}, Vals: []float64{3}},
-			},
-			want: `feature "a" has row 1 twice`,
+			// Column 2 of block 10 (c) gets no weight.
+			name:    "column-without-weight",
+			docs:    restoreDocs,
+			weights: restoreWeights[1:],
+			want:    `block 10: feature "c" got no weight (3 of 4 columns did)`,
 		},
 		{
-			name:     "row-outside",
-			labels:   restoreLabels,
-			weighted: []weightedRec{{Block: 20, Feature: "a", W: 0.5, Rows: []int32{0, 2}, Vals: []float64{1, 2}}},
-			want:     `feature "a" has row 2 outside the block's 2 rows`,
+			// Block 20's columns get no weight at all.
+			name:    "block-without-weights",
+			docs:    restoreDocs,
+			weights: restoreWeights[:3],
+			want:    `block 20: feature "" got no weight (0 of 3 columns did)`,
+		},
+		{
+			// Column 1 of block 20 (a) gets two weights, equal ones even.
+			name:    "column-twice",
+			docs:    restoreDocs,
+			weights: append(append([]weightsRec{}, restoreWeights...), weightsRec{Block: 20, Cols: []int32{1}, W: []float64{0.5}, D: []float64{-1}}),
+			want:    "block 20: a weight for column 1 of its 3 arrived twice",
+		},
+		{
+			name:    "column-outside",
+			docs:    restoreDocs,
+			weights: append(append([]weightsRec{}, restoreWeights...), weightsRec{Block: 20, Cols: []int32{3}, W: []float64{1}, D: []float64{1}}),
+			want:    "block 20: a weight for column 3 of its 3 arrived twice or out of range",
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			failsOnRunners(t, bothRunners, tc.want, func(s beam.Scope) {
-				RestoreDocuments(s, keyed(s, fromLabelRec, tc.labels), keyed(s, fromWeightedRec, tc.weighted))
+				RestoreDocuments(s, keyed(s, fromDocRec, docRecs(tc.docs)), keyed(s, fromWeightsRec, tc.weights))
 			})
 		})
 	}
@@ -133,48 +146,47 @@ func TestRestoreDocumentsErrors(t *testing.T) {
 
 // restoredAt runs the index and one iteration's first stages on
 // parsedBlocks (see TestInvertDocuments), with the intercept, at the
-// weights of warm, sharding at threshold.
-func restoredAt(s beam.Scope, warm []weightRec, threshold int64) (blocks, hot beam.PCollection) {
-	idx := InvertDocuments(s, beam.CreateList(s, parsedBlocks), true)
-	rows := InitParameters(s, idx.Freq, keyed(s, fromWeightRec, warm), 1, true)
-	postings, hot := ShardHotFeatures(s, idx, ShardingParams{Threshold: threshold})
-	return RestoreDocuments(s, idx.Labels, DistributeParameters(s, rows, postings, hot, false)), hot
+// weights of warm, over parts partitions, sharding at threshold.
+func restoredAt(s beam.Scope, warm []weightRec, threshold int64, parts int32) (blocks, hot beam.PCollection) {
+	idx := InvertDocuments(s, beam.CreateList(s, parsedBlocks), true, parts)
+	rows := InitParameters(s, idx.Freq, PackWeights(s, keyed(s, fromWeightRec, warm), parts))
+	features, hot := ShardHotFeatures(s, idx, ShardingParams{Threshold: threshold}, parts)
+	return RestoreDocuments(s, idx.Docs, DistributeParameters(s, rows, features, hot, parts, false)), hot
 }
 
 // TestRestoreDocumentsAfterSharding restores parsedBlocks through the
-// stages before it, unsharded and with every feature of more than one
-// posting split into shards: both give the same blocks, written here by
-// hand.
+// stages before it, unsharded and with features split into shards, over 3
+// partitions and over 1 (where every shard key shares the partition of
+// its feature): all give the same blocks, parsedDocs with the warm
+// weights and zero steps.
 func TestRestoreDocumentsAfterSharding(t *testing.T) {
-	warm := []weightRec{{Name: model.BiasName, W: 0.25}, {Name: "a", W: 0.5}, {Name: "b", W: -1}, {Name: "c", W: 2}}
-	want := []SufficientBlock{
-		{
-			Block: blockA, File: 0, Lines: []int64{1, 2, 3}, Labels: []float64{1, 0, 1},
-			Features: []string{model.BiasName, "a", "b", "c"},
-			W:        []float64{0.25, 0.5, -1, 2},
-			D:        []float64{0, 0, 0, 0},
-			ColPtr:   []int32{0, 3, 5, 7, 8},
-			Rows:     []int32{0, 1, 2, 0, 2, 0, 1, 1},
-			Vals:     []float64{1, 1, 1, 1, 0.5, 2, 1, 3},
-		},
-		{
-			Block: blockB, File: 1, Lines: []int64{1, 2, 3}, Labels: []float64{0, 1, 1},
-			Features: []string{model.BiasName, "a", "b", "c"},
-			W:        []float64{0.25, 0.5, -1, 2},
-			D:        []float64{0, 0, 0, 0},
-			ColPtr:   []int32{0, 3, 4, 5, 6},
-			Rows:     []int32{0, 1, 2, 0, 1, 0},
-			Vals:     []float64{1, 1, 1, 2, 0.5, 1},
-		},
+	warmW := map[string]float64{model.BiasName: 0.25, "a": 0.5, "b": -1, "c": 2, "d": -0.5}
+	var warm []weightRec
+	for name, w := range warmW {
+		warm = append(warm, weightRec{Name: name, W: w})
 	}
-	// Threshold 1: the intercept (6 postings), a, b (3 each) and c (2) are
-	// all hot, with ceil(postings/1) shards.
-	wantHot := []hotRec{{Name: model.BiasName, Shards: 6}, {Name: "a", Shards: 3}, {Name: "b", Shards: 3}, {Name: "c", Shards: 2}}
+	var want []SufficientBlock
+	for _, d := range parsedDocs(true) {
+		sb := SufficientBlock{Block: d.Block, File: d.File, Lines: d.Lines, Labels: d.Labels, Features: d.Features,
+			D: make([]float64, len(d.Features)), ColPtr: d.ColPtr, Rows: d.Rows, Vals: d.Vals}
+		for _, name := range d.Features {
+			sb.W = append(sb.W, warmW[name])
+		}
+		want = append(want, sb)
+	}
+	// Postings: the intercept 8, a 3, b 4, c 2, d 2. Threshold 1 makes
+	// every feature hot with ceil(postings/1) shards; threshold 2 the
+	// intercept (4 shards), a and b (2 each).
+	wantHot1 := []hotRec{{Name: model.BiasName, Shards: 8}, {Name: "a", Shards: 3}, {Name: "b", Shards: 4}, {Name: "c", Shards: 2}, {Name: "d", Shards: 2}}
+	wantHot2 := []hotRec{{Name: model.BiasName, Shards: 4}, {Name: "a", Shards: 2}, {Name: "b", Shards: 2}}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		plain, _ := restoredAt(s, warm, 0)
-		sharded, hot := restoredAt(s, warm, 1)
-		passert.EqualsList(s, beam.ParDo(s, toHotRec, hot), wantHot)
+		plain, _ := restoredAt(s, warm, 0, invertParts)
+		sharded1, hot1 := restoredAt(s, warm, 1, invertParts)
+		sharded2, hot2 := restoredAt(s, warm, 2, 1)
+		passert.EqualsList(s, beam.ParDo(s, toHotRec, hot1), wantHot1)
+		passert.EqualsList(s, beam.ParDo(s, toHotRec, hot2), wantHot2)
 		passert.EqualsList(s, plain, want)
-		passert.EqualsList(s, sharded, want)
+		passert.EqualsList(s, sharded1, want)
+		passert.EqualsList(s, sharded2, want)
 	})
 }

@@ -6,11 +6,12 @@ import (
 )
 
 func init() {
-	register.Function2x1[string, FeatureFreq, int64](dropFeature)
+	register.Function2x1[int32, FreqPack, int64](freqPostings)
 	register.Function1x1[int64, int64](AutoThreshold)
 	register.Function2x0[int64, func(string, int32)](noHot)
-	register.DoFn4x0[string, FeatureFreq, func(*int64) bool, func(string, int32)](&hotFn{})
-	register.DoFn4x0[FeatureKey, Postings, func(string) func(*int32) bool, func(FeatureKey, Postings)](&shardPostingsFn{})
+	register.DoFn4x0[int32, FreqPack, func(*int64) bool, func(string, int32)](&hotFn{})
+	register.DoFn4x0[int32, BlockFeatures, func(*string, *int32) bool, func(int32, BlockFeatures)](&shardFeaturesFn{})
+	register.Iter2[string, int32]()
 }
 
 // ShardingParams configure hot-feature sharding.
@@ -42,56 +43,96 @@ func ShardCount(freq, threshold int64) int32 {
 	return int32((freq + threshold - 1) / threshold)
 }
 
-// ShardHotFeatures finds the hot features (postings above the threshold),
-// and moves each of their Postings to one of the feature's shard keys,
-// chosen by block, so every shard holds a similar share of the postings.
-// A block's postings of a feature stay in one shard. Returns the sharded
-// postings, PCollection<KV<FeatureKey, Postings>>, and the hot table,
-// PCollection<KV<string, int32>> from feature to shard count, which
-// DistributeParameters needs to fan parameter rows out.
-func ShardHotFeatures(s beam.Scope, idx Index, p ShardingParams) (postings, hot beam.PCollection) {
+// ShardHotFeatures finds the hot features (postings above the threshold)
+// and moves each block's reference to a hot feature to one of the
+// feature's shard keys, chosen by block, so that the feature's weight is
+// served to its blocks from several partitions (DistributeParameters fans
+// its row out to them). Returns the resharded block features,
+// PCollection<KV<int32, BlockFeatures>>, and the hot table,
+// PCollection<KV<string, int32>> from feature to shard count.
+func ShardHotFeatures(s beam.Scope, idx Index, p ShardingParams, partitions int32) (features, hot beam.PCollection) {
 	s = s.Scope("dpmr.ShardHotFeatures")
 	if p.Threshold == 0 {
-		return idx.Postings, beam.ParDo(s, noHot, beam.CreateList(s, []int64{}))
+		return idx.Features, beam.ParDo(s, noHot, beam.CreateList(s, []int64{}))
 	}
 	var threshold beam.PCollection
 	if p.Threshold > 0 {
 		threshold = beam.Create(s, p.Threshold)
 	} else {
-		threshold = beam.ParDo(s, AutoThreshold, beam.Combine(s, sumInt64, beam.ParDo(s, dropFeature, idx.Freq)))
+		threshold = beam.ParDo(s, AutoThreshold, beam.Combine(s, sumInt64, beam.ParDo(s, freqPostings, idx.Freq)))
 	}
 	hot = beam.ParDo(s, &hotFn{}, idx.Freq, beam.SideInput{Input: threshold})
-	postings = beam.ParDo(s, &shardPostingsFn{}, idx.Postings, beam.SideInput{Input: hot})
-	return postings, hot
+	features = beam.ParDo(s, &shardFeaturesFn{Partitions: partitions}, idx.Features, beam.SideInput{Input: hot})
+	return features, hot
 }
 
 // noHot makes an empty hot table.
 func noHot(int64, func(string, int32)) {}
 
-func dropFeature(_ string, f FeatureFreq) int64 { return f.Postings }
+func freqPostings(_ int32, f FreqPack) int64 {
+	var n int64
+	for _, c := range f.Postings {
+		n += c
+	}
+	return n
+}
 
 type hotFn struct{}
 
-func (f *hotFn) ProcessElement(name string, freq FeatureFreq, threshold func(*int64) bool, emit func(string, int32)) {
+func (f *hotFn) ProcessElement(_ int32, freq FreqPack, threshold func(*int64) bool, emit func(string, int32)) {
 	var t int64
 	for threshold(&t) {
 	}
-	if k := ShardCount(freq.Postings, t); k > 1 {
-		emit(name, k)
+	for i, name := range freq.Names {
+		if k := ShardCount(freq.Postings[i], t); k > 1 {
+			emit(name, k)
+		}
 	}
 }
 
-type shardPostingsFn struct{}
+// hotTable caches the hot side input, which is small (at most AutoParts
+// features when derived), as a map. Side inputs are in the global window,
+// so one load serves the DoFn's life.
+type hotTable struct {
+	m map[string]int32
+}
 
-func (f *shardPostingsFn) ProcessElement(k FeatureKey, p Postings, hot func(string) func(*int32) bool, emit func(FeatureKey, Postings)) {
-	var shards int32
-	iter := hot(k.Name)
-	for iter(&shards) {
+func (h *hotTable) load(iter func(*string, *int32) bool) map[string]int32 {
+	if h.m == nil {
+		h.m = map[string]int32{}
+		var name string
+		var k int32
+		for iter(&name, &k) {
+			h.m[name] = k
+		}
 	}
-	if shards > 1 {
-		k.Shard = 1 + BlockShard(p.Block, shards)
+	return h.m
+}
+
+type shardFeaturesFn struct {
+	Partitions int32
+	hot        hotTable
+}
+
+func (f *shardFeaturesFn) ProcessElement(p int32, bf BlockFeatures, hot func(*string, *int32) bool, emit func(int32, BlockFeatures)) {
+	table := f.hot.load(hot)
+	if len(table) == 0 {
+		emit(p, bf)
+		return
 	}
-	emit(k, p)
+	kept := BlockFeatures{Block: bf.Block}
+	for i, name := range bf.Names {
+		if shards := table[name]; shards > 1 {
+			key := FeatureKey{Name: name, Shard: 1 + BlockShard(bf.Block, shards)}
+			emit(PartitionOf(key, f.Partitions), BlockFeatures{Block: bf.Block, Names: []string{name}, Cols: []int32{bf.Cols[i]}})
+			continue
+		}
+		kept.Names = append(kept.Names, name)
+		kept.Cols = append(kept.Cols, bf.Cols[i])
+	}
+	if len(kept.Names) > 0 {
+		emit(p, kept)
+	}
 }
 
 // BlockShard spreads blocks over n shards: block keys of one file share

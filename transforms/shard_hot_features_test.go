@@ -1,105 +1,156 @@
 package transforms
 
 import (
+	"math"
+	"strconv"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 )
 
-// shardIndex is an index of three features:
-//
-//	hot:  4 blocks (0, 2, 3, 10) x 2 postings = 8 postings
-//	warm: 3 blocks (0, 1, 2) x 1 posting      = 3 postings
-//	cold: block 0, 1 posting
-//
-// Block keys are chosen so that BlockShard(block, 3) covers all three
-// shards (see TestBlockShard): 0 -> 0, 2 -> 2, 3 -> 0, 10 -> 1.
-var (
-	shardPostings = []postingRec{
-		{Name: "hot", Block: 0, Rows: []int32{0, 1}, Vals: []float64{1, 2}},
-		{Name: "hot", Block: 2, Rows: []int32{0, 3}, Vals: []float64{3, 4}},
-		{Name: "hot", Block: 3, Rows: []int32{1, 2}, Vals: []float64{5, 6}},
-		{Name: "hot", Block: 10, Rows: []int32{0, 2}, Vals: []float64{7, 8}},
-		{Name: "warm", Block: 0, Rows: []int32{2}, Vals: []float64{1}},
-		{Name: "warm", Block: 1, Rows: []int32{0}, Vals: []float64{1}},
-		{Name: "warm", Block: 2, Rows: []int32{1}, Vals: []float64{1}},
-		{Name: "cold", Block: 0, Rows: []int32{3}, Vals: []float64{1}},
+func init() {
+	register.Function3x0[int32, BlockFeatures, func(featRef)](featRefs)
+	register.Emitter1[featRef]()
+}
+
+// featRef is one (block, feature, column) reference of the inverted index,
+// whatever element carries it.
+type featRef struct {
+	Block int64
+	Name  string
+	Col   int32
+}
+
+func featRefs(_ int32, bf BlockFeatures, emit func(featRef)) {
+	for i, name := range bf.Names {
+		emit(featRef{Block: bf.Block, Name: name, Col: bf.Cols[i]})
 	}
-	shardFreq = []freqRec{
+}
+
+func refsOf(recs []featRec) []featRef {
+	var out []featRef
+	for _, r := range recs {
+		for i, name := range r.Names {
+			out = append(out, featRef{Block: r.Block, Name: name, Col: r.Cols[i]})
+		}
+	}
+	return out
+}
+
+// shardParts partitions the sharding tests' keys:
+//
+//	hot, warm: 1; cold: 3
+//	hot's shard keys 1, 2, 3: partitions 0, 3, 2
+//
+// The index: hot is in 4 blocks (0, 2, 3, 10) with 8 postings, warm in 3
+// (0, 1, 2) with 3, cold in block 0 with 1. Block keys are chosen so that
+// BlockShard(block, 3) covers all three shards (see TestBlockShard):
+// 0 -> 0, 2 -> 2, 3 -> 0, 10 -> 1.
+const shardParts = 4
+
+var (
+	shardPartitions = map[FeatureKey]int32{
+		{Name: "hot"}: 1, {Name: "warm"}: 1, {Name: "cold"}: 3,
+		{Name: "hot", Shard: 1}: 0, {Name: "hot", Shard: 2}: 3, {Name: "hot", Shard: 3}: 2,
+	}
+	shardFeatures = []featRec{
+		{Part: 1, Block: 0, Names: []string{"hot", "warm"}, Cols: []int32{1, 2}},
+		{Part: 3, Block: 0, Names: []string{"cold"}, Cols: []int32{0}},
+		{Part: 1, Block: 1, Names: []string{"warm"}, Cols: []int32{0}},
+		{Part: 1, Block: 2, Names: []string{"hot", "warm"}, Cols: []int32{0, 1}},
+		{Part: 1, Block: 3, Names: []string{"hot"}, Cols: []int32{0}},
+		{Part: 1, Block: 10, Names: []string{"hot"}, Cols: []int32{0}},
+	}
+	shardFreq = []featureFreq{
 		{Name: "hot", Postings: 8, SumSq: 204},
 		{Name: "warm", Postings: 3, SumSq: 3},
 		{Name: "cold", Postings: 1, SumSq: 1},
 	}
 )
 
-func shardIndexOf(s beam.Scope, postings []postingRec, freq []freqRec) Index {
-	return Index{Postings: keyed(s, fromPostingRec, postings), Freq: keyed(s, fromFreqRec, freq)}
-}
-
-// withShard returns a copy of p under the given shard key.
-func withShard(p postingRec, shard int32) postingRec {
-	p.Shard = shard
-	return p
+func shardIndexOf(s beam.Scope, features []featRec, freq []featureFreq) Index {
+	return Index{Features: keyed(s, fromFeatRec, features), Freq: keyed(s, fromFreqRec, freqPacks(shardParts, freq...))}
 }
 
 func TestShardHotFeatures(t *testing.T) {
+	requirePartitions(t, shardParts, shardPartitions)
 	t.Run("threshold=0", func(t *testing.T) {
-		// Sharding off: postings pass unchanged, the hot table is empty.
+		// Sharding off: block features pass unchanged, the hot table is
+		// empty.
 		onRunners(t, bothRunners, func(s beam.Scope) {
-			postings, hot := ShardHotFeatures(s, shardIndexOf(s, shardPostings, shardFreq), ShardingParams{Threshold: 0})
-			passert.EqualsList(s, beam.ParDo(s, toPostingRec, postings), shardPostings)
+			features, hot := ShardHotFeatures(s, shardIndexOf(s, shardFeatures, shardFreq), ShardingParams{Threshold: 0}, shardParts)
+			passert.EqualsList(s, beam.ParDo(s, toFeatRec, features), shardFeatures)
 			passert.Empty(s, hot)
 		})
 	})
 	t.Run("threshold=3", func(t *testing.T) {
 		// hot: 8 > 3 postings -> ceil(8/3) = 3 shards. warm: 3 is not above
-		// 3, so not sharded; cold neither. Each of hot's Postings moves to
-		// shard 1 + BlockShard(block, 3) and keeps its block, rows, values.
-		want := []postingRec{
-			withShard(shardPostings[0], 1), // block 0:  1 + 0
-			withShard(shardPostings[1], 3), // block 2:  1 + 2
-			withShard(shardPostings[2], 1), // block 3:  1 + 0
-			withShard(shardPostings[3], 2), // block 10: 1 + 1
-			shardPostings[4], shardPostings[5], shardPostings[6], shardPostings[7],
+		// 3, so not sharded; cold neither. Each block's reference to hot
+		// moves, alone, to the partition of shard 1 + BlockShard(block, 3)
+		// with its column; the rest stay. Block 3 and 10 used only hot, so
+		// partition 1 keeps nothing of them.
+		want := []featRec{
+			{Part: 0, Block: 0, Names: []string{"hot"}, Cols: []int32{1}}, // shard 1 + 0
+			{Part: 1, Block: 0, Names: []string{"warm"}, Cols: []int32{2}},
+			{Part: 3, Block: 0, Names: []string{"cold"}, Cols: []int32{0}},
+			{Part: 1, Block: 1, Names: []string{"warm"}, Cols: []int32{0}},
+			{Part: 2, Block: 2, Names: []string{"hot"}, Cols: []int32{0}}, // shard 1 + 2
+			{Part: 1, Block: 2, Names: []string{"warm"}, Cols: []int32{1}},
+			{Part: 0, Block: 3, Names: []string{"hot"}, Cols: []int32{0}},  // shard 1 + 0
+			{Part: 3, Block: 10, Names: []string{"hot"}, Cols: []int32{0}}, // shard 1 + 1
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
-			postings, hot := ShardHotFeatures(s, shardIndexOf(s, shardPostings, shardFreq), ShardingParams{Threshold: 3})
+			features, hot := ShardHotFeatures(s, shardIndexOf(s, shardFeatures, shardFreq), ShardingParams{Threshold: 3}, shardParts)
 			passert.EqualsList(s, beam.ParDo(s, toHotRec, hot), []hotRec{{Name: "hot", Shards: 3}})
-			passert.EqualsList(s, beam.ParDo(s, toPostingRec, postings), want)
+			passert.EqualsList(s, beam.ParDo(s, toFeatRec, features), want)
+			// Nothing lost, nothing doubled.
+			passert.EqualsList(s, beam.ParDo(s, featRefs, features), refsOf(shardFeatures))
 		})
 	})
 	t.Run("threshold=auto/small", func(t *testing.T) {
 		// 12 postings in all: the derived threshold is MinAutoThreshold,
 		// far above every feature, so nothing is sharded.
 		onRunners(t, bothRunners, func(s beam.Scope) {
-			postings, hot := ShardHotFeatures(s, shardIndexOf(s, shardPostings, shardFreq), ShardingParams{Threshold: -1})
-			passert.EqualsList(s, beam.ParDo(s, toPostingRec, postings), shardPostings)
+			features, hot := ShardHotFeatures(s, shardIndexOf(s, shardFeatures, shardFreq), ShardingParams{Threshold: -1}, shardParts)
+			passert.EqualsList(s, beam.ParDo(s, toFeatRec, features), shardFeatures)
 			passert.Empty(s, hot)
 		})
 	})
 	t.Run("threshold=auto/big", func(t *testing.T) {
-		// big has 5001 + 5000 = 10001 postings in blocks 0 and 1, small has
-		// 5: 10006 in all, so the threshold is max(10000, ceil(10006/1024)
-		// = 10) = 10000 and big gets ceil(10001/10000) = 2 shards. Block 0
-		// goes to shard 1 + BlockShard(0, 2) = 1, block 1 to
-		// 1 + BlockShard(1, 2) = 2.
-		big0 := postingRec{Name: "big", Block: 0, Rows: make([]int32, 5001), Vals: make([]float64, 5001)}
-		big1 := postingRec{Name: "big", Block: 1, Rows: make([]int32, 5000), Vals: make([]float64, 5000)}
-		for i := range big0.Rows {
-			big0.Rows[i], big0.Vals[i] = int32(i), 1
+		// big has 30000 postings, mid 15000 (both in partition 1), bulk
+		// 20455000 (partition 2) and small 5 (partition 3): 20500000 in
+		// all, counted across partitions, so the threshold is
+		// ceil(20500000/1024) = 20020, not MinAutoThreshold (at which mid
+		// would be hot). big gets ceil(30000/20020) = 2 shards and bulk
+		// ceil(20455000/20020) = 1022; mid and small stay. Only big, mid
+		// and small are used by the blocks below: big's reference in block
+		// 0 goes to shard 1 + BlockShard(0, 2) = 1 (partition 2), in block
+		// 1 to 1 + BlockShard(1, 2) = 2 (partition 3).
+		requirePartitions(t, shardParts, map[FeatureKey]int32{
+			{Name: "big"}: 1, {Name: "mid"}: 1, {Name: "bulk"}: 2, {Name: "small"}: 3,
+			{Name: "big", Shard: 1}: 2, {Name: "big", Shard: 2}: 3,
+		})
+		features := []featRec{
+			{Part: 1, Block: 0, Names: []string{"big", "mid"}, Cols: []int32{0, 1}},
+			{Part: 1, Block: 1, Names: []string{"big"}, Cols: []int32{0}},
+			{Part: 3, Block: 1, Names: []string{"small"}, Cols: []int32{1}},
 		}
-		for i := range big1.Rows {
-			big1.Rows[i], big1.Vals[i] = int32(i), 1
+		freq := []featureFreq{
+			{Name: "big", Postings: 30000}, {Name: "mid", Postings: 15000},
+			{Name: "bulk", Postings: 20455000}, {Name: "small", Postings: 5},
 		}
-		small := postingRec{Name: "small", Block: 1, Rows: []int32{0, 1, 2, 3, 4}, Vals: []float64{1, 1, 1, 1, 1}}
-		postings := []postingRec{big0, big1, small}
-		freq := []freqRec{{Name: "big", Postings: 10001, SumSq: 10001}, {Name: "small", Postings: 5, SumSq: 5}}
-		want := []postingRec{withShard(big0, 1), withShard(big1, 2), small}
+		want := []featRec{
+			{Part: 2, Block: 0, Names: []string{"big"}, Cols: []int32{0}},
+			{Part: 1, Block: 0, Names: []string{"mid"}, Cols: []int32{1}},
+			{Part: 3, Block: 1, Names: []string{"big"}, Cols: []int32{0}},
+			{Part: 3, Block: 1, Names: []string{"small"}, Cols: []int32{1}},
+		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
-			sharded, hot := ShardHotFeatures(s, shardIndexOf(s, postings, freq), ShardingParams{Threshold: -1})
-			passert.EqualsList(s, beam.ParDo(s, toHotRec, hot), []hotRec{{Name: "big", Shards: 2}})
-			passert.EqualsList(s, beam.ParDo(s, toPostingRec, sharded), want)
+			sharded, hot := ShardHotFeatures(s, shardIndexOf(s, features, freq), ShardingParams{Threshold: -1}, shardParts)
+			passert.EqualsList(s, beam.ParDo(s, toHotRec, hot), []hotRec{{Name: "big", Shards: 2}, {Name: "bulk", Shards: 1022}})
+			passert.EqualsList(s, beam.ParDo(s, toFeatRec, sharded), want)
 		})
 	})
 }
@@ -113,6 +164,7 @@ func TestAutoThreshold(t *testing.T) {
 		{20000 * AutoParts, 20000},                             // 1/1024 of all postings
 		{20000*AutoParts - AutoParts + 1, 20000},               // ceil
 		{20000*AutoParts - AutoParts, 19999},                   // exact
+		{20500000, 20020},                                      // used above
 		{1 << 40, 1 << 30},                                     // 2^40 / 2^10
 	} {
 		if got := AutoThreshold(c.nonzeros); got != c.want {
@@ -183,5 +235,51 @@ func TestBlockShard(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPartitionOf checks that partitions are in range, that a shard key
+// is a key of its own (the shards of a hot feature spread over the
+// partitions rather than all landing with their parent), and that names
+// spread evenly.
+func TestPartitionOf(t *testing.T) {
+	for _, n := range []int32{1, 2, 3, 64, 1000} {
+		count := make([]int, n)
+		const names = 20000
+		for i := 0; i < names; i++ {
+			k := FeatureKey{Name: "f" + strconv.Itoa(i)}
+			p := PartitionOf(k, n)
+			if p < 0 || p >= n {
+				t.Fatalf("PartitionOf(%+v, %d) = %d, outside [0, %d)", k, n, p, n)
+			}
+			if again := PartitionOf(k, n); again != p {
+				t.Fatalf("PartitionOf(%+v, %d) is %d, then %d", k, n, p, again)
+			}
+			count[p]++
+		}
+		// Counts of a uniform hash are binomial: each within 5 standard
+		// deviations of the mean, and their chi-square statistic (about
+		// n-1, standard deviation sqrt(2(n-1))) within 5 of those.
+		even := float64(names) / float64(n)
+		chi2 := 0.0
+		for p, c := range count {
+			dev := float64(c) - even
+			chi2 += dev * dev / even
+			if math.Abs(dev) > 5*math.Sqrt(even) {
+				t.Errorf("%d partitions: partition %d has %d of %d names, want about %.0f", n, p, c, names, even)
+			}
+		}
+		if dof := float64(n - 1); chi2 > dof+5*math.Sqrt(2*dof)+1 {
+			t.Errorf("%d partitions: chi-square %.1f of the counts, want about %.0f", n, chi2, dof)
+		}
+	}
+	// The 64 shards of one feature over 64 partitions: a key's shard must
+	// move it, so they cover many partitions, not one.
+	seen := map[int32]bool{}
+	for k := int32(1); k <= 64; k++ {
+		seen[PartitionOf(FeatureKey{Name: "hot", Shard: k}, 64)] = true
+	}
+	if len(seen) < 32 {
+		t.Errorf("64 shards of one feature cover only %d of 64 partitions", len(seen))
 	}
 }

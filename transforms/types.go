@@ -1,16 +1,37 @@
 package transforms
 
-import "github.com/dpmr/dpmr/model"
+import (
+	"hash/fnv"
+
+	"github.com/dpmr/dpmr/model"
+)
 
 // MetricsNamespace is the namespace of dpmr's Beam metrics.
 const MetricsNamespace = "dpmr"
 
-// FeatureKey is the shuffle key of a feature's postings: the feature, or
-// one shard of a hot feature. The shard is a field of the key, never part
-// of the name, so no real feature name can collide with a shard.
+// Beam's cost is per element, so nothing in a pass travels one feature or
+// one posting at a time. The parameter side is cut into partitions (a hash
+// of the feature key) and the data side into blocks of consecutive lines;
+// an element is a partition's rows, a block's matrix, or the part of one
+// that concerns one block and one partition. A pass then moves about
+// partitions x blocks elements, however many features and postings there
+// are, and each element carries enough work to amortize its overhead.
+
+// FeatureKey names a feature's parameter row, or one shard of a hot
+// feature's. The shard is a field of the key, never part of the name, so
+// no real feature name can collide with a shard.
 type FeatureKey struct {
 	Name  string
 	Shard int32 // 0 for an unsharded feature, 1..k for the shards of a hot one
+}
+
+// PartitionOf is the partition, of n, that holds key k.
+func PartitionOf(k FeatureKey, n int32) int32 {
+	h := fnv.New64a()
+	h.Write([]byte(k.Name))
+	x := h.Sum64() + uint64(k.Shard)*0x9E3779B97F4A7C15
+	x ^= x >> 29
+	return int32(x % uint64(n))
 }
 
 // ParsedBlock is a block of consecutive samples as parsed from one file,
@@ -25,29 +46,56 @@ type ParsedBlock struct {
 	Vals   []float64
 }
 
-// Postings are one feature's postings in one block, rows ascending.
-type Postings struct {
+// DocBlock is a block of samples inverted once, at setup: a column-major
+// matrix whose columns are the block's features in ascending name order,
+// each column's rows ascending (the reference trainer's model.Block).
+// Every pass reads it as it is; only weights travel to it.
+type DocBlock struct {
+	Block    int64
+	File     int32
+	Lines    []int64
+	Labels   []float64
+	Features []string
+	ColPtr   []int32
+	Rows     []int32
+	Vals     []float64
+}
+
+// Matrix views the block as the model's column-major block.
+func (b *DocBlock) Matrix() *model.Block {
+	return &model.Block{Labels: b.Labels, ColPtr: b.ColPtr, Rows: b.Rows, Vals: b.Vals}
+}
+
+// BlockFeatures is the inverted index at block granularity: the features
+// of one partition that one block uses (names ascending) and the column
+// each has in the block. It is keyed by partition.
+type BlockFeatures struct {
 	Block int64
-	Rows  []int32
-	Vals  []float64
+	Names []string
+	Cols  []int32
 }
 
-// LabelBlock holds the labels and line numbers of one block's samples;
-// it travels beside the inverted index, keyed by block.
-type LabelBlock struct {
-	File   int32
-	Lines  []int64
-	Labels []float64
+// BlockWeights are the current weights and steps of some of a block's
+// columns, sent by one partition: what DistributeParameters emits, keyed
+// by block.
+type BlockWeights struct {
+	Cols []int32
+	W, D []float64
 }
 
-// WeightedPostings are a feature's postings in one block together with the
-// feature's current weight and step: what DistributeParameters sends
-// toward a block.
-type WeightedPostings struct {
-	Feature string
-	W, D    float64
-	Rows    []int32
-	Vals    []float64
+// FreqPack counts, for the features of one partition, their postings and
+// the sum of their values' squares (which sets their curvature estimate):
+// one block's share, or the totals.
+type FreqPack struct {
+	Names    []string
+	Postings []int64
+	SumSq    []float64
+}
+
+// RowPack is one partition's parameter rows, names ascending.
+type RowPack struct {
+	Names []string
+	Rows  []model.Row
 }
 
 // SufficientBlock is a block of samples that carries, for every feature it
@@ -70,17 +118,13 @@ func (b *SufficientBlock) Matrix() *model.Block {
 	return &model.Block{Labels: b.Labels, ColPtr: b.ColPtr, Rows: b.Rows, Vals: b.Vals}
 }
 
-// GradPart is one block's contribution to a feature's gradient and, for
-// averaging, the feature's weight after the block's local SGD epoch.
-type GradPart struct {
-	G      float64
-	LocalW float64
-	Blocks int64
-}
-
-// GradSum is the per-feature total of GradParts.
-type GradSum struct {
-	G      float64
-	LocalW float64 // sum over blocks of the local weights
-	Blocks int64
+// GradPack is one block's contribution to the gradients of the features of
+// one partition it uses (names ascending), for L-BFGS to their curvature
+// (the Hessian's diagonal), and, for averaging, their weights after the
+// block's local SGD epoch.
+type GradPack struct {
+	Names  []string
+	G      []float64
+	Curv   []float64 // nil unless lbfgs
+	LocalW []float64 // nil unless averaging
 }

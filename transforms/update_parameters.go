@@ -10,13 +10,13 @@ import (
 )
 
 func init() {
-	register.DoFn6x1[context.Context, string, func(*model.Row) bool, func(*GradSum) bool, model.Choice, func(string, model.Row), error](&updateRowFn{})
-	register.Iter1[GradSum]()
-	register.Combiner3[gramAcc, model.Row, model.Gram](&gramSumFn{})
+	register.DoFn6x1[context.Context, int32, func(*RowPack) bool, func(*GradPack) bool, model.Choice, func(int32, RowPack), error](&updateRowsFn{})
+	register.Iter1[GradPack]()
+	register.Combiner3[gramAcc, RowPack, model.Gram](&gramSumFn{})
 	register.Function1x1[model.Gram, Direction](directionOf)
 	register.Function1x1[model.Choice, Direction](ownDirection)
-	register.DoFn4x0[string, model.Row, Direction, func(string, model.Row)](&applyDirectionFn{})
-	register.DoFn2x1[string, model.Row, []float64](&rowFiguresFn{})
+	register.DoFn4x0[int32, RowPack, Direction, func(int32, RowPack)](&applyDirectionFn{})
+	register.Combiner3[vectorAcc, RowPack, []float64](&rowFiguresSumFn{})
 	register.DoFn4x0[[]float64, model.Choice, Direction, func(model.Figures)](&figuresFn{})
 	register.Emitter1[model.Figures]()
 }
@@ -30,32 +30,32 @@ type UpdateParams struct {
 
 // Update is UpdateParameters' result.
 type Update struct {
-	Rows    beam.PCollection // KV<string, model.Row>: the new parameter rows
+	Rows    beam.PCollection // KV<int32, RowPack>: the new parameter rows
 	Figures beam.PCollection // singleton model.Figures of the pass
 }
 
 // UpdateParameters moves every parameter row to the evaluated point and
-// proposes the next step: a CoGroupByKey on feature of the rows and their
-// gradient sums. gd's step is -eta*g and averaging's is toward the mean of
+// proposes the next step: a CoGroupByKey on partition of the rows and the
+// blocks' gradient partials, which are added up per feature exactly. gd's step is -eta*g and averaging's is toward the mean of
 // the blocks' local weights, both per row; L-BFGS's direction is a linear
 // combination of each row's history whose coefficients come from one
 // global combine of dot products over all rows (vector-free L-BFGS), so no
 // vector is ever assembled. The pass's figures (J, |g|, and what the next
 // plan needs) are combined over the new rows.
 //
-// Expects rows PCollection<KV<string, model.Row>>, grads
-// PCollection<KV<string, GradSum>> and the singleton choice
+// Expects rows PCollection<KV<int32, RowPack>>, grads
+// PCollection<KV<int32, GradPack>> and the singleton choice
 // PCollection<model.Choice>.
 func UpdateParameters(s beam.Scope, rows, grads, choice beam.PCollection, p UpdateParams) Update {
 	s = s.Scope("dpmr.UpdateParameters")
-	moved := beam.ParDo(s, &updateRowFn{Params: p}, beam.CoGroupByKey(s, rows, grads), beam.SideInput{Input: choice})
+	moved := beam.ParDo(s, &updateRowsFn{Params: p}, beam.CoGroupByKey(s, rows, grads), beam.SideInput{Input: choice})
 	dir := beam.ParDo(s, ownDirection, choice)
 	if p.Train.Optimizer == model.LBFGS {
 		gram := beam.Combine(s, &gramSumFn{}, beam.DropKey(s, moved))
 		dir = beam.ParDo(s, directionOf, gram)
 	}
 	next := beam.ParDo(s, &applyDirectionFn{}, moved, beam.SideInput{Input: dir})
-	sums := SumVectors(s, beam.ParDo(s, &rowFiguresFn{Bias: p.Train.Bias}, next), model.NumRowFigures)
+	sums := beam.Combine(s, &rowFiguresSumFn{Bias: p.Train.Bias}, beam.DropKey(s, next))
 	figs := beam.ParDo(s, &figuresFn{Pass: p.Pass, Lambda: p.Train.Lambda}, sums,
 		beam.SideInput{Input: choice}, beam.SideInput{Input: dir})
 	return Update{Rows: next, Figures: figs}
@@ -69,42 +69,129 @@ type Direction struct {
 	Steepest bool
 }
 
-type updateRowFn struct {
+type updateRowsFn struct {
 	Params UpdateParams
 }
 
-// gradientKeySize measures ComputeGradients' per-feature combine: the
-// number of block partials summed under each feature (shards included).
-var gradientKeySize = beam.NewDistribution(MetricsNamespace, "ComputeGradients.key_partials")
+// gradientKeySize measures UpdateParameters' keys (partitions) in
+// gradient partials, one per (feature, block) pair, shards included.
+var gradientKeySize = beam.NewDistribution(MetricsNamespace, "UpdateParameters.key_partials")
 
-func (f *updateRowFn) ProcessElement(ctx context.Context, name string, rows func(*model.Row) bool, grads func(*GradSum) bool, c model.Choice, emit func(string, model.Row)) error {
-	var row model.Row
+func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func(*RowPack) bool, grads func(*GradPack) bool, c model.Choice, emit func(int32, RowPack)) error {
+	var pack RowPack
 	n := 0
-	for rows(&row) {
+	for rows(&pack) {
 		n++
 	}
-	var g, sum GradSum
-	for grads(&g) {
-		sum.G += g.G
-		sum.LocalW += g.LocalW
-		sum.Blocks += g.Blocks
-	}
 	if n != 1 {
-		return fmt.Errorf("dpmr: feature %q has %d parameter rows, want 1", name, n)
+		var g GradPack
+		for grads(&g) {
+		}
+		return fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1", part, n)
 	}
-	if sum.Blocks > 0 {
-		gradientKeySize.Update(ctx, sum.Blocks)
+	index := make(map[string]int32, len(pack.Names))
+	for i, name := range pack.Names {
+		index[name] = int32(i)
+	}
+	g := make([]partialSum, len(pack.Names))
+	var curv, local []partialSum
+	blocks := make([]int64, len(pack.Names))
+	var partials int64
+	var gp GradPack
+	for grads(&gp) {
+		if gp.Curv != nil && curv == nil {
+			curv = make([]partialSum, len(pack.Names))
+		}
+		if gp.LocalW != nil && local == nil {
+			local = make([]partialSum, len(pack.Names))
+		}
+		for k, name := range gp.Names {
+			i, ok := index[name]
+			if !ok {
+				return fmt.Errorf("dpmr: feature %q has a gradient but no parameter row", name)
+			}
+			g[i].add(gp.G[k])
+			if gp.Curv != nil {
+				curv[i].add(gp.Curv[k])
+			}
+			if gp.LocalW != nil && gp.LocalW[k] != 0 {
+				local[i].add(gp.LocalW[k])
+			}
+			blocks[i]++
+		}
+		partials += int64(len(gp.Names))
+	}
+	if partials > 0 {
+		gradientKeySize.Update(ctx, partials)
 	}
 	p := f.Params.Train
-	row = model.UpdateRow(row, p, name == model.BiasName && p.Bias, c.Alpha, sum.G)
-	switch p.Optimizer {
-	case model.GD:
-		row.D = -f.Params.Eta * row.G
-	case model.Averaging:
-		row.D = model.AveragingStep(row.W, sum.LocalW, sum.Blocks)
+	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
+	for i, name := range pack.Names {
+		var h float64
+		if curv != nil {
+			h = curv[i].value()
+		}
+		row := model.UpdateRow(pack.Rows[i], p, name == model.BiasName && p.Bias, c.Alpha, g[i].value(), h)
+		switch p.Optimizer {
+		case model.GD:
+			row.D = -f.Params.Eta * row.G
+		case model.Averaging:
+			var sum float64
+			if local != nil {
+				sum = local[i].value()
+			}
+			row.D = model.AveragingStep(row.W, sum, blocks[i])
+		}
+		out.Rows[i] = row
 	}
-	emit(name, row)
+	emit(part, out)
 	return nil
+}
+
+// partialSum adds a feature's partials exactly, rounding once, as
+// model.ExactSum does, but holds the first two as plain floats: one or two
+// float64s added by IEEE arithmetic are already their exact sum rounded
+// once, and on Zipf data most features appear in only one or two blocks,
+// so the costly exact accumulator is seldom needed.
+type partialSum struct {
+	n    int32
+	a, b float64
+	ex   *model.ExactSum
+}
+
+func (s *partialSum) add(x float64) {
+	switch s.n {
+	case 0:
+		s.a = x
+	case 1:
+		s.b = x
+	case 2:
+		s.ex = &model.ExactSum{}
+		s.ex.Add(s.a)
+		s.ex.Add(s.b)
+		s.ex.Add(x)
+	default:
+		s.ex.Add(x)
+	}
+	s.n++
+}
+
+func (s *partialSum) value() float64 {
+	var v float64
+	switch s.n {
+	case 0:
+		return 0
+	case 1:
+		v = s.a
+	case 2:
+		v = s.a + s.b
+	default:
+		return s.ex.Float64()
+	}
+	if v == 0 {
+		return 0 // an exact sum of zero is +0, whatever the signs of the zeros
+	}
+	return v
 }
 
 // gramAcc sums the L-BFGS basis products of every row exactly. K is the
@@ -116,15 +203,19 @@ type gramAcc struct {
 
 type gramSumFn struct{}
 
-func (f *gramSumFn) AddInput(a gramAcc, r model.Row) (gramAcc, error) {
-	if a.Sums == nil {
-		a.K = len(r.S)
-		a.Sums = make([]model.ExactSum, model.GramLen(a.K))
+func (f *gramSumFn) AddInput(a gramAcc, pack RowPack) (gramAcc, error) {
+	var basis []float64
+	for _, r := range pack.Rows {
+		if a.Sums == nil {
+			a.K = len(r.S)
+			a.Sums = make([]model.ExactSum, model.GramLen(a.K))
+		}
+		if len(r.S) != a.K || len(r.Y) != a.K {
+			return a, fmt.Errorf("dpmr: parameter rows disagree on L-BFGS history length: %d and %d", len(r.S), a.K)
+		}
+		basis = model.RowBasis(basis[:0], r)
+		model.AddRowProducts(basis, func(i int, v float64) { a.Sums[i].Add(v) })
 	}
-	if len(r.S) != a.K || len(r.Y) != a.K {
-		return a, fmt.Errorf("dpmr: parameter rows disagree on L-BFGS history length: %d and %d", len(r.S), a.K)
-	}
-	model.AddRowProducts(model.RowBasis(nil, r), func(i int, v float64) { a.Sums[i].Add(v) })
 	return a, nil
 }
 
@@ -161,22 +252,45 @@ func ownDirection(model.Choice) Direction { return Direction{} }
 
 type applyDirectionFn struct{}
 
-func (f *applyDirectionFn) ProcessElement(name string, r model.Row, d Direction, emit func(string, model.Row)) {
+func (f *applyDirectionFn) ProcessElement(p int32, pack RowPack, d Direction, emit func(int32, RowPack)) {
 	if d.Coef != nil {
-		r = model.ApplyDirection(r, d.Coef)
+		// A new slice: an input element is shared with the stage's other
+		// consumers and must not change.
+		rows := make([]model.Row, len(pack.Rows))
+		for i, r := range pack.Rows {
+			rows[i] = model.ApplyDirection(r, d.Coef)
+		}
+		pack.Rows = rows
 	}
-	emit(name, r)
+	emit(p, pack)
 }
 
-// rowFiguresFn is a row's share of the figures; the intercept's row is
-// unregularized only when training has an intercept (a warm start from a
-// model with one may bring its row into a run without).
-type rowFiguresFn struct {
+// rowFiguresSumFn adds up the rows' shares of the figures exactly; the
+// intercept's row is unregularized only when training has an intercept (a
+// warm start from a model with one may bring its row into a run without).
+type rowFiguresSumFn struct {
 	Bias bool
 }
 
-func (f *rowFiguresFn) ProcessElement(name string, r model.Row) []float64 {
-	return model.RowFigures(r, f.Bias && name == model.BiasName)
+func (f *rowFiguresSumFn) CreateAccumulator() vectorAcc {
+	return vectorAcc{Sums: make([]model.ExactSum, model.NumRowFigures)}
+}
+
+func (f *rowFiguresSumFn) AddInput(a vectorAcc, pack RowPack) vectorAcc {
+	for i, r := range pack.Rows {
+		for k, v := range model.RowFigures(r, f.Bias && pack.Names[i] == model.BiasName) {
+			a.Sums[k].Add(v)
+		}
+	}
+	return a
+}
+
+func (f *rowFiguresSumFn) MergeAccumulators(a, b vectorAcc) vectorAcc {
+	return (&vectorSumFn{}).MergeAccumulators(a, b)
+}
+
+func (f *rowFiguresSumFn) ExtractOutput(a vectorAcc) []float64 {
+	return (&vectorSumFn{}).ExtractOutput(a)
 }
 
 type figuresFn struct {

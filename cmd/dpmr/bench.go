@@ -48,6 +48,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 	blockSize := fs.Int("block-size", 16384, "input lines per sample block")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived)")
 	shards := fs.Int("shards", 8, "files per snapshot dataset")
+	partitions := fs.Int("partitions", 0, "parameter partitions (0: derived from the input's size, as train does)")
 	stages := fs.Bool("stages", true, "time each stage of the iteration with prefix pipelines")
 	meter := fs.String("meter", "first", "count what each stage moves with a metered pass on: first (the first runner\nof each size; the counts do not depend on the runner), all, or none")
 	repeat := fs.Int("repeat", 1, "runs of each prefix pipeline, the fastest kept")
@@ -61,7 +62,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 		}
 		cfg := benchConfig{
 			Dir: *dir, PerSample: *perSample, Features: *features, Zipf: *zipf, Seed: *seed,
-			Bias: *bias, BlockSize: *blockSize, ShardThreshold: *shardThreshold, Shards: *shards,
+			Bias: *bias, BlockSize: *blockSize, ShardThreshold: *shardThreshold, Shards: *shards, Partitions: int32(*partitions),
 			Stages: *stages, Meter: *meter, Repeat: *repeat, Reference: *reference, Profile: *profile, Keep: *keep,
 		}
 		if *meter != "first" && *meter != "all" && *meter != "none" {
@@ -86,6 +87,9 @@ func benchSetup(fs *flag.FlagSet) func() error {
 		}
 		if *shards < 1 || *repeat < 1 || *blockSize < 1 {
 			return usageError("--shards, --repeat and --block-size must be >= 1")
+		}
+		if *partitions < 0 {
+			return usageError("--partitions must be >= 0")
 		}
 		cfg.Command = benchCommandLine(fs)
 		rep, err := runBench(context.Background(), cfg, os.Stderr)
@@ -163,6 +167,7 @@ type benchConfig struct {
 	BlockSize      int         `json:"block_size"`
 	ShardThreshold int64       `json:"shard_threshold"`
 	Shards         int         `json:"shards"`
+	Partitions     int32       `json:"partitions"`
 	Stages         bool        `json:"stages"`
 	Meter          string      `json:"meter"`
 	Repeat         int         `json:"repeat"`
@@ -233,6 +238,7 @@ type benchChildSpec struct {
 	Train          model.TrainParams `json:"train"`
 	ShardThreshold int64             `json:"shard_threshold"`
 	Shards         int               `json:"shards"`
+	Partitions     int32             `json:"partitions"`
 	Stages         bool              `json:"stages"`
 	Meter          bool              `json:"meter"`
 	Repeat         int               `json:"repeat"`
@@ -313,7 +319,7 @@ func runBenchChild(specPath string) error {
 			return beam.Run(ctx, spec.Runner, p)
 		}
 		b, err := pipeline.NewBench(pipeline.BenchConfig{Inputs: spec.Inputs, WorkDir: spec.WorkDir, Train: spec.Train,
-			Sharding: transforms.ShardingParams{Threshold: spec.ShardThreshold}, Shards: spec.Shards, Run: run})
+			Sharding: transforms.ShardingParams{Threshold: spec.ShardThreshold}, Shards: spec.Shards, Partitions: spec.Partitions, Run: run})
 		if err != nil {
 			return err
 		}
@@ -520,7 +526,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 		}
 		rep.Data = append(rep.Data, d)
 		base := benchChildSpec{Inputs: []string{d.Path}, Train: train, ShardThreshold: c.ShardThreshold,
-			Shards: c.Shards, Stages: c.Stages, Repeat: c.Repeat}
+			Shards: c.Shards, Partitions: c.Partitions, Stages: c.Stages, Repeat: c.Repeat}
 		refIndex := -1
 		if c.Reference {
 			spec := base

@@ -33,6 +33,9 @@ type command struct {
 	// setup registers the command's flags on fs and returns the function
 	// that runs it after parsing.
 	setup func(fs *flag.FlagSet) func() error
+	// args, if set, names the positional arguments the command takes after
+	// its flags (fs.Args()); other commands refuse any.
+	args string
 }
 
 var commands = map[string]command{}
@@ -86,7 +89,7 @@ func main() {
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		os.Exit(2)
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && c.args == "" {
 		fmt.Fprintf(os.Stderr, "dpmr %s: unexpected argument %q\n", name, fs.Arg(0))
 		os.Exit(2)
 	}

@@ -20,7 +20,6 @@ func init() {
 func planSetup(fs *flag.FlagSet) func() error {
 	workdir := fs.String("workdir", "", "a training work `DIR` whose index (DIR/index) to read (required)")
 	workers := fs.String("workers", "33,100,200", "worker counts to plan for, separated by commas")
-	threshold := fs.Int64("shard-threshold", 0, "postings above which a feature is sharded in the sharded plan (0: the derived default)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	return func() error {
 		if *workdir == "" {
@@ -39,7 +38,7 @@ func planSetup(fs *flag.FlagSet) func() error {
 		if err != nil {
 			return err
 		}
-		ks, err := pipeline.ReadKeySizes(ctx, index, *threshold)
+		ks, err := pipeline.ReadKeySizes(ctx, index)
 		if err != nil {
 			return err
 		}
@@ -49,7 +48,9 @@ func planSetup(fs *flag.FlagSet) func() error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(plans)
 		}
-		fmt.Printf("%d postings; work per stage counted in postings, keys hash-partitioned over the workers\n\n", ks.Total)
+		fmt.Printf("%d (feature, block) pairs, %d postings; DistributeParameters' keys are parameter partitions\n"+
+			"(work: pairs served; sharding as the index was built, or none), RestoreDocuments' are blocks\n"+
+			"(work: postings); keys hash-partitioned over the workers\n\n", ks.Pairs, ks.Postings)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "stage\tsharding\tworkers\tkeys\tlargest key\tbalance\tspeedup\tbound\t")
 		for _, p := range plans {

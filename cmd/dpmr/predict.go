@@ -23,12 +23,16 @@ func predictSetup(fs *flag.FlagSet) func() error {
 	workdir := fs.String("workdir", "", "`DIR` for the pipeline's own files (default OUTPUT.work)")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived from the data)")
 	shards := fs.Int("shards", 8, "number of prediction files")
+	partitions := fs.Int("partitions", 0, "parameter partitions (0: max(256, input size / 64 MiB))")
 	return func() error {
 		if *modelDir == "" || *input == "" || *output == "" {
 			return usageError("--model, --input and --output are required")
 		}
 		if *shards < 1 {
 			return usageError("--shards must be >= 1")
+		}
+		if *partitions < 0 || *partitions > 1<<20 {
+			return usageError("--partitions must be between 0 (derived) and 1048576")
 		}
 		if *workdir == "" {
 			*workdir = strings.TrimSuffix(*output, "/") + ".work"
@@ -38,7 +42,7 @@ func predictSetup(fs *flag.FlagSet) func() error {
 		}
 		info, err := pipeline.RunPredict(context.Background(), pipeline.PredictConfig{
 			Model: *modelDir, Inputs: splitList(*input), Output: *output, WorkDir: *workdir,
-			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards,
+			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
 			Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {

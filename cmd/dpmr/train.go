@@ -35,6 +35,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	blockSize := fs.Int("block-size", 16384, "input lines per sample block; 1 is the paper's per-sample flow")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: max(10000, nonzeros/1024))")
 	shards := fs.Int("shards", 8, "files per snapshot dataset and in the model")
+	partitions := fs.Int("partitions", 0, "parameter partitions, the keys of the parameter side's shuffles\n(0: max(256, input size / 64 MiB))")
 	resume := fs.Bool("resume", false, "continue the run in --workdir from its last complete snapshot")
 	warm := fs.String("warm-start", "", "model `DIR` whose weights to start from")
 	maxBad := fs.Int64("max-bad-lines", 0, "skip up to `N` malformed input lines (listed in WORKDIR/rejects.txt) instead of stopping")
@@ -57,6 +58,9 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if *shards < 1 {
 			return usageError("--shards must be >= 1")
 		}
+		if *partitions < 0 || *partitions > 1<<20 {
+			return usageError("--partitions must be between 0 (derived) and 1048576")
+		}
 		if *workdir == "" {
 			*workdir = strings.TrimSuffix(*output, "/") + ".work"
 		}
@@ -78,7 +82,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		}
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
 			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p,
-			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards,
+			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
 			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
