@@ -65,21 +65,10 @@ func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
 		return nil, err
 	}
 	err = eachRecord(ctx, index.Dataset("blocks"), func(rec []byte) error {
-		kb, vb, err := splitRecord(rec)
-		if err != nil {
-			return err
-		}
-		block, err := decodeInt64Key(kb)
-		if err != nil {
-			return err
-		}
-		doc, err := transforms.DecodeDocBlock(vb)
-		if err != nil {
-			return err
-		}
-		ks.Blocks[block] += int64(len(doc.Rows))
-		ks.Postings += int64(len(doc.Rows))
-		return nil
+		return decodeDocs(rec, func(block int64, doc transforms.DocBlock) {
+			ks.Blocks[block] += int64(len(doc.Rows))
+			ks.Postings += int64(len(doc.Rows))
+		})
 	})
 	return ks, err
 }
