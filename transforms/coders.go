@@ -147,6 +147,17 @@ func (d *decoder) int() int64 {
 	return v
 }
 
+// i32 reads an int that must fit in 32 bits, so a damaged file position
+// is refused rather than wrapped.
+func (d *decoder) i32() int32 {
+	x := d.int()
+	if x < math.MinInt32 || x > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int32(x)
+}
+
 func (d *decoder) f64() float64 {
 	if len(d.b) < 8 {
 		d.fail()
@@ -194,11 +205,7 @@ func (d *decoder) i32s() []int32 {
 	}
 	v := make([]int32, n)
 	for i := range v {
-		x := d.int()
-		if x < math.MinInt32 || x > math.MaxInt32 {
-			d.fail()
-		}
-		v[i] = int32(x)
+		v[i] = d.i32()
 	}
 	return v
 }
@@ -289,7 +296,7 @@ func checkCSC(n, cols int, colPtr, rows []int32, vals []float64) error {
 	if len(rows) != len(vals) {
 		return ErrMalformed
 	}
-	if cols == 0 && len(colPtr) <= 1 && len(rows) == 0 {
+	if cols == 0 && len(rows) == 0 && (len(colPtr) == 0 || len(colPtr) == 1 && colPtr[0] == 0) {
 		return nil
 	}
 	if len(colPtr) != cols+1 || colPtr[0] != 0 || int(colPtr[cols]) != len(rows) {
@@ -322,9 +329,36 @@ func encodeParsedBlock(pb ParsedBlock) []byte {
 
 func decodeParsedBlock(b []byte) (ParsedBlock, error) {
 	d := decoder{b: b}
-	pb := ParsedBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Labels: d.f64s(),
+	pb := ParsedBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(),
 		RowPtr: d.i32s(), Names: d.strs(), Vals: d.vals()}
-	return pb, d.done()
+	if err := d.done(); err != nil {
+		return pb, err
+	}
+	return pb, checkParsedBlock(pb)
+}
+
+// checkParsedBlock checks a row-major block's shape: one label per line,
+// row pointers from 0 to the entries' count without going back.
+func checkParsedBlock(pb ParsedBlock) error {
+	n := len(pb.Lines)
+	if len(pb.Labels) != n || len(pb.Vals) != len(pb.Names) {
+		return ErrMalformed
+	}
+	if n == 0 && len(pb.RowPtr) <= 1 && len(pb.Names) == 0 {
+		if len(pb.RowPtr) == 1 && pb.RowPtr[0] != 0 {
+			return ErrMalformed
+		}
+		return nil
+	}
+	if len(pb.RowPtr) != n+1 || pb.RowPtr[0] != 0 || int(pb.RowPtr[n]) != len(pb.Names) {
+		return ErrMalformed
+	}
+	for i := 0; i < n; i++ {
+		if pb.RowPtr[i] > pb.RowPtr[i+1] {
+			return ErrMalformed
+		}
+	}
+	return nil
 }
 
 // AppendDocBlock appends b's encoding to dst.
@@ -346,7 +380,7 @@ func encodeDocBlock(b DocBlock) []byte {
 // DecodeDocBlock is the inverse of AppendDocBlock.
 func DecodeDocBlock(b []byte) (DocBlock, error) {
 	d := decoder{b: b}
-	db := DocBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Labels: d.vals(), Features: d.strs()}
+	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Features: d.strs()}
 	db.ColPtr, db.Rows, db.Vals = d.csc()
 	if err := d.done(); err != nil {
 		return db, err
@@ -512,10 +546,16 @@ func encodeSufficientBlock(sb SufficientBlock) []byte {
 
 func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	d := decoder{b: b}
-	sb := SufficientBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Features: d.strs(),
+	sb := SufficientBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Features: d.strs(),
 		W: d.f64s(), D: d.f64s(), Labels: d.vals()}
 	sb.ColPtr, sb.Rows, sb.Vals = d.csc()
-	return sb, d.done()
+	if err := d.done(); err != nil {
+		return sb, err
+	}
+	if len(sb.Lines) != len(sb.Labels) || len(sb.W) != len(sb.Features) || len(sb.D) != len(sb.Features) {
+		return sb, ErrMalformed
+	}
+	return sb, checkCSC(len(sb.Labels), len(sb.Features), sb.ColPtr, sb.Rows, sb.Vals)
 }
 
 func encodeGradPack(g GradPack) []byte {
@@ -555,7 +595,7 @@ func encodePredictionBlock(b PredictionBlock) []byte { return AppendPredictionBl
 // DecodePredictionBlock is the inverse of AppendPredictionBlock.
 func DecodePredictionBlock(b []byte) (PredictionBlock, error) {
 	d := decoder{b: b}
-	p := PredictionBlock{Block: d.int(), File: int32(d.int()), Lines: d.i64s(), Labels: d.f64s(), Margins: d.f64s()}
+	p := PredictionBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(), Margins: d.f64s()}
 	if err := d.done(); err != nil {
 		return p, err
 	}

@@ -3,6 +3,7 @@ package transforms
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -74,7 +75,8 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 	for rows(&pack) {
 		for i, name := range pack.Names {
 			r := pack.Rows[i]
-			if old, ok := index[name]; ok && old != (wd{r.W, r.D}) {
+			// Bits, not ==: a copy of a NaN weight is the same row.
+			if old, ok := index[name]; ok && (math.Float64bits(old.w) != math.Float64bits(r.W) || math.Float64bits(old.d) != math.Float64bits(r.D)) {
 				return fmt.Errorf("dpmr: feature %q has two different parameter rows", name)
 			}
 			index[name] = wd{r.W, r.D}

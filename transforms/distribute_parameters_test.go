@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"math"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -193,6 +194,21 @@ func TestDistributeParametersDuplicateRow(t *testing.T) {
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			weights := DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
 			passert.EqualsList(s, beam.ParDo(s, toWeightsRec, weights), []weightsRec{{Block: 10, Cols: []int32{0}, W: []float64{0.5}, D: []float64{1}}})
+		})
+	})
+	// A diverged row (NaN weight) copied by the fan-out is still one row:
+	// the error to report is the divergence, not a duplicate.
+	t.Run("same-nan", func(t *testing.T) {
+		nan := math.NaN()
+		rows := []rowPackRec{
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: nan, D: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: nan, D: 1}}},
+		}
+		onRunners(t, bothRunners, func(s beam.Scope) {
+			weights := DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
+			// NaN != NaN, so compare the printed element.
+			printed := beam.ParDo(s, printWeightsRec, beam.ParDo(s, toWeightsRec, weights))
+			passert.EqualsList(s, printed, []string{"{Block:10 Cols:[0] W:[NaN] D:[1]}"})
 		})
 	})
 }

@@ -32,6 +32,7 @@ func init() {
 	register.Function1x2[gradRec, int32, GradPack](fromGradRec)
 	register.Function2x1[int64, BlockWeights, weightsRec](toWeightsRec)
 	register.Function1x2[weightsRec, int64, BlockWeights](fromWeightsRec)
+	register.Function1x1[weightsRec, string](printWeightsRec)
 	register.Function2x1[int64, DocBlock, docRec](toDocRec)
 	register.Function1x2[docRec, int64, DocBlock](fromDocRec)
 	register.Function1x2[weightRec, string, float64](fromWeightRec)
@@ -262,6 +263,8 @@ type weightsRec struct {
 func toWeightsRec(block int64, w BlockWeights) weightsRec {
 	return weightsRec{Block: block, Cols: nilIfEmpty(w.Cols), W: nilIfEmpty(w.W), D: nilIfEmpty(w.D)}
 }
+
+func printWeightsRec(r weightsRec) string { return fmt.Sprintf("%+v", r) }
 
 func fromWeightsRec(r weightsRec) (int64, BlockWeights) {
 	return r.Block, BlockWeights{Cols: r.Cols, W: r.W, D: r.D}

@@ -84,8 +84,17 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 		n++
 	}
 	if n != 1 {
-		var g GradPack
+		var g, first GradPack
 		for grads(&g) {
+			if len(first.Names) == 0 {
+				first = g
+			}
+		}
+		if n == 0 && len(first.Names) > 0 {
+			return fmt.Errorf("dpmr: feature %q has a gradient but no parameter row (partition %d has none)", first.Names[0], part)
+		}
+		if n > 1 && len(pack.Names) > 0 {
+			return fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1 (one holds feature %q)", part, n, pack.Names[0])
 		}
 		return fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1", part, n)
 	}

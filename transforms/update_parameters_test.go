@@ -426,7 +426,7 @@ func TestUpdateParametersErrors(t *testing.T) {
 			rows:   rowPacks(updateParts, map[string]model.Row{"a": {W: 1, H: 1}}),
 			grads:  []gradRec{{Part: 2, Names: []string{"a"}, G: []float64{0.25}}, {Part: 1, Names: []string{"x"}, G: []float64{1}}},
 			params: gd,
-			want:   "partition 1 has 0 parameter row packs, want 1",
+			want:   `feature "x" has a gradient but no parameter row (partition 1 has none)`,
 		},
 		{
 			name: "two-row-packs",
