@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -18,7 +19,16 @@ import (
 
 func TestMain(m *testing.M) {
 	beamlog.LogLevel = "warn" // the runners log every job's plan at INFO
-	ptest.MainWithDefault(m, "direct")
+	// Every prism job leaves an empty beamloopbackworker-* file in the temp
+	// dir (Beam's SDK never removes it); keep them in one removed at exit.
+	tmp, err := os.MkdirTemp("", "dpmr-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := ptest.MainRetWithDefault(m, "direct")
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 func init() {

@@ -99,6 +99,16 @@ func main() {
 		beamlog.LogLevel = "warn"
 	}
 	beam.Init()
+	// Beam's SDK leaves an empty beamloopbackworker-* file in the temp dir
+	// for every job it submits with LOOPBACK workers, as the embedded
+	// prism runner does for every pipeline: training would leave one per
+	// iteration. Give this process a temp dir of its own, removed at exit.
+	if tmp, err := os.MkdirTemp("", "dpmr-"+name+"-"); err == nil {
+		os.Setenv("TMPDIR", tmp)
+		cleanup := func() { os.RemoveAll(tmp) }
+		atExit = append(atExit, cleanup)
+		defer cleanup()
+	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {

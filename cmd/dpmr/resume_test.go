@@ -34,6 +34,8 @@ func TestKilledTrainingResumesToTheSameModel(t *testing.T) {
 
 	cut := filepath.Join(dir, "cut")
 	cmd := exec.Command(bin, args(cut)...)
+	// A killed dpmr cannot remove its temp dir; give it one the test owns.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	require.NoError(t, cmd.Start())
 	// Kill it once pass 4 has started writing, before its manifest.
 	deadline := time.Now().Add(2 * time.Minute)
