@@ -237,8 +237,9 @@ func (s *ExactSum) Merge(o *ExactSum) {
 // ordinary left-to-right summation, finite values never overflow midway, so
 // MaxFloat64 + MaxFloat64 - MaxFloat64 is MaxFloat64.
 //
-// It uses math/big: it runs once per key, so simplicity wins over speed.
-// It does not modify s.
+// It runs once per feature and pass, so a window that fits 128 bits (most
+// sums) is converted with integer arithmetic; wider ones, and results near
+// the float64 range's ends, go through math/big. It does not modify s.
 func (s *ExactSum) Float64() float64 {
 	switch sp := s.Special; {
 	case sp&specialNaN != 0 || sp&(specialPosInf|specialNegInf) == specialPosInf|specialNegInf:
@@ -248,6 +249,78 @@ func (s *ExactSum) Float64() float64 {
 	case sp&specialNegInf != 0:
 		return math.Inf(-1)
 	}
+	if f, ok := s.smallFloat64(); ok {
+		return f
+	}
+	return s.bigFloat64()
+}
+
+// smallFloat64 is Float64 for a window whose value, Σ Chunks[i]·2^(32i),
+// fits a signed 128-bit integer and whose rounded result is a normal
+// float64; ok is false otherwise. Chunks stay below about 2^62 in
+// magnitude (see maxPending), so three chunks always fit, and four do when
+// the top one is below 2^30.
+func (s *ExactSum) smallFloat64() (f float64, ok bool) {
+	switch n := len(s.Chunks); {
+	case n > 4:
+		return 0, false
+	case n == 4 && (s.Chunks[3] >= 1<<30 || s.Chunks[3] < -1<<30):
+		return 0, false
+	}
+	// hi:lo is the value in two's complement.
+	var hi, lo uint64
+	for i, c := range s.Chunks {
+		var addHi, addLo uint64
+		switch i {
+		case 0:
+			addHi, addLo = uint64(c>>63), uint64(c)
+		case 1:
+			addHi, addLo = uint64(c>>32), uint64(c)<<32
+		case 2:
+			addHi = uint64(c)
+		case 3:
+			addHi = uint64(c << 32)
+		}
+		var carry uint64
+		lo, carry = bits.Add64(lo, addLo, 0)
+		hi, _ = bits.Add64(hi, addHi, carry)
+	}
+	neg := int64(hi) < 0
+	if neg { // magnitude
+		var borrow uint64
+		lo, borrow = bits.Sub64(0, lo, 0)
+		hi, _ = bits.Sub64(0, hi, borrow)
+	}
+	if hi == 0 && lo == 0 {
+		return 0, true
+	}
+	// Reduce the magnitude to 64 bits, folding the bits shifted out into
+	// the lowest (a sticky bit): it lies well below float64's rounding
+	// position, so the one conversion below still rounds correctly.
+	shift := bits.Len64(hi)
+	m := lo
+	if shift > 0 {
+		m = hi<<(64-shift) | lo>>shift
+		if lo<<(64-shift) != 0 {
+			m |= 1
+		}
+	}
+	f = float64(m) // rounds to nearest even
+	exp := shift + chunkBits*int(s.Lo) - gridShift
+	// Scaling by 2^exp is exact if the result is normal; leave the range's
+	// ends (overflow, subnormals) to math/big.
+	if _, e := math.Frexp(f); e+exp < -1021 || e+exp > 1024 {
+		return 0, false
+	}
+	f = math.Ldexp(f, exp)
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// bigFloat64 is Float64 for any window, through math/big.
+func (s *ExactSum) bigFloat64() float64 {
 	// Horner over the chunks, most significant first; signed and
 	// unnormalised chunks are fine because big.Int arithmetic is exact.
 	var n, t big.Int

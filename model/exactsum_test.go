@@ -585,3 +585,63 @@ func BenchmarkExactSumMerge(b *testing.B) {
 		s.Merge(&o)
 	}
 }
+
+// TestExactSumSmallWindowConversion checks Float64's 128-bit path against
+// math/big on windows of one to four chunks holding raw, unnormalised
+// values up to the 2^62 bound (a fourth chunk up to 2^30 and beyond), at scales from the subnormal range to
+// overflow, and that the path is taken where it should be.
+func TestExactSumSmallWindowConversion(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	chunk := func() int64 {
+		switch r.IntN(6) {
+		case 0:
+			return 0
+		case 1:
+			return 1<<62 - 1 - r.Int64N(3)
+		case 2:
+			return -(1 << 62) + r.Int64N(3)
+		case 3:
+			return r.Int64N(1<<32) - 1<<31
+		default:
+			return r.Int64() - 1<<62
+		}
+	}
+	// Window bottoms from the subnormal range (0) to past overflow (2098
+	// grid bits / 32 = 65 chunks), dense near both ends.
+	los := []int32{0, 1, 2, 30, 31, 32, 33, 34, 40, 50, 60, 61, 62, 63, 64}
+	fast := 0
+	for range 200000 {
+		s := ExactSum{Lo: los[r.IntN(len(los))], Chunks: make([]int64, 1+r.IntN(4))}
+		for i := range s.Chunks {
+			s.Chunks[i] = chunk()
+		}
+		if len(s.Chunks) == 4 && r.IntN(2) == 0 {
+			s.Chunks[3] = r.Int64N(1<<31) - 1<<30 // also beyond, to [-2^30, 2^30]
+		}
+		want := s.bigFloat64()
+		got, ok := s.smallFloat64()
+		if !ok {
+			continue
+		}
+		fast++
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("chunks %v at Lo %d: 128-bit path %v (%x), math/big %v (%x)",
+				s.Chunks, s.Lo, got, math.Float64bits(got), want, math.Float64bits(want))
+		}
+		if got2 := s.Float64(); math.Float64bits(got2) != math.Float64bits(want) {
+			t.Fatalf("chunks %v at Lo %d: Float64 %v, want %v", s.Chunks, s.Lo, got2, want)
+		}
+	}
+	if fast < 100000 {
+		t.Errorf("the 128-bit path took only %d of 200000 windows", fast)
+	}
+	// Ties: 2^53+1 and 2^53+3 are halfway between floats; even wins.
+	for _, c := range []struct{ v, want int64 }{{1<<53 + 1, 1 << 53}, {1<<53 + 3, 1<<53 + 4}, {-(1<<53 + 1), -(1 << 53)}} {
+		// v·2^1074 = v·2^18 at chunk 33, split into three chunks.
+		const sh = gridShift % chunkBits
+		s := ExactSum{Lo: gridShift / chunkBits, Chunks: []int64{c.v << sh & chunkMask, c.v >> (chunkBits - sh) & chunkMask, c.v >> (2*chunkBits - sh)}}
+		if got := s.Float64(); got != float64(c.want) {
+			t.Errorf("%d: got %v, want %v (big %v)", c.v, got, float64(c.want), s.bigFloat64())
+		}
+	}
+}
