@@ -12,27 +12,14 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/dpmr/dpmr/model"
 	_ "github.com/dpmr/dpmr/runners"
+	"github.com/dpmr/dpmr/runners/runnertest"
 	"github.com/dpmr/dpmr/transforms"
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) {
-	beamlog.LogLevel = "warn" // the runners log every job's plan at INFO
-	// Every prism job leaves an empty beamloopbackworker-* file in the temp
-	// dir (Beam's SDK never removes it); keep them in one removed at exit.
-	tmp, err := os.MkdirTemp("", "dpmr-test-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("TMPDIR", tmp)
-	code := ptest.MainRetWithDefault(m, "direct")
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { runnertest.Main(m, "direct") }
 
 // oracleTol is the agreement required between pipeline and reference
 // trainer. Both run the same arithmetic in the same order with exact

@@ -7,10 +7,30 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"testing"
 
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/dpmr/dpmr/runners"
 )
+
+// Main is the TestMain of a package that runs pipelines, on runner unless
+// --runner says otherwise. Every prism job leaves an empty
+// beamloopbackworker-* file in the temp dir (Beam's SDK never removes it),
+// so the tests get a temp dir of their own, removed at exit.
+func Main(m *testing.M, runner string) {
+	beamlog.LogLevel = "warn" // the runners log every job's plan at INFO
+	tmp, err := os.MkdirTemp("", "dpmr-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := ptest.MainRetWithDefault(m, runner)
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
 
 // SetFlags sets flags of the process-wide flag set by name, as
 // --name=value on the command line would, and returns a func that puts the
