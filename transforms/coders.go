@@ -139,13 +139,24 @@ func (d *decoder) uint() uint64 {
 }
 
 func (d *decoder) int() int64 {
-	v, n := binary.Varint(d.b)
+	v, n := varint(d.b)
 	if n <= 0 {
 		d.fail()
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+// varint decodes the zigzag varint at the front of b (n <= 0 if there is
+// none), taking a one-byte one without a call: most row gaps and small
+// integer values are. The loops over a block's entries use it on a local
+// slice rather than d.b, which would cost a write barrier per entry.
+func varint(b []byte) (v int64, n int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
+	}
+	return binary.Varint(b)
 }
 
 // i32 reads an int that must fit in 32 bits, so a damaged file position
@@ -197,10 +208,16 @@ func (d *decoder) i32s() []int32 {
 	if n == 0 {
 		return nil
 	}
-	v := make([]int32, n)
+	v, b := make([]int32, n), d.b
 	for i := range v {
-		v[i] = d.i32()
+		x, k := varint(b)
+		if k <= 0 || x < math.MinInt32 || x > math.MaxInt32 {
+			d.fail()
+			return nil
+		}
+		v[i], b = int32(x), b[k:]
 	}
+	d.b = b
 	return v
 }
 
@@ -260,14 +277,16 @@ func (d *decoder) vals() []float64 {
 		if n == 0 {
 			return nil
 		}
-		v := make([]float64, n)
+		v, b := make([]float64, n), d.b
 		for i := range v {
-			x := d.int()
-			if x < -1<<31 || x > 1<<31 {
+			x, k := varint(b)
+			if k <= 0 || x < -1<<31 || x > 1<<31 {
 				d.fail()
+				return nil
 			}
-			v[i] = float64(x)
+			v[i], b = float64(x), b[k:]
 		}
+		d.b = b
 		return v
 	}
 	d.fail()
@@ -280,19 +299,21 @@ func (d *decoder) csc() (colPtr, rows []int32, vals []float64) {
 	colPtr = d.i32s()
 	if n := d.count(1); n > 0 {
 		rows = make([]int32, n)
-		c, prev := 0, int64(0)
+		c, prev, b := 0, int64(0), d.b
 		for k := range rows {
 			for c < len(colPtr) && int(colPtr[c]) <= k {
 				c++
 				prev = 0
 			}
-			r := prev + d.int()
-			if r < 0 || r > math.MaxInt32 {
+			gap, m := varint(b)
+			r := prev + gap
+			if m <= 0 || r < 0 || r > math.MaxInt32 {
 				d.fail()
 				return nil, nil, nil
 			}
-			rows[k], prev = int32(r), r
+			rows[k], prev, b = int32(r), r, b[m:]
 		}
+		d.b = b
 	}
 	return colPtr, rows, d.vals()
 }
