@@ -402,13 +402,17 @@ func checkParsedBlock(pb ParsedBlock) error {
 // AppendDocBlock appends b's encoding to dst.
 func AppendDocBlock(dst []byte, b DocBlock) []byte {
 	e := encoder{b: dst}
+	e.docBlock(b)
+	return e.b
+}
+
+func (e *encoder) docBlock(b DocBlock) {
 	e.int(b.Block)
 	e.int(int64(b.File))
 	e.i64s(b.Lines)
 	e.vals(b.Labels)
 	e.strs(b.Features)
 	e.csc(b.ColPtr, b.Rows, b.Vals)
-	return e.b
 }
 
 func encodeDocBlock(b DocBlock) []byte {
@@ -418,15 +422,26 @@ func encodeDocBlock(b DocBlock) []byte {
 // DecodeDocBlock is the inverse of AppendDocBlock.
 func DecodeDocBlock(b []byte) (DocBlock, error) {
 	d := decoder{b: b}
-	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Features: d.strs()}
-	db.ColPtr, db.Rows, db.Vals = d.csc()
+	db := d.docBlock()
 	if err := d.done(); err != nil {
 		return db, err
 	}
+	return db, checkDocBlock(db)
+}
+
+func (d *decoder) docBlock() DocBlock {
+	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Features: d.strs()}
+	db.ColPtr, db.Rows, db.Vals = d.csc()
+	return db
+}
+
+// checkDocBlock checks a block's shape: one label per line, a column per
+// feature, rows in range.
+func checkDocBlock(db DocBlock) error {
 	if len(db.Lines) != len(db.Labels) {
-		return db, ErrMalformed
+		return ErrMalformed
 	}
-	return db, checkCSC(len(db.Labels), len(db.Features), db.ColPtr, db.Rows, db.Vals)
+	return checkCSC(len(db.Labels), len(db.Features), db.ColPtr, db.Rows, db.Vals)
 }
 
 // AppendBlockFeatures appends f's encoding to dst.
@@ -571,29 +586,22 @@ func DecodeRowPack(b []byte) (RowPack, error) {
 
 func encodeSufficientBlock(sb SufficientBlock) []byte {
 	e := encoder{}
-	e.int(sb.Block)
-	e.int(int64(sb.File))
-	e.i64s(sb.Lines)
-	e.strs(sb.Features)
+	e.docBlock(sb.DocBlock)
 	e.f64s(sb.W)
 	e.f64s(sb.D)
-	e.vals(sb.Labels)
-	e.csc(sb.ColPtr, sb.Rows, sb.Vals)
 	return e.b
 }
 
 func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	d := decoder{b: b}
-	sb := SufficientBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Features: d.strs(),
-		W: d.f64s(), D: d.f64s(), Labels: d.vals()}
-	sb.ColPtr, sb.Rows, sb.Vals = d.csc()
+	sb := SufficientBlock{DocBlock: d.docBlock(), W: d.f64s(), D: d.f64s()}
 	if err := d.done(); err != nil {
 		return sb, err
 	}
-	if len(sb.Lines) != len(sb.Labels) || len(sb.W) != len(sb.Features) || len(sb.D) != len(sb.Features) {
+	if len(sb.W) != len(sb.Features) || len(sb.D) != len(sb.Features) {
 		return sb, ErrMalformed
 	}
-	return sb, checkCSC(len(sb.Labels), len(sb.Features), sb.ColPtr, sb.Rows, sb.Vals)
+	return sb, checkDocBlock(sb.DocBlock)
 }
 
 func encodeGradPack(g GradPack) []byte {

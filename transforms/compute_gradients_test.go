@@ -77,7 +77,7 @@ type column struct {
 // sufficientBlock writes a SufficientBlock by hand: columns in feature
 // order, each feature's W and D taken from rows (0 when absent).
 func sufficientBlock(block int64, labels []float64, rows map[string]model.Row, cols ...column) SufficientBlock {
-	b := SufficientBlock{Block: block, Labels: labels, ColPtr: []int32{0}}
+	b := SufficientBlock{DocBlock: DocBlock{Block: block, Labels: labels, ColPtr: []int32{0}}}
 	for i := range labels {
 		b.Lines = append(b.Lines, int64(i+1))
 	}

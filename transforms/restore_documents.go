@@ -47,8 +47,8 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 		return fmt.Errorf("dpmr: block %d has %d inverted blocks, want 1 (index out of step)", block, n)
 	}
 	cols := len(doc.Features)
-	sb := SufficientBlock{Block: block, File: doc.File, Lines: doc.Lines, Labels: doc.Labels, Features: doc.Features,
-		W: make([]float64, cols), D: make([]float64, cols), ColPtr: doc.ColPtr, Rows: doc.Rows, Vals: doc.Vals}
+	doc.Block = block
+	sb := SufficientBlock{DocBlock: doc, W: make([]float64, cols), D: make([]float64, cols)}
 	seen := make([]bool, cols)
 	got := 0
 	var bw BlockWeights

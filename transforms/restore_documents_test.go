@@ -53,22 +53,26 @@ func TestRestoreDocuments(t *testing.T) {
 	// Each weight lands in its column; the matrix is the DocBlock's.
 	want := []SufficientBlock{
 		{
-			Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0},
-			Features: []string{"a", "b", "c", "d"},
-			W:        []float64{0.5, -2, 1.5, 3},
-			D:        []float64{-1, 0.25, 0, 1},
-			ColPtr:   []int32{0, 4, 6, 7, 10},
-			Rows:     []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
-			Vals:     []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
+			DocBlock: DocBlock{
+				Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0},
+				Features: []string{"a", "b", "c", "d"},
+				ColPtr:   []int32{0, 4, 6, 7, 10},
+				Rows:     []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
+				Vals:     []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
+			},
+			W: []float64{0.5, -2, 1.5, 3},
+			D: []float64{-1, 0.25, 0, 1},
 		},
 		{
-			Block: 20, File: 1, Lines: []int64{5, 6}, Labels: []float64{0, 1},
-			Features: []string{model.BiasName, "a", "b"},
-			W:        []float64{0.25, 0.5, -2},
-			D:        []float64{0.5, -1, 0.25},
-			ColPtr:   []int32{0, 2, 3, 4},
-			Rows:     []int32{0, 1, 0, 1},
-			Vals:     []float64{1, 1, 2, 0.5},
+			DocBlock: DocBlock{
+				Block: 20, File: 1, Lines: []int64{5, 6}, Labels: []float64{0, 1},
+				Features: []string{model.BiasName, "a", "b"},
+				ColPtr:   []int32{0, 2, 3, 4},
+				Rows:     []int32{0, 1, 0, 1},
+				Vals:     []float64{1, 1, 2, 0.5},
+			},
+			W: []float64{0.25, 0.5, -2},
+			D: []float64{0.5, -1, 0.25},
 		},
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
@@ -81,7 +85,7 @@ func TestRestoreDocuments(t *testing.T) {
 // (no intercept either) still comes out, with its labels and no columns.
 func TestRestoreDocumentsNoFeatures(t *testing.T) {
 	docs := []DocBlock{{Block: 30, File: 2, Lines: []int64{7, 8}, Labels: []float64{1, 0}, ColPtr: []int32{0}}}
-	want := SufficientBlock{Block: 30, File: 2, Lines: []int64{7, 8}, Labels: []float64{1, 0}, ColPtr: []int32{0}}
+	want := SufficientBlock{DocBlock: docs[0]}
 	onRunners(t, bothRunners, func(s beam.Scope) {
 		blocks := RestoreDocuments(s, keyed(s, fromDocRec, docRecs(docs)), keyed(s, fromWeightsRec, []weightsRec{}))
 		passert.Equals(s, blocks, want)
@@ -167,8 +171,7 @@ func TestRestoreDocumentsAfterSharding(t *testing.T) {
 	}
 	var want []SufficientBlock
 	for _, d := range parsedDocs(true) {
-		sb := SufficientBlock{Block: d.Block, File: d.File, Lines: d.Lines, Labels: d.Labels, Features: d.Features,
-			D: make([]float64, len(d.Features)), ColPtr: d.ColPtr, Rows: d.Rows, Vals: d.Vals}
+		sb := SufficientBlock{DocBlock: d, D: make([]float64, len(d.Features))}
 		for _, name := range d.Features {
 			sb.W = append(sb.W, warmW[name])
 		}

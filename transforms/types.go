@@ -99,23 +99,11 @@ type RowPack struct {
 }
 
 // SufficientBlock is a block of samples that carries, for every feature it
-// uses, the feature's weight and step: enough to score and differentiate
-// it with no other data. Columns are in ascending feature order.
+// uses (its columns), the feature's weight and step: enough to score and
+// differentiate it with no other data.
 type SufficientBlock struct {
-	Block    int64
-	File     int32
-	Lines    []int64
-	Features []string
-	W, D     []float64
-	Labels   []float64
-	ColPtr   []int32
-	Rows     []int32
-	Vals     []float64
-}
-
-// Matrix views the block as the model's column-major block.
-func (b *SufficientBlock) Matrix() *model.Block {
-	return &model.Block{Labels: b.Labels, ColPtr: b.ColPtr, Rows: b.Rows, Vals: b.Vals}
+	DocBlock
+	W, D []float64
 }
 
 // GradPack is one block's contribution to the gradients of the features of
