@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -107,10 +108,17 @@ func (f *encodeRowsFn) ProcessElement(p int32, pack transforms.RowPack, emit fun
 	emit(p%int32(f.Shards), EncodeRows(p, pack))
 }
 
+// notDecodable reports a snapshot record that does not decode. A shard
+// file is streamed and checked against its manifest once read to the end,
+// so a damaged record can reach its decoder first: it is the same damage.
+func notDecodable(dataset string, err error) error {
+	return fmt.Errorf("%w: a %s record does not decode: %w", ErrCorrupt, dataset, err)
+}
+
 func decodeRows(b []byte, emit func(int32, transforms.RowPack)) error {
 	p, pack, err := DecodeRows(b)
 	if err != nil {
-		return err
+		return notDecodable("rows", err)
 	}
 	emit(p, pack)
 	return nil
@@ -125,7 +133,7 @@ func (f *encodeFeaturesFn) ProcessElement(p int32, bf transforms.BlockFeatures, 
 func decodeFeatures(b []byte, emit func(int32, transforms.BlockFeatures)) error {
 	p, bf, err := decodeFeaturesRecord(b)
 	if err != nil {
-		return err
+		return notDecodable("features", err)
 	}
 	emit(p, bf)
 	return nil
@@ -153,20 +161,25 @@ func (f *encodeDocsFn) ProcessElement(block int64, doc transforms.DocBlock, emit
 }
 
 func decodeDocs(b []byte, emit func(int64, transforms.DocBlock)) error {
-	kb, vb, err := splitRecord(b)
+	block, doc, err := decodeDocsRecord(b)
 	if err != nil {
-		return err
-	}
-	block, err := decodeInt64Key(kb)
-	if err != nil {
-		return err
-	}
-	doc, err := transforms.DecodeDocBlock(vb)
-	if err != nil {
-		return err
+		return notDecodable("blocks", err)
 	}
 	emit(block, doc)
 	return nil
+}
+
+func decodeDocsRecord(b []byte) (int64, transforms.DocBlock, error) {
+	kb, vb, err := splitRecord(b)
+	if err != nil {
+		return 0, transforms.DocBlock{}, err
+	}
+	block, err := decodeInt64Key(kb)
+	if err != nil {
+		return 0, transforms.DocBlock{}, err
+	}
+	doc, err := transforms.DecodeDocBlock(vb)
+	return block, doc, err
 }
 
 type encodeHotFn struct{ Shards int }
@@ -178,11 +191,11 @@ func (f *encodeHotFn) ProcessElement(name string, shards int32, emit func(int32,
 func decodeHot(b []byte, emit func(string, int32)) error {
 	kb, vb, err := splitRecord(b)
 	if err != nil {
-		return err
+		return notDecodable("hot", err)
 	}
 	k, err := decodeInt64Key(vb)
 	if err != nil || k < 2 || k > 1<<30 {
-		return transforms.ErrMalformed
+		return notDecodable("hot", transforms.ErrMalformed)
 	}
 	emit(string(kb), int32(k))
 	return nil
