@@ -301,6 +301,28 @@ type Figures struct {
 	Keys []KeyStats `json:"keys,omitempty"`
 }
 
+// CheckFinite reports figures that overflowed: a step so large that the
+// weights, and with them J, leave the floating-point range, or that the
+// next step's own figures do. Only gd and averaging, whose steps scale
+// with the user's --learning-rate, get there.
+func (f Figures) CheckFinite() error {
+	bad := func(vs ...float64) bool {
+		for _, v := range vs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case bad(f.J, f.Loss, f.GradNorm):
+		return fmt.Errorf("training diverged at pass %d (J = %v, |g| = %v): the step is too large; lower --learning-rate, or leave it 0 for a safe one", f.Pass, f.J, f.GradNorm)
+	case bad(f.Slope, f.WW, f.WD, f.DD):
+		return fmt.Errorf("the step planned after pass %d overflows (|step|^2 = %v): lower --learning-rate, or leave it 0 for a safe one", f.Pass, f.DD)
+	}
+	return nil
+}
+
 // KeyStats sums up the key sizes of one keyed stage: how many keys, and
 // the largest and mean size (in postings, or partials for the combine).
 type KeyStats struct {

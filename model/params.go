@@ -108,6 +108,12 @@ func (p TrainParams) Validate() error {
 	if p.Iterations < 1 {
 		return fmt.Errorf("iterations %d must be >= 1", p.Iterations)
 	}
+	if !(p.Tol >= 0) || math.IsInf(p.Tol, 0) {
+		return fmt.Errorf("tol %v must be a finite number (negative turns the test off)", p.Tol)
+	}
+	if !(p.GTol >= 0) || math.IsInf(p.GTol, 0) {
+		return fmt.Errorf("gtol %v must be a finite number (negative turns the test off)", p.GTol)
+	}
 	return nil
 }
 

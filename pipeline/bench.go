@@ -124,11 +124,11 @@ func (b *Bench) Setup(ctx context.Context) (Timing, error) {
 		return Timing{}, err
 	}
 	if b.c.Partitions == 0 {
-		size, err := inputBytes(ctx, files)
+		stamps, err := stampInputs(ctx, files)
 		if err != nil {
 			return Timing{}, err
 		}
-		b.c.Partitions = PartitionsFor(size)
+		b.c.Partitions = PartitionsFor(totalBytes(stamps))
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Setup(s, SetupParams{Files: files, Dir: b.indexDir(), StartDir: b.startDir(), Bias: b.c.Train.Bias,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -68,26 +69,53 @@ const (
 	PartitionBytes = 64 << 20
 )
 
-// inputBytes is the inputs' total size.
-func inputBytes(ctx context.Context, files []InputFile) (int64, error) {
-	var total int64
-	for _, f := range files {
-		fs, err := filesystem.New(ctx, f.Path)
-		if err != nil {
-			return 0, err
-		}
-		n, err := fs.Size(ctx, f.Path)
-		fs.Close()
-		if err != nil {
-			return 0, fmt.Errorf("%s: %v", f.Path, err)
-		}
-		total += n
-	}
-	return total, nil
+// inputStamp tells cheaply whether an input file changed: its size and,
+// where the file system keeps one, its modification time.
+type inputStamp struct {
+	Path     string `json:"path"`
+	Bytes    int64  `json:"bytes"`
+	Modified string `json:"modified,omitempty"`
 }
 
-// ExpandInputs lists the files matching the globs, sorted, each once. A
-// glob matching nothing is an error, not an empty input.
+// stampInputs stamps each file.
+func stampInputs(ctx context.Context, files []InputFile) ([]inputStamp, error) {
+	stamps := make([]inputStamp, len(files))
+	for i, f := range files {
+		fs, err := filesystem.New(ctx, f.Path)
+		if err != nil {
+			return nil, err
+		}
+		n, err := fs.Size(ctx, f.Path)
+		var mod time.Time
+		if lm, ok := fs.(filesystem.LastModifiedGetter); ok && err == nil {
+			mod, err = lm.LastModified(ctx, f.Path)
+		}
+		fs.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", f.Path, err)
+		}
+		stamps[i] = inputStamp{Path: f.Path, Bytes: n}
+		if !mod.IsZero() {
+			stamps[i].Modified = mod.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return stamps, nil
+}
+
+// totalBytes is the stamped files' total size.
+func totalBytes(stamps []inputStamp) int64 {
+	var n int64
+	for _, s := range stamps {
+		n += s.Bytes
+	}
+	return n
+}
+
+// ExpandInputs lists the files matching the globs, sorted, each once
+// however it is spelled (x.txt and ./x.txt, a symbolic link and its
+// target). A glob matching nothing is an error, not an empty input, and so
+// is a local input that is not a regular file (a directory, or a named
+// pipe that would hang the reader).
 func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 	seen := map[string]bool{}
 	var paths []string
@@ -105,8 +133,12 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 			return nil, fmt.Errorf("input %q matches no files", g)
 		}
 		for _, m := range matched {
-			if !seen[m] {
-				seen[m] = true
+			key, err := fileIdentity(m)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[key] {
+				seen[key] = true
 				paths = append(paths, m)
 			}
 		}
@@ -114,25 +146,46 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 	sort.Strings(paths)
 	files := make([]InputFile, len(paths))
 	for i, p := range paths {
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return nil, fmt.Errorf("input %s is a directory; give a glob such as %s/*", p, p)
-		}
-		if !strings.Contains(p, "://") {
-			f, err := os.Open(p)
-			if err != nil {
-				return nil, fmt.Errorf("input %s cannot be read: %v", p, err)
-			}
-			f.Close()
-		}
 		files[i] = InputFile{Index: int32(i), Path: p}
 	}
 	return files, nil
 }
 
+// fileIdentity checks a matched input and returns what identifies it: a
+// local file's absolute path with symbolic links resolved, or the path.
+func fileIdentity(p string) (string, error) {
+	if strings.Contains(p, "://") {
+		return p, nil
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", fmt.Errorf("input %s cannot be read: %v", p, err)
+	}
+	switch {
+	case fi.IsDir():
+		return "", fmt.Errorf("input %s is a directory; give a glob such as %s/*", p, p)
+	case !fi.Mode().IsRegular():
+		return "", fmt.Errorf("input %s is not a regular file (%s); dpmr reads inputs it can size and read again, so copy it to a file first", p, fi.Mode().Type())
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("input %s cannot be read: %v", p, err)
+	}
+	f.Close()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("input %s: %v", p, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	return abs, nil
+}
+
 // runState is work-dir/run.json: what a resumed run must agree with.
 type runState struct {
-	Inputs     []string          `json:"inputs"`
-	Tests      []string          `json:"tests,omitempty"`
+	Inputs     []inputStamp      `json:"inputs"`
+	Tests      []inputStamp      `json:"tests,omitempty"`
 	Train      model.TrainParams `json:"train"`
 	Sharding   int64             `json:"shard_threshold"`
 	Shards     int               `json:"shards"`
@@ -158,6 +211,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err := c.Train.Validate(); err != nil {
 		return nil, err
 	}
+	if c.MaxBadLines < 0 {
+		return nil, fmt.Errorf("--max-bad-lines %d must be >= 0", c.MaxBadLines)
+	}
 	if c.Shards == 0 {
 		c.Shards = 8
 	}
@@ -171,21 +227,29 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			return nil, fmt.Errorf("test set: %w", err)
 		}
 	}
-	if c.Partitions == 0 {
-		size, err := inputBytes(ctx, files)
-		if err != nil {
-			return nil, err
-		}
-		c.Partitions = PartitionsFor(size)
-	}
-	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Partitions: c.Partitions, Warm: c.Warm,
+	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Warm: c.Warm,
 		StartedAt: time.Now().UTC().Format(time.RFC3339)}
-	for _, f := range files {
-		state.Inputs = append(state.Inputs, f.Path)
+	if state.Inputs, err = stampInputs(ctx, files); err != nil {
+		return nil, err
 	}
-	for _, f := range testFiles {
-		state.Tests = append(state.Tests, f.Path)
+	if state.Tests, err = stampInputs(ctx, testFiles); err != nil {
+		return nil, err
 	}
+	if c.Partitions == 0 {
+		c.Partitions = PartitionsFor(totalBytes(state.Inputs))
+	}
+	state.Partitions = c.Partitions
+	if err := checkWritableDir(ctx, "--output", c.Output); err != nil {
+		return nil, err
+	}
+	if err := checkWritableDir(ctx, "--workdir", c.WorkDir); err != nil {
+		return nil, err
+	}
+	lock, err := AcquireLock(ctx, c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	if err := c.prepareWorkDir(ctx, state); err != nil {
 		return nil, err
 	}
@@ -269,6 +333,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		c.logf("resuming after pass %d", len(history)-1)
 	}
 	for reason == "" {
+		if err := lock.Err(); err != nil {
+			return nil, err
+		}
 		plan := model.FirstPlan()
 		if len(history) > 0 {
 			plan = model.NextPlan(c.Train, history[len(history)-1])
@@ -303,6 +370,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		reason = model.StopReason(c.Train, history)
 	}
 	c.logf("stopped: %s", reason)
+	if err := lock.Err(); err != nil {
+		return nil, err
+	}
 
 	info, err := c.export(ctx, rows, meta, history, reason)
 	if err != nil {
@@ -368,6 +438,12 @@ func (c *TrainConfig) prepareWorkDir(ctx context.Context, state runState) error 
 		if err := json.Unmarshal(old, &prev); err != nil {
 			return fmt.Errorf("--resume: %s: %v", path, err)
 		}
+		if err := sameInputs(prev.Inputs, state.Inputs); err != nil {
+			return fmt.Errorf("--resume: %v since the run in %s started; start a new work dir", err, c.WorkDir)
+		}
+		if err := sameInputs(prev.Tests, state.Tests); err != nil {
+			return fmt.Errorf("--resume: test set: %v since the run in %s started; start a new work dir", err, c.WorkDir)
+		}
 		if !sameRun(prev, state) {
 			return fmt.Errorf("--resume: the run in %s used other inputs or flags; start a new work dir", c.WorkDir)
 		}
@@ -380,6 +456,21 @@ func (c *TrainConfig) prepareWorkDir(ctx context.Context, state runState) error 
 	}
 	data, _ := json.MarshalIndent(state, "", "  ")
 	return writeFile(ctx, path, append(data, '\n'))
+}
+
+// sameInputs reports an input file that both runs read and that changed
+// in between.
+func sameInputs(before, now []inputStamp) error {
+	was := map[string]inputStamp{}
+	for _, s := range before {
+		was[s.Path] = s
+	}
+	for _, s := range now {
+		if w, ok := was[s.Path]; ok && w != s {
+			return fmt.Errorf("input %s changed (%d bytes, modified %s; now %d bytes, modified %s)", s.Path, w.Bytes, w.Modified, s.Bytes, s.Modified)
+		}
+	}
+	return nil
 }
 
 // sameRun tells whether two runs compute the same iterates; the stopping

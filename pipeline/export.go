@@ -81,7 +81,7 @@ func (f *writeTextShardFn) ProcessElement(ctx context.Context, shard int32, line
 	}
 	// Names hold no whitespace, so byte order of the lines is name order.
 	sort.Slice(all, func(i, j int) bool { return bytes.Compare(all[i], all[j]) < 0 })
-	path := joinPath(f.Dir, fmt.Sprintf("%s-%05d-of-%05d", f.Name, shard, f.Shards))
+	path := joinPath(f.Dir, ShardName(f.Name, int(shard), f.Shards))
 	sf, err := writeWhole(ctx, path, bytes.Join(all, nil))
 	if err != nil {
 		return err

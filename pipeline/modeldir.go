@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,9 @@ func init() {
 // ModelFormat names the model directory format in model.json.
 const ModelFormat = "dpmr-logistic-regression"
 
-// modelVersion is the model directory format version.
-const modelVersion = 1
+// modelVersion is the model directory format version: 2 names the
+// weights files relative to the model directory (see resolveListed).
+const modelVersion = 2
 
 // ModelInfo is model.json: the model's description, how it was trained,
 // its history, and the weights files it consists of. It is written last;
@@ -71,7 +73,7 @@ const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^
 // export writes the model: the weights files through a pipeline, then
 // model.json.
 func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMeta, history []model.Figures, reason string) (*ModelInfo, error) {
-	if err := clearOutputs(c.Output, ModelFileName, "weights-*"); err != nil {
+	if err := clearOutputs(c.Output, ModelFileName, "weights", HistoryName, HistoryChartName); err != nil {
 		return nil, err
 	}
 	exportDir := joinPath(c.WorkDir, "export")
@@ -81,7 +83,7 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("export pipeline: %w", err)
 	}
-	m, err := ReadManifest(ctx, exportDir)
+	m, err := readManifest(ctx, exportDir, true)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +107,9 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 	if err := writeFile(ctx, joinPath(c.Output, HistoryName), historyCSV(history)); err != nil {
 		return nil, err
 	}
-	data, err := json.MarshalIndent(info, "", "  ")
+	stored := *info
+	stored.Files = listedFiles(c.Output, info.Files)
+	data, err := json.MarshalIndent(stored, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -115,20 +119,39 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 	return info, nil
 }
 
-// clearOutputs removes an earlier output's files from a local directory,
-// its marker file first, so no mix of old and new ever looks complete.
-func clearOutputs(dir, marker, glob string) error {
+// clearOutputs removes from a local output directory the files an earlier
+// run of dpmr wrote there, the marker first, so no mix of old and new ever
+// looks complete: the files named in names, and shard files
+// PREFIX-SSSSS-of-NNNNN. Nothing else is touched: a user's own files stay,
+// even one named weights-notes.txt.
+func clearOutputs(dir, marker, prefix string, names ...string) error {
 	if strings.Contains(dir, "://") {
 		return nil
 	}
-	if err := os.Remove(filepath.Join(dir, marker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, glob))
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			return err
+	if err := removeIfThere(filepath.Join(dir, marker)); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if _, _, shard := ParseShardName(n, prefix); (shard || slices.Contains(names, n)) && e.Type().IsRegular() {
+			if err := removeIfThere(filepath.Join(dir, n)); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+func removeIfThere(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }
@@ -136,7 +159,7 @@ func clearOutputs(dir, marker, glob string) error {
 // readIntercept finds the intercept's line: the first of its shard, since
 // its empty name sorts first.
 func readIntercept(ctx context.Context, files []ShardFile, shards int) (float64, error) {
-	want := fmt.Sprintf("weights-%05d-of-%05d", shardOfName(model.BiasName, shards), shards)
+	want := ShardName("weights", int(shardOfName(model.BiasName, shards)), shards)
 	for _, f := range files {
 		if !strings.HasSuffix(f.Path, want) {
 			continue
@@ -162,14 +185,28 @@ func ReadModel(ctx context.Context, dir string) (*ModelInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a dpmr model: %v", dir, err)
 	}
+	info, err := parseModel(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSizes(ctx, path, info.Files); err != nil {
+		return nil, fmt.Errorf("%v: the model is damaged", err)
+	}
+	return info, nil
+}
+
+// parseModel decodes the model.json at path and resolves its files in
+// its directory.
+func parseModel(path string, data []byte) (*ModelInfo, error) {
 	var info ModelInfo
 	if err := json.Unmarshal(data, &info); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if info.Format != ModelFormat || info.Version != modelVersion {
-		return nil, fmt.Errorf("%s: format %q version %d, this dpmr reads %q version %d", path, info.Format, info.Version, ModelFormat, modelVersion)
+	if info.Format != ModelFormat || info.Version < 1 || info.Version > modelVersion {
+		return nil, fmt.Errorf("%s: format %q version %d, this dpmr reads %q versions 1 to %d", path, info.Format, info.Version, ModelFormat, modelVersion)
 	}
-	if err := checkSizes(ctx, path, info.Files); err != nil {
+	var err error
+	if info.Files, err = resolveListed(path, info.Files, info.Version < 2, false); err != nil {
 		return nil, fmt.Errorf("%v: the model is damaged", err)
 	}
 	return &info, nil
@@ -222,6 +259,10 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 
 // HistoryName is the per-iteration history, as CSV, in a model directory.
 const HistoryName = "history.csv"
+
+// HistoryChartName is the chart of the history that dpmr train draws in a
+// local model directory.
+const HistoryChartName = "history.svg"
 
 // historyCSV formats the history one row per pass; the test columns are
 // empty without a test set.

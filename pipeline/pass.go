@@ -74,6 +74,9 @@ func updateParams(p PassParams) transforms.UpdateParams {
 }
 
 func figuresJSON(f model.Figures, emit func([]byte)) error {
+	if err := f.CheckFinite(); err != nil {
+		return err
+	}
 	data, err := json.Marshal(f)
 	if err != nil {
 		return err

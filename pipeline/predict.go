@@ -110,7 +110,7 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 	for _, r := range rows {
 		buf = AppendPrediction(buf, f.Paths[r.file], r.line, r.label, r.margin)
 	}
-	path := joinPath(f.Dir, fmt.Sprintf("predictions-%05d-of-%05d", shard, f.Shards))
+	path := joinPath(f.Dir, ShardName("predictions", int(shard), f.Shards))
 	sf, err := writeWhole(ctx, path, buf)
 	if err != nil {
 		return err
@@ -172,15 +172,26 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	if c.Shards == 0 {
 		c.Shards = 8
 	}
-	if err := clearOutputs(c.Output, PredictionsName, "predictions-*"); err != nil {
-		return nil, err
-	}
 	if c.Partitions == 0 {
-		size, err := inputBytes(ctx, files)
+		stamps, err := stampInputs(ctx, files)
 		if err != nil {
 			return nil, err
 		}
-		c.Partitions = PartitionsFor(size)
+		c.Partitions = PartitionsFor(totalBytes(stamps))
+	}
+	if err := checkWritableDir(ctx, "--output", c.Output); err != nil {
+		return nil, err
+	}
+	if err := checkWritableDir(ctx, "--workdir", c.WorkDir); err != nil {
+		return nil, err
+	}
+	lock, err := AcquireLock(ctx, c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if err := clearOutputs(c.Output, PredictionsName, "predictions"); err != nil {
+		return nil, err
 	}
 	meta := joinPath(c.WorkDir, "predict")
 	p, s := beam.NewPipelineWithRoot()
@@ -189,7 +200,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("prediction pipeline: %w", err)
 	}
-	m, err := ReadManifest(ctx, meta)
+	m, err := readManifest(ctx, meta, true)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +217,9 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	}
 	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339), Files: m.Dataset("predictions")}
-	data, err := json.MarshalIndent(out, "", "  ")
+	stored := *out
+	stored.Files = listedFiles(c.Output, out.Files)
+	data, err := json.MarshalIndent(stored, "", "  ")
 	if err != nil {
 		return nil, err
 	}

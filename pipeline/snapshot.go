@@ -23,12 +23,19 @@ import (
 // is never read. Each shard file is a sequence of records, each a uvarint
 // length and that many bytes; the manifest keeps each file's record count,
 // size and CRC-32C, which readers check.
+//
+// A listing (manifest.json, model.json, predictions.json) names each file
+// relative to its own directory, so a copied or moved directory reads and
+// checks its own files, never the original's. Version 1 recorded paths as
+// typed; its files always lay in the listing's directory, so a version 1
+// listing is read by the files' base names.
 
 // ManifestName is the file that marks a snapshot complete.
 const ManifestName = "manifest.json"
 
-// manifestVersion is the snapshot format version.
-const manifestVersion = 1
+// manifestVersion is the snapshot format version: 2 names files relative
+// to the manifest's directory.
+const manifestVersion = 2
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -44,7 +51,9 @@ func init() {
 // ShardFile describes one written shard.
 type ShardFile struct {
 	Dataset string `json:"dataset"` // which record kind, e.g. "rows"
-	Path    string `json:"path"`    // full path
+	// Path is the file's full path in memory; in a listing it is the
+	// file's name in the listing's directory (see listedFiles).
+	Path    string `json:"path"`
 	Records int64  `json:"records"`
 	Bytes   int64  `json:"bytes"`
 	CRC32C  uint32 `json:"crc32c"`
@@ -81,24 +90,87 @@ func (m *Manifest) Records(name string) int64 {
 var ErrIncomplete = errors.New("snapshot is incomplete")
 
 // ReadManifest reads and checks dir's manifest, and that every file it
-// lists exists with the recorded size.
+// lists lies in dir and exists with the recorded size.
 func ReadManifest(ctx context.Context, dir string) (*Manifest, error) {
+	return readManifest(ctx, dir, false)
+}
+
+// readManifest is ReadManifest; with external, the manifest may also list
+// files by full path outside dir. Only the listings a run writes in its
+// work dir for its own use at once (export, predict) do, and they are
+// never read from a copy.
+func readManifest(ctx context.Context, dir string, external bool) (*Manifest, error) {
 	path := joinPath(dir, ManifestName)
 	data, err := readFile(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrIncomplete, dir, err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrIncomplete, path, err)
-	}
-	if m.Version != manifestVersion {
-		return nil, fmt.Errorf("%s: snapshot format version %d, this dpmr reads %d", path, m.Version, manifestVersion)
+	m, err := parseManifest(path, data, external)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkSizes(ctx, path, m.Files); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
+
+// parseManifest decodes the manifest at path and resolves its files.
+func parseManifest(path string, data []byte, external bool) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrIncomplete, path, err)
+	}
+	if m.Version < 1 || m.Version > manifestVersion {
+		return nil, fmt.Errorf("%s: snapshot format version %d, this dpmr reads 1 to %d", path, m.Version, manifestVersion)
+	}
+	var err error
+	if m.Files, err = resolveListed(path, m.Files, m.Version < 2, external); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+// listedFiles returns files as a listing in dir records them: by name,
+// for the files in dir; by full path, for others (see readManifest).
+func listedFiles(dir string, files []ShardFile) []ShardFile {
+	out := make([]ShardFile, len(files))
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	for i, f := range files {
+		if name, ok := strings.CutPrefix(f.Path, prefix); ok && validName(name) {
+			f.Path = name
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// resolveListed turns the names a listing at path records into full paths
+// in the listing's directory. Byname reads a version 1 listing, which
+// recorded full paths of files in its own directory, by their base names.
+// Only with external may a listing name a file by a full path.
+func resolveListed(listing string, files []ShardFile, byName, external bool) ([]ShardFile, error) {
+	dir := listing[:strings.LastIndex(listing, "/")+1]
+	out := make([]ShardFile, len(files))
+	for i, f := range files {
+		name := f.Path
+		if byName {
+			name = name[strings.LastIndex(name, "/")+1:]
+		}
+		switch {
+		case validName(name):
+			f.Path = dir + name
+		case !external || name == "":
+			return nil, fmt.Errorf("%s lists %q, which is not the name of a file in its directory", listing, f.Path)
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+// validName tells whether name is a plain file name, with no directory.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\")
 }
 
 // checkSizes checks that every file a listing (manifest.json, model.json)
@@ -121,56 +193,6 @@ func checkSizes(ctx context.Context, listing string, files []ShardFile) error {
 	return nil
 }
 
-func readFile(ctx context.Context, path string) ([]byte, error) {
-	fs, err := filesystem.New(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	defer fs.Close()
-	r, err := fs.OpenRead(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
-}
-
-// writeFile writes data to path whole: through a temporary name and a
-// rename where the file system can rename, so a reader never sees half.
-func writeFile(ctx context.Context, path string, data []byte) error {
-	fs, err := filesystem.New(ctx, path)
-	if err != nil {
-		return err
-	}
-	defer fs.Close()
-	target := path
-	rn, canRename := fs.(filesystem.Renamer)
-	if canRename {
-		target = path + ".tmp"
-	}
-	w, err := fs.OpenWrite(ctx, target)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if canRename {
-		return rn.Rename(ctx, target, path)
-	}
-	return nil
-}
-
-// joinPath joins a directory and a name with "/", which every Beam file
-// system (local, gs://, s3://) accepts.
-func joinPath(dir, name string) string {
-	return strings.TrimSuffix(dir, "/") + "/" + name
-}
-
 // WriteDataset writes records, already keyed by shard number in
 // [0, shards), as the files dir/name-SSSSS-of-NNNNN and returns their
 // descriptions. Shard names are fixed, so a retried bundle rewrites the
@@ -188,7 +210,7 @@ type writeShardFn struct {
 }
 
 func (f *writeShardFn) ProcessElement(ctx context.Context, shard int32, records func(*[]byte) bool, emit func(ShardFile)) error {
-	path := joinPath(f.Dir, fmt.Sprintf("%s-%05d-of-%05d", f.Name, shard, f.Shards))
+	path := joinPath(f.Dir, ShardName(f.Name, int(shard), f.Shards))
 	fs, err := filesystem.New(ctx, path)
 	if err != nil {
 		return err
@@ -247,6 +269,7 @@ func (f *writeManifestFn) ProcessElement(ctx context.Context, _ []byte, files fu
 		m.Files = append(m.Files, sf)
 	}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	m.Files = listedFiles(f.Dir, m.Files)
 	var raw []byte
 	for meta(&raw) {
 		m.Meta = raw

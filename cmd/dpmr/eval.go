@@ -21,6 +21,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 
 	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/pipeline"
 )
 
 func init() {
@@ -194,7 +195,7 @@ func checkPredictionFiles(dir string, listed []predictionsFile) ([]predictionFil
 	shards := -1
 	for _, f := range listed {
 		base := f.Path[strings.LastIndex(f.Path, "/")+1:]
-		shard, of, ok := parseShardName(base, "predictions")
+		shard, of, ok := pipeline.ParseShardName(base, "predictions")
 		if !ok || shard >= of {
 			return nil, fmt.Errorf("%w: %s lists %q, not a predictions-SSSSS-of-NNNNN file",
 				errDamagedPredictions, manPath, f.Path)
@@ -216,25 +217,6 @@ func checkPredictionFiles(dir string, listed []predictionsFile) ([]predictionFil
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].shard < files[j].shard })
 	return files, nil
-}
-
-// parseShardName parses prefix-SSSSS-of-NNNNN, the numbers written as
-// %05d writes them.
-func parseShardName(name, prefix string) (shard, of int, ok bool) {
-	rest, ok := strings.CutPrefix(name, prefix+"-")
-	if !ok {
-		return 0, 0, false
-	}
-	s, n, ok := strings.Cut(rest, "-of-")
-	if !ok {
-		return 0, 0, false
-	}
-	shard, err1 := strconv.Atoi(s)
-	of, err2 := strconv.Atoi(n)
-	if err1 != nil || err2 != nil || shard < 0 || fmt.Sprintf("%05d-of-%05d", shard, of) != rest {
-		return 0, 0, false
-	}
-	return shard, of, true
 }
 
 // readFile streams one predictions file. It hashes every byte as it parses,

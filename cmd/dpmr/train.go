@@ -58,6 +58,9 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if *shards < 1 {
 			return usageError("--shards must be >= 1")
 		}
+		if *maxBad < 0 {
+			return usageError("--max-bad-lines must be >= 0, got %d", *maxBad)
+		}
 		if *partitions < 0 || *partitions > 1<<20 {
 			return usageError("--partitions must be between 0 (derived) and 1048576")
 		}
@@ -88,7 +91,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if err != nil {
 			return err
 		}
-		if err := writeHistoryChart(filepath.Join(*output, "history.svg"), res.History); err != nil {
+		if err := writeHistoryChart(filepath.Join(*output, pipeline.HistoryChartName), res.History); err != nil {
 			return err
 		}
 		m := res.Model
