@@ -38,7 +38,7 @@ type Sample struct {
 var NoLabel = math.NaN()
 
 // Labelled reports whether y is a label, not NoLabel.
-func Labelled(y float64) bool { return y == y }
+func Labelled(y float64) bool { return !math.IsNaN(y) }
 
 // LabelMode says whether a line starts with a label.
 type LabelMode uint8
