@@ -45,8 +45,8 @@ type PredictParams struct {
 // score as training does, Classify them, and write one line per sample,
 // "file<TAB>line<TAB>label<TAB>margin<TAB>probability", sorted by file and
 // line within each output file; the label is empty for a sample without
-// one. The manifest in p.Meta lists the files and
-// counts the rejected input lines.
+// one. The manifest in p.Meta lists the files and counts the rejected
+// input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
 	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels)
