@@ -18,6 +18,7 @@ import (
 type fixtureResult struct {
 	samples, nonzeros int64
 	errs              []string
+	lines             []string // each sample, formatted
 }
 
 func readFixture(t *testing.T, path string) fixtureResult {
@@ -39,12 +40,29 @@ func readFixture(t *testing.T, path string) fixtureResult {
 		case errors.As(err, &pe):
 			res.errs = append(res.errs, err.Error())
 		case err != nil:
-			t.Fatal(err)
+			// A read error ends the input: it is the last error.
+			res.errs = append(res.errs, err.Error())
+			return res
 		default:
 			res.samples++
 			res.nonzeros += int64(len(s.Features))
+			res.lines = append(res.lines, fmt.Sprintf("%d %v %v", s.Line, s.Label, s.Features))
 		}
 	}
+}
+
+// fixtureExts are the extensions of fixture inputs: plain text and its
+// compressed forms, which the reader opens by extension.
+var fixtureExts = []string{".txt", ".txt.gz", ".txt.bz2"}
+
+// fixtureStem returns the path without its input extension, or "".
+func fixtureStem(path string) string {
+	for _, ext := range fixtureExts {
+		if strings.HasSuffix(path, ext) {
+			return strings.TrimSuffix(path, ext)
+		}
+	}
+	return ""
 }
 
 // readExpect parses a .expect file, which must be exactly
@@ -72,16 +90,31 @@ func TestFixtures(t *testing.T) {
 			t.Fatalf("no fixtures in testdata/%s", dir)
 		}
 		for _, path := range paths {
-			base, ext := strings.TrimSuffix(path, filepath.Ext(path)), filepath.Ext(path)
-			if ext != ".txt" {
-				// Every .expect and .err describes a .txt beside it.
-				if _, err := os.Stat(base + ".txt"); err != nil || (ext != ".expect" && ext != ".err") {
+			base := fixtureStem(path)
+			if base == "" {
+				// Every .expect and .err describes an input beside it.
+				base, ext := strings.TrimSuffix(path, filepath.Ext(path)), filepath.Ext(path)
+				found := false
+				for _, in := range fixtureExts {
+					if _, err := os.Stat(base + in); err == nil {
+						found = true
+					}
+				}
+				if !found || (ext != ".expect" && ext != ".err") {
 					t.Errorf("stray fixture file %s", path)
 				}
 				continue
 			}
 			t.Run(dir+"/"+filepath.Base(path), func(t *testing.T) {
 				got := readFixture(t, path)
+				if plain := base + ".txt"; plain != path && dir == "good" {
+					// A compressed form reads exactly as its plain text.
+					if _, err := os.Stat(plain); err == nil {
+						if want := readFixture(t, plain); !slices.Equal(got.lines, want.lines) {
+							t.Errorf("%s reads\n%q\nbut %s reads\n%q", path, got.lines, plain, want.lines)
+						}
+					}
+				}
 
 				var wantErrs []string
 				b, err := os.ReadFile(base + ".err")

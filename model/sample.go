@@ -3,11 +3,14 @@ package model
 import (
 	"bufio"
 	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"math"
+	"path"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -19,14 +22,62 @@ type Feature struct {
 	Value float64
 }
 
-// Sample is one labelled line. File and Line are its identity: they are
+// Sample is one line. File and Line are its identity: they are
 // deterministic, so a run can be reproduced and every error or prediction
 // points back to its source line.
 type Sample struct {
 	File     string
 	Line     int64   // 1-based physical line number in File
-	Label    float64 // 0 or 1
+	Label    float64 // 0 or 1, or NoLabel for a line read without one
 	Features []Feature
+}
+
+// NoLabel is the Label of a sample whose line has none (LabelOptional,
+// LabelNone). It is a NaN, so that it can never pass for a class: test
+// for it with Labelled.
+var NoLabel = math.NaN()
+
+// Labelled reports whether y is a label, not NoLabel.
+func Labelled(y float64) bool { return !math.IsNaN(y) }
+
+// LabelMode says whether a line starts with a label.
+type LabelMode uint8
+
+const (
+	// LabelRequired: every sample line starts with its label (training
+	// data, a test set). The zero value.
+	LabelRequired LabelMode = iota
+	// LabelOptional: a line whose first token contains ':' (a name:value
+	// feature) has no label and is all features; any other line starts
+	// with its label, as under LabelRequired. No label token contains
+	// ':', so a labelled line is never read as unlabelled. The one line
+	// this cannot express is an unlabelled one whose first feature is
+	// written without a value: write it name:1, or use LabelNone.
+	LabelOptional
+	// LabelNone: no line has a label; every token is a feature, the first
+	// one too, even if it reads 1 or 0.
+	LabelNone
+)
+
+// Values whose magnitude is outside [MinMagnitude, MaxMagnitude], other
+// than 0, are refused as out of range. The trainer forms sums of squares
+// of values over the whole input (the step size, the curvature), squares
+// of sums (the gradient's norm) and products of values with weights that
+// scale like 1/value; within these bounds a square is within [1e-200,
+// 1e200], so a sum of 2^63 of them, or the square of a sum of 2^63
+// values, is still far from overflow (1.8e308), and a feature whose
+// values are all tiny cannot make its weight's square overflow either.
+const (
+	MaxMagnitude = 1e100
+	MinMagnitude = 1e-100
+)
+
+// rangeMsg ends the error message of a value out of range.
+const rangeMsg = "is out of range: nonzero values must have a magnitude between 1e-100 and 1e100"
+
+func inRange(v float64) bool {
+	a := math.Abs(v)
+	return a == 0 || MinMagnitude <= a && a <= MaxMagnitude
 }
 
 // Sentinel errors wrapped by ParseError.Err, for callers that count or skip
@@ -71,6 +122,9 @@ func (e *lineError) Unwrap() error { return e.kind }
 // call must copy Features; names are immutable strings and may be kept.
 // All names of a line share one allocation.
 //
+// ParseLine reads the line under LabelRequired; ParseLineLabels takes the
+// LabelMode.
+//
 // text is one line; a trailing "\n", "\r\n" or "\r" is stripped. ok is false,
 // with a nil error, for lines that carry no sample: blank lines (only spaces
 // and tabs) and comment lines, whose first non-blank byte is '#'. Comments
@@ -82,24 +136,31 @@ func (e *lineError) Unwrap() error { return e.kind }
 //
 //   - The label is 1 or +1 (class 1) or 0 or -1 (class 0); anything else is
 //     an ErrLabel. A line with a label and no features is a valid sample:
-//     it still has the bias.
+//     it still has the bias. A line read without a label (see LabelMode)
+//     gets Label NoLabel.
 //   - A feature token is name:value, split at the last ':', so names may
 //     contain ':' ("a:b:3" is feature "a:b" with value 3); a token with no
 //     ':' has value 1. An empty name is an ErrFeature. Names are kept
 //     byte-exact and are not checked for UTF-8: identity is the bytes.
-//   - A value is a decimal number (no hex, no '_') that is finite as a
-//     float64; an empty, non-numeric, NaN, infinite or overflowing value is
-//     an ErrValue. Values too small for float64 round to 0.
+//   - A value is a decimal number (no hex, no '_'); 0 or a magnitude
+//     between MinMagnitude and MaxMagnitude. An empty, non-numeric, NaN,
+//     infinite or out of range value is an ErrValue; so is a nonzero
+//     literal too small for float64 (1e-400).
 //   - A feature repeated on one line has its values summed (the same for a
 //     linear model) and keeps the position of its first appearance; the
-//     running sum must stay finite. Features whose value is 0, given or
-//     summed, are dropped: absent means 0. Features are otherwise kept in
-//     line order.
+//     running sum must stay in range too. Features whose value is 0, given
+//     or summed, are dropped: absent means 0. Features are otherwise kept
+//     in line order.
 //   - A control byte (below 0x20, other than tab) anywhere in a sample line
 //     is an ErrBinary; it almost always means a binary file was given.
 //
 // A non-nil error is always a *ParseError; dst then holds no features.
 func ParseLine(dst *Sample, file string, line int64, text []byte) (ok bool, err error) {
+	return ParseLineLabels(dst, file, line, text, LabelRequired)
+}
+
+// ParseLineLabels is ParseLine with the LabelMode given.
+func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels LabelMode) (ok bool, err error) {
 	dst.File, dst.Line, dst.Label = file, line, 0
 	dst.Features = dst.Features[:0]
 
@@ -119,14 +180,20 @@ func ParseLine(dst *Sample, file string, line int64, text []byte) (ok bool, err 
 	// One copy per line; names and values are substrings of it.
 	s := string(text)
 	end := nextBlank(s, start)
-	switch s[start:end] {
-	case "1", "+1":
+	switch first := s[start:end]; {
+	case labels == LabelNone || labels == LabelOptional && strings.IndexByte(first, ':') >= 0:
+		dst.Label = NoLabel
+		end = start // the first token is a feature
+	case first == "1" || first == "+1":
 		dst.Label = 1
-	case "0", "-1":
+	case first == "0" || first == "-1":
 		dst.Label = 0
 	default:
-		return false, lineErr(file, line, start+1, ErrLabel,
-			fmt.Sprintf("label %s is not 1, +1, 0 or -1", quote(s[start:end])))
+		msg := fmt.Sprintf("label %s is not 1, +1, 0 or -1", quote(first))
+		if labels == LabelOptional {
+			msg += " (a line without a label starts with a name:value feature)"
+		}
+		return false, lineErr(file, line, start+1, ErrLabel, msg)
 	}
 
 	fs := dst.Features
@@ -146,10 +213,10 @@ func ParseLine(dst *Sample, file string, line int64, text []byte) (ok bool, err 
 			continue
 		}
 		sum := fs[at].Value + value
-		if math.IsInf(sum, 0) {
+		if !inRange(sum) {
 			dst.Features = fs[:0]
 			return false, lineErr(file, line, i+1, ErrValue,
-				fmt.Sprintf("sum of values of feature %s is out of range", quote(name)))
+				fmt.Sprintf("sum of values of feature %s %s", quote(name), rangeMsg))
 		}
 		fs[at].Value = sum
 	}
@@ -230,8 +297,8 @@ func parseFeature(tok string) (name string, value float64, err error) {
 	return name, value, nil
 }
 
-// parseValue parses a finite decimal float. On failure it returns the end of
-// the error message ("is not a number", ...).
+// parseValue parses a decimal float that is 0 or in range. On failure it
+// returns the end of the error message ("is not a number", ...).
 func parseValue(v string) (float64, string) {
 	// Fast path for small counts, the usual value: exact below 2^53.
 	if 0 < len(v) && len(v) <= 15 {
@@ -260,12 +327,26 @@ func parseValue(v string) (float64, string) {
 	}
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		// Only overflow is a range error; underflow rounds to zero quietly.
-		return 0, "is out of range"
+		return 0, rangeMsg // overflow
 	case err != nil:
 		return 0, "is not a number"
+	case f == 0 && nonzeroDigits(v):
+		return 0, rangeMsg // underflow: ParseFloat rounds to 0 quietly
+	case !inRange(f):
+		return 0, rangeMsg
 	}
 	return f, ""
+}
+
+// nonzeroDigits reports whether a decimal literal's mantissa has a digit
+// other than 0: whether it means a number other than 0.
+func nonzeroDigits(v string) bool {
+	for k := 0; k < len(v) && v[k] != 'e' && v[k] != 'E'; k++ {
+		if '1' <= v[k] && v[k] <= '9' {
+			return true
+		}
+	}
+	return false
 }
 
 // maxQuoted bounds the bytes of a token echoed in an error message, so a
@@ -307,24 +388,71 @@ func nextBlank[T string | []byte](b T, i int) int {
 	return i
 }
 
-// Reader streams samples from a text file in the format of ParseLine. It has
-// no line-length limit (bufio.Scanner stops at 64 KiB, and one sample with
-// millions of features is a single line). Line numbers count physical
-// lines, blank and comment lines included, so they match an editor's. A
-// UTF-8 byte order mark at the start of the input is skipped. A last line
-// without a trailing newline is read like any other.
+// Reader streams samples from a text file in the format of ParseLine. It is
+// the one line reader of dpmr: the in-memory trainer and the pipeline's
+// workers both read their input through it.
+//
+// It has no line-length limit (bufio.Scanner stops at 64 KiB, and one
+// sample with millions of features is a single line). Line numbers count
+// physical lines of the text, blank and comment lines included, so they
+// match an editor's; for a compressed file they are the lines of the
+// decompressed text. A UTF-8 byte order mark at the start of the text is
+// skipped. A last line without a trailing newline is read like any other.
+//
+// The file name's extension says how the input is compressed: ".gz" is
+// gzip (several concatenated members too) and ".bz2" is bzip2, read
+// transparently, in any letter case; other names are plain text. Names of
+// other compressed formats (".zst", ".xz", ".lz4", ".zip", ".7z") are
+// refused with a message saying to decompress them first. An empty file is
+// an empty input whatever its name.
 type Reader struct {
-	br   *bufio.Reader
-	file string
-	line int64
-	long []byte // accumulates a line longer than br's buffer
-	err  error  // sticky: io.EOF or a read error
+	// Labels says how lines start; the zero value requires a label.
+	Labels LabelMode
+
+	src   *sourceReader
+	file  string
+	codec string        // "gzip", "bzip2" or "" for plain text
+	br    *bufio.Reader // nil until the first Read opens the input
+	line  int64
+	text  []byte // the last line read, without its end of line
+	long  []byte // accumulates a line longer than br's buffer
+	err   error  // sticky: io.EOF or a read error
 }
 
 // NewReader returns a Reader of r; file names the input in samples and
-// errors.
+// errors, and its extension says how r is compressed. Nothing is read
+// before the first Read.
 func NewReader(r io.Reader, file string) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10), file: file}
+	return &Reader{src: &sourceReader{r: r}, file: file, codec: Compression(file)}
+}
+
+// Compression returns the compression a file name's extension implies:
+// "gzip", "bzip2", or "" for plain text.
+func Compression(file string) string {
+	switch ext := strings.ToLower(path.Ext(file)); ext {
+	case ".gz":
+		return "gzip"
+	case ".bz2":
+		return "bzip2"
+	}
+	return ""
+}
+
+// unsupported names compressed formats that Reader does not decompress,
+// by extension, with the command that does.
+var unsupported = map[string]string{
+	".zst": "zstd -d", ".xz": "xz -d", ".lz4": "lz4 -d", ".zip": "unzip", ".7z": "7z x",
+}
+
+// UnsupportedCompression returns an error, naming the file, when its name
+// says it is compressed in a format Reader does not read; nil otherwise.
+func UnsupportedCompression(file string) error {
+	ext := strings.ToLower(path.Ext(file))
+	if cmd, ok := unsupported[ext]; ok {
+		return fmt.Errorf("%s: %s-compressed input is not supported: decompress it first (%s), or compress it with gzip (.gz) or bzip2 (.bz2)",
+			file, strings.TrimPrefix(ext, "."), cmd)
+	}
+	return nil
 }
 
 var bom = []byte("\xEF\xBB\xBF")
@@ -332,14 +460,18 @@ var bom = []byte("\xEF\xBB\xBF")
 // Read parses the next sample into dst, skipping blank and comment lines;
 // dst's Features are reused as in ParseLine. Read returns io.EOF at the end
 // and a *ParseError for a malformed line, after which the next call goes on
-// with the following line. If reading fails, Read returns an error wrapping
-// the failure, on that call and every later one.
+// with the following line. If reading fails, or the compressed data is
+// damaged or truncated, Read returns an error naming the file, on that call
+// and every later one.
 func (r *Reader) Read(dst *Sample) error {
+	if r.br == nil && r.err == nil {
+		r.err = r.open()
+	}
 	for r.err == nil {
 		text, err := r.readLine()
 		if err != nil && err != io.EOF {
 			// A line cut short by a failed read is not trusted.
-			r.err = fmt.Errorf("reading %s after line %d: %w", r.file, r.line, err)
+			r.err = r.readError(err)
 			break
 		}
 		if err == io.EOF {
@@ -352,8 +484,12 @@ func (r *Reader) Read(dst *Sample) error {
 		if r.line == 1 {
 			text = bytes.TrimPrefix(text, bom)
 		}
-		ok, perr := ParseLine(dst, r.file, r.line, text)
+		r.text = trimEOL(text)
+		ok, perr := ParseLineLabels(dst, r.file, r.line, text, r.Labels)
 		if perr != nil {
+			if hint := compressedHint(text); r.line == 1 && r.codec == "" && hint != "" {
+				return lineErr(r.file, r.line, 1, ErrBinary, hint)
+			}
 			return perr
 		}
 		if ok {
@@ -361,6 +497,69 @@ func (r *Reader) Read(dst *Sample) error {
 		}
 	}
 	return r.err
+}
+
+// Text returns the last line Read read, without its end of line: the
+// malformed line after a *ParseError. It is valid until the next Read.
+func (r *Reader) Text() []byte { return r.text }
+
+// Line returns the number of the last line Read read.
+func (r *Reader) Line() int64 { return r.line }
+
+// open sets up decompression.
+func (r *Reader) open() error {
+	if err := UnsupportedCompression(r.file); err != nil {
+		return err
+	}
+	var in io.Reader = r.src
+	switch r.codec {
+	case "gzip":
+		zr, err := gzip.NewReader(r.src)
+		if err != nil {
+			if err == io.EOF && r.src.n == 0 {
+				return io.EOF // an empty file
+			}
+			return r.readError(err)
+		}
+		in = zr
+	case "bzip2":
+		in = bzip2.NewReader(r.src)
+	}
+	r.br = bufio.NewReaderSize(in, 64<<10)
+	return nil
+}
+
+// readError describes a failure to read, after the lines read so far.
+func (r *Reader) readError(err error) error {
+	switch {
+	case r.src.err != nil && r.src.err != io.EOF:
+		// The file could not be read: the data is not at fault.
+		return fmt.Errorf("reading %s after line %d: %w", r.file, r.line, r.src.err)
+	case r.codec == "":
+		return fmt.Errorf("reading %s after line %d: %w", r.file, r.line, err)
+	case r.codec == "bzip2" && r.src.n == 0 && err == io.ErrUnexpectedEOF:
+		return io.EOF // an empty file
+	case r.line == 0:
+		return fmt.Errorf("%s is not %s data, or is damaged or truncated (it is read as %s because of its name): %w",
+			r.file, r.codec, r.codec, err)
+	}
+	return fmt.Errorf("%s: %s data damaged or truncated after line %d: %w", r.file, r.codec, r.line, err)
+}
+
+// compressedHint names the compression of a file whose first line starts
+// with a compressed format's magic bytes, for the error of reading it as
+// text.
+func compressedHint(text []byte) string {
+	for _, m := range []struct{ magic, format, ext string }{
+		{"\x1f\x8b", "gzip", ".gz"},
+		{"BZh", "bzip2", ".bz2"},
+		{"\x28\xb5\x2f\xfd", "zstd", ".zst"},
+	} {
+		if bytes.HasPrefix(text, []byte(m.magic)) && (m.format != "bzip2" || bytes.Contains(text[:min(len(text), 10)], []byte("1AY&SY"))) {
+			return fmt.Sprintf("binary data: %s-compressed, but the file name does not end in %s", m.format, m.ext)
+		}
+	}
+	return ""
 }
 
 // readLine returns the next line with its "\n", valid until the next call.
@@ -375,4 +574,21 @@ func (r *Reader) readLine() ([]byte, error) {
 		r.long = append(r.long, b...)
 	}
 	return r.long, err
+}
+
+// sourceReader counts the bytes of the file and keeps its first error, so
+// that a failure to read the file is told apart from damaged data.
+type sourceReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (s *sourceReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	s.n += int64(n)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }

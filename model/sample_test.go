@@ -2,10 +2,13 @@ package model_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -46,9 +49,10 @@ func TestParseLine(t *testing.T) {
 			feats{{"a", .5}, {"b", 5}, {"c", -2500}, {"d", 3}, {"e", 100}, {"f", 7}}},
 		{"15-digit integer exact", "1 a:123456789012345", 1, feats{{"a", 123456789012345}}},
 		{"16-digit integer", "1 a:1234567890123456", 1, feats{{"a", 1234567890123456}}},
-		{"largest finite", "1 a:1.7976931348623157e308", 1, feats{{"a", math.MaxFloat64}}},
-		{"subnormal kept", "1 a:1e-320", 1, feats{{"a", 1e-320}}},
-		{"underflow rounds to zero and is dropped", "1 a:1e-400 b", 1, feats{{"b", 1}}},
+		{"largest in range", "1 a:1e100 b:-1e100", 1, feats{{"a", 1e100}, {"b", -1e100}}},
+		{"smallest in range", "1 a:1e-100 b:-1e-100", 1, feats{{"a", 1e-100}, {"b", -1e-100}}},
+		{"zero in any notation", "1 a:0e-400 b:0.000e999 c:-0e5 d", 1, feats{{"d", 1}}},
+		{"duplicates summed to the bound", "1 a:6e99 a:4e99", 1, feats{{"a", 1e100}}},
 		{"zero dropped", "1 a:0 b:1", 1, feats{{"b", 1}}},
 		{"negative zero dropped", "1 a:-0 b:-0.0", 1, feats{}},
 		{"duplicates summed", "1 a:1 b:2 a:3", 1, feats{{"a", 4}, {"b", 2}}},
@@ -128,9 +132,16 @@ func TestParseLineErrors(t *testing.T) {
 		{"inf", "1 a:inf", model.ErrValue, 3, `value "inf" of feature "a" is not finite`},
 		{"-Inf", "1 a:-Inf", model.ErrValue, 3, `value "-Inf" of feature "a" is not finite`},
 		{"infinity", "1 a:+infinity", model.ErrValue, 3, `value "+infinity" of feature "a" is not finite`},
-		{"overflow", "1 a:1e309", model.ErrValue, 3, `value "1e309" of feature "a" is out of range`},
-		{"negative overflow", "1 a:-1e309", model.ErrValue, 3, `value "-1e309" of feature "a" is out of range`},
-		{"sum overflow", "1 a:1e308 b a:1e308", model.ErrValue, 13, `sum of values of feature "a" is out of range`},
+		{"overflow", "1 a:1e309", model.ErrValue, 3, `value "1e309" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"negative overflow", "1 a:-1e309", model.ErrValue, 3, `value "-1e309" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"largest finite", "1 a:1.7976931348623157e308", model.ErrValue, 3, `value "1.7976931348623157e308" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"square overflows", "1 f1:1e155", model.ErrValue, 3, `value "1e155" of feature "f1" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"above the bound", "1 a:1.0000001e100", model.ErrValue, 3, `value "1.0000001e100" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"below the bound", "1 a:-9.9999e-101", model.ErrValue, 3, `value "-9.9999e-101" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"subnormal", "1 a:1e-320", model.ErrValue, 3, `value "1e-320" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"underflow to zero", "1 a:1e-400", model.ErrValue, 3, `value "1e-400" of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"sum overflow", "1 a:1e100 b a:1e100", model.ErrValue, 13, `sum of values of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"sum below the bound", "1 a:1.5e-100 b a:-1e-100", model.ErrValue, 16, `sum of values of feature "a" is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
 		{"empty value", "1 foo:", model.ErrValue, 3, `feature "foo" has an empty value`},
 		{"empty value after colons", "1 a::", model.ErrValue, 3, `feature "a:" has an empty value`},
 		{"empty name", "1 :3", model.ErrFeature, 3, `feature ":3" has an empty name`},
@@ -422,6 +433,17 @@ var decimal = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9
 
 var token = regexp.MustCompile(`[^ \t]+`)
 
+// refInRange states the value bounds: 0, or a magnitude in [1e-100, 1e100].
+func refInRange(f float64) bool {
+	return f == 0 || 1e-100 <= math.Abs(f) && math.Abs(f) <= 1e100
+}
+
+// isZero reports whether the decimal literal v denotes 0, exactly.
+func isZero(v string) bool {
+	x, _, err := big.ParseFloat(v, 10, 64, big.ToNearestEven)
+	return err == nil && x.Sign() == 0
+}
+
 // refParse is a slow, obvious statement of the format, the oracle of
 // FuzzParseLine: it returns the sample or the error kind and column.
 func refParse(text string) (ok bool, label float64, fs feats, kind error, col int) {
@@ -457,12 +479,14 @@ func refParse(text string) (ok bool, label float64, fs feats, kind error, col in
 		switch {
 		case err == nil && (math.IsNaN(f) || math.IsInf(f, 0)), !decimal.MatchString(v), err != nil:
 			return false, 0, nil, model.ErrValue, col
+		case f == 0 && !isZero(v), !refInRange(f):
+			return false, 0, nil, model.ErrValue, col
 		}
 		if _, seen := sums[name]; !seen {
 			order = append(order, name)
 		}
 		sums[name] += f
-		if math.IsInf(sums[name], 0) {
+		if !refInRange(sums[name]) {
 			return false, 0, nil, model.ErrValue, col
 		}
 	}
@@ -477,7 +501,7 @@ func refParse(text string) (ok bool, label float64, fs feats, kind error, col in
 
 func FuzzParseLine(f *testing.F) {
 	for _, seed := range []string{
-		"1 a:2 b", "+1 a:b:3 a:b:-3", "-1\tcafé:1e-320", "0 a:0 b a:1e308 a:1e308",
+		"1 a:2 b", "+1 a:b:3 a:b:-3", "-1\tcafé:1e-320", "0 a:0 b a:1e308 a:1e308", "1 a:6e99 a:6e99", "1 a:1e-400",
 		"# comment", "", "  \r", "1 :3", "1 foo:", "1 a:nan", "1 a:0x1p-2", "2 a",
 		"1 a\x00", "1 a:1_0", "1 a\r\n", "0 " + strings.Repeat("f ", 40) + "g:-40",
 	} {
@@ -529,7 +553,43 @@ func FuzzParseLine(f *testing.F) {
 		case ok && (s.Label != label || !slices.Equal(s.Features, fs)):
 			t.Fatalf("ParseLine(%q) = %v %v; want %v %v", text, s.Label, s.Features, label, fs)
 		}
+		checkLabelModes(t, text, ok, err, s)
 	})
+}
+
+// checkLabelModes checks the label modes against ParseLine's result for
+// the same text: LabelNone reads a sample line as ParseLine reads it behind
+// a label, and LabelOptional reads it as LabelNone when its first token
+// has a ':' and as ParseLine otherwise.
+func checkLabelModes(t *testing.T, text []byte, ok bool, err error, s model.Sample) {
+	var none, opt, behind model.Sample
+	okNone, errNone := model.ParseLineLabels(&none, "fuzz.txt", 9, text, model.LabelNone)
+	okOpt, errOpt := model.ParseLineLabels(&opt, "fuzz.txt", 9, text, model.LabelOptional)
+	if okNone || errNone != nil {
+		okB, errB := model.ParseLine(&behind, "fuzz.txt", 9, append([]byte("1 "), text...))
+		var pn, pb *model.ParseError
+		switch {
+		case errNone != nil || errB != nil:
+			if !errors.As(errNone, &pn) || !errors.As(errB, &pb) || pn.Column != pb.Column-2 ||
+				!errors.Is(errNone, errors.Unwrap(pb.Err)) && errors.Unwrap(pb.Err) != nil {
+				t.Fatalf("LabelNone(%q) error = %v; behind a label: %v", text, errNone, errB)
+			}
+		case okNone != okB || model.Labelled(none.Label) || !slices.Equal(none.Features, behind.Features):
+			t.Fatalf("LabelNone(%q) = %v %v %v; behind a label: %v %v", text, okNone, none.Label, none.Features, okB, behind.Features)
+		}
+	}
+	fields := strings.Fields(strings.ReplaceAll(string(text), "\r", " "))
+	if len(fields) > 0 && strings.Contains(fields[0], ":") && !bytes.ContainsAny(text, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f") {
+		if okOpt != okNone || (errOpt == nil) != (errNone == nil) || errOpt != nil && errOpt.Error() != errNone.Error() ||
+			!slices.Equal(opt.Features, none.Features) || model.Labelled(opt.Label) && okOpt {
+			t.Fatalf("LabelOptional(%q) = %v %v %v; LabelNone: %v %v %v", text, okOpt, opt.Features, errOpt, okNone, none.Features, errNone)
+		}
+		return
+	}
+	if okOpt != ok || (errOpt == nil) != (err == nil) || errOpt != nil && !strings.HasPrefix(errOpt.Error(), err.Error()) ||
+		okOpt && (opt.Label != s.Label || !slices.Equal(opt.Features, s.Features)) {
+		t.Fatalf("LabelOptional(%q) = %v %v %v %v; ParseLine: %v %v %v %v", text, okOpt, opt.Label, opt.Features, errOpt, ok, s.Label, s.Features, err)
+	}
 }
 
 // FuzzReader checks that a Reader yields what ParseLine gives for each line.
@@ -585,6 +645,163 @@ func BenchmarkParseLine(b *testing.B) {
 	for b.Loop() {
 		if _, err := model.ParseLine(&s, "f", 1, text); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func gzipped(t *testing.T, parts ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, p := range parts { // one gzip member each, concatenated
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func TestReaderCompressed(t *testing.T) {
+	text := "\xEF\xBB\xBF# header\n1 a:2 b\n\n0 c\r\n+1 d:1e-3\n"
+	want := readAll(t, model.NewReader(strings.NewReader(text), "in.txt"))
+	if len(want) != 3 || want[0].line != 2 || want[2].line != 5 {
+		t.Fatalf("plain text reads %+v", want)
+	}
+	bz, err := os.ReadFile("../testdata/good/libsvm.txt.bz2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainLibsvm, err := os.ReadFile("../testdata/good/libsvm.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want []readResult
+	}{
+		{"in.txt.gz", gzipped(t, text), want},
+		{"in.GZ", gzipped(t, text), want},
+		{"members.gz", gzipped(t, text[:15], text[15:22], text[22:]), want},
+		{"libsvm.txt.bz2", bz, readAll(t, model.NewReader(bytes.NewReader(plainLibsvm), "in.txt"))},
+		{"empty.gz", nil, nil},
+		{"empty.bz2", nil, nil},
+		{"empty-text.gz", gzipped(t, ""), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := readAll(t, model.NewReader(iotest.HalfReader(bytes.NewReader(tt.data)), "in.txt"))
+			if len(tt.data) > 0 && reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("compressed data read as text gives the samples")
+			}
+			got = readAll(t, model.NewReader(iotest.HalfReader(bytes.NewReader(tt.data)), tt.name))
+			if (len(got) != 0 || len(tt.want) != 0) && !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReaderCompressedErrors(t *testing.T) {
+	data := gzipped(t, "1 a\n0 b\n1 c\n")
+	boom := errors.New("disk on fire")
+	for _, tt := range []struct {
+		name, file string
+		in         io.Reader
+		want       string
+		is         error
+	}{
+		{"unsupported", "in.txt.zst", strings.NewReader("1 a\n"),
+			"in.txt.zst: zst-compressed input is not supported: decompress it first (zstd -d), or compress it with gzip (.gz) or bzip2 (.bz2)", nil},
+		{"not gzip", "in.gz", strings.NewReader("1 a\n0 b\n1 c\n"),
+			"in.gz is not gzip data, or is damaged or truncated (it is read as gzip because of its name): gzip: invalid header", gzip.ErrHeader},
+		{"not bzip2", "in.bz2", strings.NewReader("1 a\n"),
+			"in.bz2 is not bzip2 data, or is damaged or truncated (it is read as bzip2 because of its name): bzip2 data invalid: bad magic value", nil},
+		{"truncated header", "in.gz", bytes.NewReader(data[:5]),
+			"in.gz is not gzip data, or is damaged or truncated (it is read as gzip because of its name): unexpected EOF", io.ErrUnexpectedEOF},
+		{"truncated", "in.gz", bytes.NewReader(data[:len(data)-4]),
+			"in.gz: gzip data damaged or truncated after line 3: unexpected EOF", io.ErrUnexpectedEOF},
+		{"checksum", "in.gz", bytes.NewReader(append(append([]byte{}, data[:len(data)-8]...), 0, 0, 0, 0, 12, 0, 0, 0)),
+			"in.gz: gzip data damaged or truncated after line 3: gzip: invalid checksum", gzip.ErrChecksum},
+		{"failed read", "in.gz", io.MultiReader(bytes.NewReader(data[:len(data)-4]), iotest.ErrReader(boom)),
+			"reading in.gz after line 3: disk on fire", boom},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := model.NewReader(tt.in, tt.file)
+			var s model.Sample
+			var err error
+			for err == nil {
+				err = r.Read(&s)
+			}
+			if err == io.EOF || err.Error() != tt.want {
+				t.Fatalf("error\n got %v\nwant %s", err, tt.want)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.is)
+			}
+			if again := r.Read(&s); again != err {
+				t.Errorf("next Read = %v; want the same error", again)
+			}
+		})
+	}
+}
+
+func TestReaderCompressedHint(t *testing.T) {
+	for _, tt := range []struct {
+		data []byte
+		want string
+	}{
+		{gzipped(t, "1 a\n"), "x.txt:1:1: binary data: gzip-compressed, but the file name does not end in .gz"},
+		{[]byte("BZh91AY&SY\x01\x02"), "x.txt:1:1: binary data: bzip2-compressed, but the file name does not end in .bz2"},
+		{[]byte("\x28\xb5\x2f\xfd\x04\x00"), "x.txt:1:1: binary data: zstd-compressed, but the file name does not end in .zst"},
+	} {
+		r := model.NewReader(bytes.NewReader(tt.data), "x.txt")
+		var s model.Sample
+		if err := r.Read(&s); err == nil || err.Error() != tt.want || !errors.Is(err, model.ErrBinary) {
+			t.Errorf("Read(%q) = %v; want %s", tt.data, err, tt.want)
+		}
+	}
+}
+
+func TestReaderLabelModes(t *testing.T) {
+	input := "1 a:1\na:2 b\n0 c\nx:1\n1\nb c\n"
+	for _, tt := range []struct {
+		mode model.LabelMode
+		want []string
+	}{
+		{model.LabelRequired, []string{"1 1 [{a 1}]", `in.txt:2:1: label "a:2" is not 1, +1, 0 or -1`, "3 0 [{c 1}]",
+			`in.txt:4:1: label "x:1" is not 1, +1, 0 or -1`, "5 1 []", `in.txt:6:1: label "b" is not 1, +1, 0 or -1`}},
+		{model.LabelOptional, []string{"1 1 [{a 1}]", "2 none [{a 2} {b 1}]", "3 0 [{c 1}]", "4 none [{x 1}]", "5 1 []",
+			`in.txt:6:1: label "b" is not 1, +1, 0 or -1 (a line without a label starts with a name:value feature)`}},
+		{model.LabelNone, []string{"1 none [{1 1} {a 1}]", "2 none [{a 2} {b 1}]", "3 none [{0 1} {c 1}]", "4 none [{x 1}]",
+			"5 none [{1 1}]", "6 none [{b 1} {c 1}]"}},
+	} {
+		r := model.NewReader(strings.NewReader(input), "in.txt")
+		r.Labels = tt.mode
+		var got []string
+		var s model.Sample
+		for {
+			err := r.Read(&s)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				got = append(got, err.Error())
+				if want := strings.SplitN(input, "\n", int(r.Line())+1)[r.Line()-1]; string(r.Text()) != want {
+					t.Errorf("Text() = %q; want %q", r.Text(), want)
+				}
+				continue
+			}
+			label := fmt.Sprint(s.Label)
+			if !model.Labelled(s.Label) {
+				label = "none"
+			}
+			got = append(got, fmt.Sprintf("%d %s %v", s.Line, label, s.Features))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("mode %d:\n got %q\nwant %q", tt.mode, got, tt.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -35,16 +36,20 @@ type PredictParams struct {
 	Output     string // where predictions-* go
 	Meta       string // where the manifest goes (a work dir)
 	Shards     int
+	// Labels says how input lines start (model.LabelOptional: a line
+	// whose first token has a ':' has no label).
+	Labels model.LabelMode
 }
 
 // Predict builds the prediction pipeline: read and invert the samples to
 // score as training does, Classify them, and write one line per sample,
 // "file<TAB>line<TAB>label<TAB>margin<TAB>probability", sorted by file and
-// line within each output file. The manifest in p.Meta lists the files and
-// counts the rejected input lines.
+// line within each output file; the label is empty for a sample without
+// one. The manifest in p.Meta lists the files and counts the rejected
+// input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
-	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize)
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 	idx.Features = features
@@ -108,6 +113,12 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 	})
 	var buf []byte
 	for _, r := range rows {
+		if math.IsInf(r.margin, 0) || math.IsNaN(r.margin) {
+			// Values are bounded (model.MaxMagnitude) but a model's
+			// weights need not be.
+			return fmt.Errorf("%s:%d: the sample's margin overflows: the model's weights times its values exceed the float64 range",
+				f.Paths[r.file], r.line)
+		}
 		buf = AppendPrediction(buf, f.Paths[r.file], r.line, r.label, r.margin)
 	}
 	path := joinPath(f.Dir, ShardName("predictions", int(shard), f.Shards))
@@ -120,13 +131,16 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 	return nil
 }
 
-// AppendPrediction formats one prediction line.
+// AppendPrediction formats one prediction line; the label column is empty
+// for model.NoLabel.
 func AppendPrediction(b []byte, file string, line int64, label, margin float64) []byte {
 	b = append(b, file...)
 	b = append(b, '\t')
 	b = strconv.AppendInt(b, line, 10)
 	b = append(b, '\t')
-	b = strconv.AppendInt(b, int64(label), 10)
+	if model.Labelled(label) {
+		b = strconv.AppendInt(b, int64(label), 10)
+	}
 	b = append(b, '\t')
 	b = strconv.AppendFloat(b, margin, 'g', -1, 64)
 	b = append(b, '\t')
@@ -147,15 +161,22 @@ type PredictConfig struct {
 	Partitions int32
 	Run        Runner
 	Log        io.Writer
+	// Unlabelled reads every input line as features only
+	// (model.LabelNone); otherwise a line whose first token has a ':' has
+	// no label (model.LabelOptional).
+	Unlabelled bool
 }
 
 // PredictionsInfo is predictions.json.
 type PredictionsInfo struct {
-	Model     string      `json:"model"`
-	Inputs    []string    `json:"inputs"`
-	Samples   int64       `json:"samples"`
-	CreatedAt string      `json:"created_at"`
-	Files     []ShardFile `json:"files"`
+	Model   string   `json:"model"`
+	Inputs  []string `json:"inputs"`
+	Samples int64    `json:"samples"`
+	// Unlabelled counts the samples without a label, whose label column
+	// is empty.
+	Unlabelled int64       `json:"unlabelled"`
+	CreatedAt  string      `json:"created_at"`
+	Files      []ShardFile `json:"files"`
 }
 
 // RunPredict scores the inputs with the model and writes the predictions;
@@ -194,9 +215,13 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 		return nil, err
 	}
 	meta := joinPath(c.WorkDir, "predict")
+	labels := model.LabelOptional
+	if c.Unlabelled {
+		labels = model.LabelNone
+	}
 	p, s := beam.NewPipelineWithRoot()
 	Predict(s, PredictParams{Files: files, Weights: info.Files, Bias: info.Bias, BlockSize: info.Train.BlockSize,
-		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards})
+		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards, Labels: labels})
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("prediction pipeline: %w", err)
 	}
@@ -215,7 +240,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 		}
 		return nil, &BadInputError{Count: im.BadLines, First: im.FirstBad.Message, List: list}
 	}
-	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples,
+	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples, Unlabelled: im.Unlabelled,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339), Files: m.Dataset("predictions")}
 	stored := *out
 	stored.Files = listedFiles(c.Output, out.Files)

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,17 +41,21 @@ const maxRejectText = 4096
 
 // ReadBlocks reads and parses the input files, one file per worker call
 // (a file's lines are numbered, so it is read in order), and groups each
-// file's samples into blocks of blockSize lines. Lines that fail to parse
-// come out as Rejects; nothing is dropped silently. Returns
-// PCollection<transforms.ParsedBlock> and PCollection<Reject>.
-func ReadBlocks(s beam.Scope, files []InputFile, blockSize int) (beam.PCollection, beam.PCollection) {
+// file's samples into blocks of blockSize lines. Files are read by
+// model.Reader, the same line reader as the in-memory trainer's: .gz and
+// .bz2 files are decompressed, a byte order mark is skipped, and labels
+// says how lines start. Lines that fail to parse come out as Rejects;
+// nothing is dropped silently. Returns PCollection<transforms.ParsedBlock>
+// and PCollection<Reject>.
+func ReadBlocks(s beam.Scope, files []InputFile, blockSize int, labels model.LabelMode) (beam.PCollection, beam.PCollection) {
 	s = s.Scope("dpmr.ReadBlocks")
 	in := beam.Reshuffle(s, beam.CreateList(s, files))
-	return beam.ParDo2(s, &readBlocksFn{BlockSize: blockSize}, in)
+	return beam.ParDo2(s, &readBlocksFn{BlockSize: blockSize, Labels: labels}, in)
 }
 
 type readBlocksFn struct {
 	BlockSize int
+	Labels    model.LabelMode
 }
 
 func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit func(transforms.ParsedBlock), reject func(Reject)) error {
@@ -62,12 +64,13 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit fu
 		return err
 	}
 	defer fs.Close()
-	r, err := fs.OpenRead(ctx, in.Path)
+	rc, err := fs.OpenRead(ctx, in.Path)
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %v", in.Path, err)
 	}
-	defer r.Close()
-	lines := newLineReader(r)
+	defer rc.Close()
+	r := model.NewReader(rc, in.Path)
+	r.Labels = f.Labels
 	var cur transforms.ParsedBlock
 	flush := func() {
 		if len(cur.Labels) > 0 {
@@ -76,40 +79,31 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit fu
 		cur = transforms.ParsedBlock{}
 	}
 	var smp model.Sample
-	for lineNo := int64(1); ; lineNo++ {
-		text, err := lines.next()
+	for {
+		err := r.Read(&smp)
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			return fmt.Errorf("reading %s after line %d: %v", in.Path, lineNo-1, err)
-		}
-		ok, perr := model.ParseLine(&smp, in.Path, lineNo, text)
-		if perr != nil {
-			var pe *model.ParseError
-			rj := Reject{File: in.Index, Path: in.Path, Line: lineNo, Message: perr.Error()}
-			if errors.As(perr, &pe) {
-				rj.Column = pe.Column
-			}
-			text = bytes.TrimRight(text, "\r\n")
+		var pe *model.ParseError
+		if errors.As(err, &pe) {
+			text := r.Text()
 			if len(text) > maxRejectText {
 				text = text[:maxRejectText]
 			}
-			rj.Text = string(text)
-			reject(rj)
+			reject(Reject{File: in.Index, Path: in.Path, Line: pe.Line, Column: pe.Column, Message: err.Error(), Text: string(text)})
 			continue
 		}
-		if !ok {
-			continue
+		if err != nil {
+			return err // names the file and the line
 		}
-		key := model.BlockKey(int(in.Index), lineNo, f.BlockSize)
+		key := model.BlockKey(int(in.Index), smp.Line, f.BlockSize)
 		if len(cur.Labels) > 0 && key != cur.Block {
 			flush()
 		}
 		if len(cur.Labels) == 0 {
 			cur = transforms.ParsedBlock{Block: key, File: in.Index, RowPtr: []int32{0}}
 		}
-		cur.Lines = append(cur.Lines, lineNo)
+		cur.Lines = append(cur.Lines, smp.Line)
 		cur.Labels = append(cur.Labels, smp.Label)
 		for _, ft := range smp.Features {
 			cur.Names = append(cur.Names, ft.Name)
@@ -119,40 +113,4 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit fu
 	}
 	flush()
 	return nil
-}
-
-// lineReader returns a file's lines with no length cap.
-type lineReader struct {
-	br   *bufio.Reader
-	long []byte
-	done bool
-}
-
-func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(r, 1<<16)}
-}
-
-// next returns the next line (with its "\n", if any); io.EOF after the
-// last. A last line without "\n" is still a line.
-func (l *lineReader) next() ([]byte, error) {
-	if l.done {
-		return nil, io.EOF
-	}
-	b, err := l.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		l.long = append(l.long[:0], b...)
-		for err == bufio.ErrBufferFull {
-			b, err = l.br.ReadSlice('\n')
-			l.long = append(l.long, b...)
-		}
-		b = l.long
-	}
-	if err == io.EOF {
-		l.done = true
-		if len(b) == 0 {
-			return nil, io.EOF
-		}
-		return b, nil
-	}
-	return b, err
 }

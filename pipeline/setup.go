@@ -27,17 +27,21 @@ const (
 	statBlocks
 	statBadLines
 	statFeatures
+	statUnlabelled
 	numStats
 )
 
 // IndexMeta is what the setup pipeline reports in the index manifest.
 type IndexMeta struct {
-	Samples   int64   `json:"samples"`
-	Positives int64   `json:"positives"`
-	Nonzeros  int64   `json:"nonzeros"` // postings, the intercept included
-	SumSq     float64 `json:"sum_sq"`   // sum of squared values, the intercept included
-	Blocks    int64   `json:"blocks"`
-	Features  int64   `json:"features"` // parameter rows, the intercept included
+	Samples   int64 `json:"samples"`
+	Positives int64 `json:"positives"`
+	// Unlabelled counts the samples without a label, which only a
+	// prediction input may have.
+	Unlabelled int64   `json:"unlabelled,omitempty"`
+	Nonzeros   int64   `json:"nonzeros"` // postings, the intercept included
+	SumSq      float64 `json:"sum_sq"`   // sum of squared values, the intercept included
+	Blocks     int64   `json:"blocks"`
+	Features   int64   `json:"features"` // parameter rows, the intercept included
 	// Partitions is the number of parameter partitions the index is keyed
 	// by; every pass over it partitions its rows alike.
 	Partitions int32   `json:"partitions"`
@@ -89,7 +93,7 @@ func Setup(s beam.Scope, p SetupParams) {
 // sharded), the hot table and the rejected lines, with IndexMeta in the
 // manifest.
 func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) transforms.Index {
-	blocks, rejects := ReadBlocks(s, files, p.BlockSize)
+	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 
@@ -115,7 +119,12 @@ func blockStats(b transforms.ParsedBlock) []float64 {
 	v := make([]float64, numStats)
 	v[statSamples] = float64(len(b.Labels))
 	for _, y := range b.Labels {
-		v[statPositives] += y
+		switch {
+		case !model.Labelled(y):
+			v[statUnlabelled]++
+		case y == 1:
+			v[statPositives]++
+		}
 	}
 	v[statNonzeros] = float64(len(b.Vals))
 	for _, x := range b.Vals {
@@ -175,7 +184,7 @@ func (f *indexMetaFn) ProcessElement(v []float64, first func(*firstReject) bool,
 	m := IndexMeta{
 		Samples: int64(v[statSamples]), Positives: int64(v[statPositives]), Nonzeros: int64(v[statNonzeros]),
 		SumSq: v[statSumSq], Blocks: int64(v[statBlocks]), BadLines: int64(v[statBadLines]),
-		Features: int64(v[statFeatures]), Partitions: f.Partitions,
+		Features: int64(v[statFeatures]), Partitions: f.Partitions, Unlabelled: int64(v[statUnlabelled]),
 	}
 	var fr firstReject
 	for first(&fr) {

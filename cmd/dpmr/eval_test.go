@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/pipeline"
 )
 
 // evalTol is the tolerance on metrics that involve logarithms; the ratios
@@ -500,5 +501,40 @@ func TestEvalFlags(t *testing.T) {
 		if err := run(); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want usage error %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestEvalReadsPredictWritersUnlabelledRows pins the contract between the
+// writer of predictions (pipeline.AppendPrediction) and eval: a sample
+// read without a label (model.NoLabel) is a row with an empty label,
+// counted as unlabelled and left out of the metrics.
+func TestEvalReadsPredictWritersUnlabelledRows(t *testing.T) {
+	var rows []byte
+	labels := []float64{1, model.NoLabel, 0, model.NoLabel, 1, 0}
+	margins := []float64{1.5, 0.25, -2, 3, -0.5, 0.5}
+	for i := range labels {
+		rows = pipeline.AppendPrediction(rows, "in.txt", int64(i+1), labels[i], margins[i])
+	}
+	if !bytes.Contains(rows, []byte("in.txt\t2\t\t0.25\t")) {
+		t.Fatalf("no empty label column in %q", rows)
+	}
+	rep, err := evalPredictions(context.Background(), writePredictionOutput(t, string(rows)), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := model.EvaluateMargins([]float64{1, 0, 1, 0}, []float64{1.5, -2, -0.5, 0.5}, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rows != 6 || rep.Unlabelled != 2 || rep.N != 4 || rep.Accuracy != want.Accuracy || rep.LogLoss != want.LogLoss ||
+		rep.Confusion != (confusionReport{TP: want.Confusion.TP, FN: want.Confusion.FN, FP: want.Confusion.FP, TN: want.Confusion.TN}) {
+		t.Errorf("report %+v; want 6 rows, 2 unlabelled, metrics %+v", rep, want)
+	}
+	var out bytes.Buffer
+	if err := writeEvalTable(&out, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "unlabelled:   2 of 6 rows have no label and are not evaluated") {
+		t.Errorf("the table does not say what was left out:\n%s", out.String())
 	}
 }

@@ -18,7 +18,8 @@ func init() {
 
 func predictSetup(fs *flag.FlagSet) func() error {
 	modelDir := fs.String("model", "", "model `DIR` written by dpmr train (required)")
-	input := fs.String("input", "", "samples to score: a `GLOB`, or several separated by commas (required)")
+	input := fs.String("input", "", "samples to score: a `GLOB`, or several separated by commas (required; .gz and .bz2 files are decompressed);\na line whose first token is a name:value feature has no label, and gets an empty label column")
+	unlabelled := fs.Bool("unlabelled", false, "read every input line as features only, without a label, even a first token such as 1 or 0\n(for data whose first feature has no :value; never for labelled data, whose label would be read as a feature)")
 	output := fs.String("output", "", "`DIR` for predictions-* and predictions.json (required)")
 	workdir := fs.String("workdir", "", "`DIR` for the pipeline's own files (default OUTPUT.work)")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived from the data)")
@@ -43,12 +44,16 @@ func predictSetup(fs *flag.FlagSet) func() error {
 		info, err := pipeline.RunPredict(context.Background(), pipeline.PredictConfig{
 			Model: *modelDir, Inputs: splitList(*input), Output: *output, WorkDir: *workdir,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
-			Run: runners.Run, Log: os.Stdout,
+			Run: runners.Run, Log: os.Stdout, Unlabelled: *unlabelled,
 		})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("predictions: %s (%d samples in %d files)\n", *output, info.Samples, len(info.Files))
+		unl := ""
+		if info.Unlabelled > 0 {
+			unl = fmt.Sprintf(", %d without a label", info.Unlabelled)
+		}
+		fmt.Printf("predictions: %s (%d samples%s, in %d files)\n", *output, info.Samples, unl, len(info.Files))
 		return nil
 	}
 }
