@@ -154,6 +154,9 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 // fileIdentity checks a matched input and returns what identifies it: a
 // local file's absolute path with symbolic links resolved, or the path.
 func fileIdentity(p string) (string, error) {
+	if err := model.UnsupportedCompression(p); err != nil {
+		return "", err
+	}
 	if strings.Contains(p, "://") {
 		return p, nil
 	}
