@@ -1,6 +1,9 @@
 // Package runnertest helps tests run pipelines on a chosen Beam runner: it
-// sets Beam's process-wide runner flags for a while, and starts a prism job
-// server as a separate process for the length of a test.
+// sets Beam's process-wide runner flags for a while, starts a prism job
+// server as a separate process for the length of a test, and runs
+// pipelines on prism through one such server shared by a test binary
+// (Prism), so that tests open no port beyond loopback: Beam 2.77's
+// embedded prism runner listens on every interface.
 package runnertest
 
 import (
@@ -8,8 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/dpmr/dpmr/runners"
@@ -28,8 +33,91 @@ func Main(m *testing.M, runner string) {
 	}
 	os.Setenv("TMPDIR", tmp)
 	code := ptest.MainRetWithDefault(m, runner)
+	if err := stopShared(); err != nil {
+		fmt.Fprintf(os.Stderr, "runnertest: the shared prism job server: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.RemoveAll(tmp)
 	os.Exit(code)
+}
+
+// The prism job server Prism runs pipelines on: started by the first call,
+// stopped by Main when the tests end.
+var shared struct {
+	sync.Mutex
+	server *runners.JobServer
+	err    error
+	dir    string
+}
+
+// SharedJobServer returns the test binary's prism job server, building and
+// starting it on the first call (see runners.StartJobServer: it listens on
+// loopback only). Main stops it when the tests end.
+func SharedJobServer() (*runners.JobServer, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.server == nil && shared.err == nil {
+		shared.dir, shared.err = os.MkdirTemp("", "dpmr-prism-")
+		if shared.err == nil {
+			shared.server, shared.err = runners.StartJobServer(context.Background(), shared.dir)
+		}
+		if shared.err != nil {
+			shared.err = fmt.Errorf("starting the shared prism job server: %w", shared.err)
+		}
+	}
+	return shared.server, shared.err
+}
+
+func stopShared() error {
+	shared.Lock()
+	defer shared.Unlock()
+	var err error
+	if shared.server != nil {
+		err = shared.server.Stop()
+		shared.server = nil
+	}
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	return err
+}
+
+// PrismFlags are the runner flags that send a job to the shared prism job
+// server (starting it if need be), with LOOPBACK workers in this process:
+// the same prism engine as --runner=prism, reached through the portable
+// job API on a loopback port instead of a server on every interface.
+func PrismFlags() (map[string]string, error) {
+	s, err := SharedJobServer()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"runner": "universal", "endpoint": s.Endpoint, "environment_type": "LOOPBACK"}, nil
+}
+
+// Prism runs p on prism through the shared job server (see PrismFlags)
+// and waits for it. The runner flags are set for the call only.
+func Prism(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
+	values, err := PrismFlags()
+	if err != nil {
+		return nil, err
+	}
+	restore, err := SetFlags(values)
+	if err != nil {
+		return nil, err
+	}
+	defer restore()
+	return beam.Run(ctx, "universal", p)
+}
+
+// Run runs p on runner, where "prism" means Prism: tests that name the
+// embedded prism runner get the same engine without its open port.
+func Run(ctx context.Context, runner string, p *beam.Pipeline) (beam.PipelineResult, error) {
+	if runner == "prism" {
+		return Prism(ctx, p)
+	}
+	return beam.Run(ctx, runner, p)
 }
 
 // SetFlags sets flags of the process-wide flag set by name, as
