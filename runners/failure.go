@@ -49,8 +49,13 @@ func summarize(s string) string {
 			s = s[:loc[0]]
 		}
 	}
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
+	if first, rest, ok := strings.Cut(s, "\n"); ok {
+		// A heading such as "job job-001 failed:" says nothing by itself;
+		// the line after it does.
+		if next, _, _ := strings.Cut(strings.TrimSpace(rest), "\n"); strings.HasSuffix(first, ":") && next != "" {
+			first += " " + next
+		}
+		s = first
 	}
 	s = strings.TrimRight(strings.TrimSpace(s), ":")
 	s = blankSpaces.ReplaceAllString(s, " ")

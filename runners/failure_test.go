@@ -120,6 +120,7 @@ func TestJobErrorSummary(t *testing.T) {
 			"panic: boom"},
 		{"no DoFn", "while executing Process for Plan[plan]:\n1: x\n\tcaused by:\ncoder failed: short read\nmore", "coder failed: short read"},
 		{"one line", "failed to submit job: connection refused", "failed to submit job: connection refused"},
+		{"a heading", "job job-002 failed:\nthe worker exited\nmore detail", "job job-002 failed: the worker exited"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			je := &runners.JobError{Runner: "direct", Err: errors.New(tc.in)}
