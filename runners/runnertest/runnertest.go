@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -32,6 +33,7 @@ func Main(m *testing.M, runner string) {
 		os.Exit(1)
 	}
 	os.Setenv("TMPDIR", tmp)
+	inMain = true
 	code := ptest.MainRetWithDefault(m, runner)
 	if err := stopShared(); err != nil {
 		fmt.Fprintf(os.Stderr, "runnertest: the shared prism job server: %v\n", err)
@@ -43,26 +45,56 @@ func Main(m *testing.M, runner string) {
 	os.Exit(code)
 }
 
-// The prism job server Prism runs pipelines on: started by the first call,
-// stopped by Main when the tests end.
+// inMain tells whether the tests run under Main, which removes the shared
+// prism build at the end.
+var inMain bool
+
+// The prism binary the tests' job servers run (built by the first that
+// needs one), and the job server Prism runs pipelines on (started by the
+// first call); Main stops the server and removes the binary when the
+// tests end.
 var shared struct {
 	sync.Mutex
+	dir    string
+	bin    string
+	binErr error
 	server *runners.JobServer
 	err    error
-	dir    string
 }
 
-// SharedJobServer returns the test binary's prism job server, building and
-// starting it on the first call (see runners.StartJobServer: it listens on
-// loopback only). Main stops it when the tests end.
+// prismBinary builds prism (runners.BuildPrism: loopback only) once per
+// test binary and returns its path. Only for tests run under Main.
+func prismBinary() (string, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.bin == "" && shared.binErr == nil {
+		shared.dir, shared.binErr = os.MkdirTemp("", "dpmr-prism-")
+		if shared.binErr == nil {
+			shared.bin, shared.binErr = runners.BuildPrism(context.Background(), shared.dir)
+		}
+		if shared.binErr != nil {
+			shared.binErr = fmt.Errorf("building prism: %w", shared.binErr)
+		}
+	}
+	return shared.bin, shared.binErr
+}
+
+// SharedJobServer returns the test binary's prism job server, starting it
+// on the first call (see runners.StartJobServer: it listens on loopback
+// only). Main stops it when the tests end; tests that use it must run
+// under Main.
 func SharedJobServer() (*runners.JobServer, error) {
+	if !inMain {
+		return nil, fmt.Errorf("runnertest: the shared prism job server needs runnertest.Main as the package's TestMain")
+	}
+	bin, err := prismBinary()
+	if err != nil {
+		return nil, err
+	}
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.server == nil && shared.err == nil {
-		shared.dir, shared.err = os.MkdirTemp("", "dpmr-prism-")
-		if shared.err == nil {
-			shared.server, shared.err = runners.StartJobServer(context.Background(), shared.dir)
-		}
+		shared.server, shared.err = runners.StartJobServerBinary(context.Background(), bin, filepath.Join(shared.dir, "prism.log"))
 		if shared.err != nil {
 			shared.err = fmt.Errorf("starting the shared prism job server: %w", shared.err)
 		}
@@ -149,13 +181,24 @@ func SetFlags(values map[string]string) (restore func(), err error) {
 	return restore, nil
 }
 
-// JobServer starts a prism job server for t (see runners.StartJobServer),
-// building it in a temporary directory, and stops it when t ends. t fails
-// if the server cannot start or died during the test; the server's log is
-// shown when t has failed.
+// JobServer starts a prism job server of its own for t, from the test
+// binary's prism build (see runners.StartJobServer), and stops it when t
+// ends. t fails if the server cannot start or died during the test; the
+// server's log is shown when t has failed.
 func JobServer(t testing.TB) *runners.JobServer {
 	t.Helper()
-	s, err := runners.StartJobServer(context.Background(), t.TempDir())
+	var bin string
+	var err error
+	if inMain {
+		bin, err = prismBinary()
+	} else {
+		// No Main to remove a shared build at the end: build for t.
+		bin, err = runners.BuildPrism(context.Background(), t.TempDir())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runners.StartJobServerBinary(context.Background(), bin, filepath.Join(t.TempDir(), "prism.log"))
 	if err != nil {
 		t.Fatalf("starting a prism job server: %v", err)
 	}
