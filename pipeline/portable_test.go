@@ -22,9 +22,8 @@ import (
 //	dpmr train --runner=universal --endpoint=ENDPOINT --environment_type=LOOPBACK
 //
 // does: through runners.Run, on the job service at endpoint, with the SDK
-// workers in this process. The flags are set for the call only, since the
-// embedded prism runner keeps its own server's address in the same
-// process-wide --endpoint flag once it has run.
+// workers in this process. The flags are set for the call only, since
+// other tests set the same process-wide flags for their runs.
 func universalRunner(endpoint string) Runner {
 	return func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 		restore, err := runnertest.SetFlags(map[string]string{
@@ -38,11 +37,13 @@ func universalRunner(endpoint string) Runner {
 	}
 }
 
-// TestPortableJobServerMatchesEmbedded trains and predicts through the
-// portable job API, on Beam's prism job server started as a separate
-// process, and requires the very model the embedded prism runner trains
-// (the same weights to the bit, the same history) and the same
-// predictions, byte for byte.
+// TestPortableJobServerMatchesEmbedded trains and predicts through
+// runners.Run and the portable job API, on a prism job server started for
+// this test as a separate process, and requires the very model the tests'
+// prism runner trains (runnerFor("prism"): the same engine, on the test
+// binary's shared loopback server, since the embedded prism runner would
+// listen on every interface): the same weights to the bit, the same
+// history, and the same predictions, byte for byte.
 func TestPortableJobServerMatchesEmbedded(t *testing.T) {
 	// Each LOOPBACK job leaves an empty "beamloopbackworker-*" file in the
 	// temp dir (the SDK creates it and never removes it); keep them in the
@@ -61,7 +62,7 @@ func TestPortableJobServerMatchesEmbedded(t *testing.T) {
 		Shards:   3,
 	}
 	embedded := portableTrain(t, cfg, filepath.Join(dir, "embedded"), runnerFor("prism"))
-	require.Empty(t, serverJobs(t, server.Endpoint), "jobs the embedded runner sent to the job server")
+	require.Empty(t, serverJobs(t, server.Endpoint), "jobs the shared prism runner sent to this test's job server")
 	portable := portableTrain(t, cfg, filepath.Join(dir, "portable"), universalRunner(server.Endpoint))
 	requireSameModel(t, embedded, portable)
 	index, err := ReadManifest(context.Background(), filepath.Join(dir, "portable", "work", "index"))

@@ -26,9 +26,13 @@ func TestMain(m *testing.M) { runnertest.Main(m, "direct") }
 // per-feature sums, so they agree far tighter in practice.
 const oracleTol = 1e-9
 
+// runnerFor runs pipelines on the runner named; "prism" is prism through
+// the test binary's own job server on a loopback port (runnertest.Prism),
+// not the embedded prism runner, whose job service listens on every
+// interface.
 func runnerFor(name string) Runner {
 	return func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
-		return beam.Run(ctx, name, p)
+		return runnertest.Run(ctx, name, p)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,8 +24,8 @@ const PrismPackage = "github.com/apache/beam/sdks/v2/go/cmd/prism"
 // connections, unless the context given is shorter.
 const jobServerStartTimeout = time.Minute
 
-// JobServer is Beam's prism job server running as a separate process on a
-// loopback port. Jobs reach it with --runner=universal
+// JobServer is Beam's prism job server running as a separate process,
+// listening on a port of the loopback interface only (see BuildPrism). Jobs reach it with --runner=universal
 // --endpoint=<Endpoint> --environment_type=LOOPBACK.
 type JobServer struct {
 	Endpoint string // HOST:PORT of the job service
@@ -39,27 +40,146 @@ type JobServer struct {
 }
 
 // BuildPrism builds Beam's prism command, at the Beam version this module
-// requires, into dir/prism and returns its path. It runs "go build" from
-// the module cache, so it needs the go command and must run inside this
-// module (or any module requiring the Beam Go SDK); nothing is downloaded
-// if the module cache is complete.
+// requires, into dir/prism and returns its path. The prism it builds
+// listens on the loopback interface only: Beam 2.77's job service binds
+// ":PORT", every interface, with no option to choose, so BuildPrism
+// builds it from a view of the Beam module made in dir that differs from
+// the module cache's in that one address, "127.0.0.1:PORT" (see
+// loopbackBeam), and fails if the Beam source is not as expected. It
+// needs the go command and must run inside this module (or any module
+// requiring the Beam Go SDK); nothing is downloaded if the module cache is
+// complete.
 func BuildPrism(ctx context.Context, dir string) (string, error) {
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("building prism needs the go command: %v", err)
 	}
+	build, err := loopbackBeam(ctx, gocmd, dir)
+	if err != nil {
+		return "", err
+	}
 	bin := filepath.Join(dir, "prism")
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	cmd := exec.CommandContext(ctx, gocmd, "build", "-o", bin, PrismPackage)
+	bin, err = filepath.Abs(bin)
+	if err != nil {
+		return "", err
+	}
+	// -trimpath: the view's path changes with dir, and without it every
+	// build would compile the Beam SDK anew instead of using the cache.
+	cmd := exec.CommandContext(ctx, gocmd, "build", "-trimpath", "-o", bin, PrismPackage)
+	cmd.Dir = build
 	// The binary runs here, whatever GOOS/GOARCH the environment holds
 	// (the README's cross-compilation commands set them).
-	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "GOWORK=off", "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %v\n%s", PrismPackage, err, bytes.TrimSpace(out))
 	}
 	return bin, nil
+}
+
+// The one change BuildPrism makes to prism: the job service's listen
+// address, in this file of the Beam module.
+const (
+	prismServerFile = "go/pkg/beam/runners/prism/internal/jobservices/server.go"
+	listenAll       = `net.Listen("tcp", fmt.Sprintf(":%d", port))`
+	listenLoopback  = `net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))`
+)
+
+const beamModule = "github.com/apache/beam/sdks/v2"
+
+// loopbackBeam makes dir/prism-build, a module to build prism in: the
+// current module's go.mod and go.sum, with Beam replaced by dir/beam, a
+// view of the module cache's Beam made of symbolic links except along the
+// path to prismServerFile, whose copy has listenAll replaced by
+// listenLoopback. The address must occur exactly once, or it fails: a
+// Beam whose source differs needs this code looked at again. (go build
+// -overlay cannot do this: it refuses to replace module cache files.) It
+// returns the build module's directory.
+func loopbackBeam(ctx context.Context, gocmd, dir string) (string, error) {
+	golist := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, gocmd, args...).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				err = fmt.Errorf("%v: %s", err, bytes.TrimSpace(ee.Stderr))
+			}
+			return "", fmt.Errorf("go %s: %v", strings.Join(args, " "), err)
+		}
+		return string(bytes.TrimSpace(out)), nil
+	}
+	gomod, err := golist("env", "GOMOD")
+	if err != nil {
+		return "", err
+	}
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("building prism must run inside a module requiring %s", beamModule)
+	}
+	beam, err := golist("list", "-m", "-f", "{{.Dir}}", beamModule)
+	if err != nil {
+		return "", err
+	}
+	if beam == "" {
+		return "", fmt.Errorf("%s: %s is not in the module cache (go mod download %s)", gomod, beamModule, beamModule)
+	}
+	src, err := os.ReadFile(filepath.Join(beam, prismServerFile))
+	if err != nil {
+		return "", err
+	}
+	if n := bytes.Count(src, []byte(listenAll)); n != 1 {
+		return "", fmt.Errorf("%s has %d occurrences of %s, want 1: cannot make prism listen on loopback only", filepath.Join(beam, prismServerFile), n, listenAll)
+	}
+	build, err := filepath.Abs(filepath.Join(dir, "prism-build"))
+	if err != nil {
+		return "", err
+	}
+	view := filepath.Join(build, "beam")
+	if err := os.RemoveAll(build); err != nil {
+		return "", err
+	}
+	// Along the file's path, real directories whose other entries link
+	// to the module cache's; then the patched file.
+	rel := strings.Split(filepath.ToSlash(prismServerFile), "/")
+	from, to := beam, view
+	for i, name := range rel {
+		if err := os.MkdirAll(to, 0o755); err != nil {
+			return "", err
+		}
+		entries, err := os.ReadDir(from)
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			if e.Name() == name {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+				return "", err
+			}
+		}
+		if i == len(rel)-1 {
+			patched := bytes.Replace(src, []byte(listenAll), []byte(listenLoopback), 1)
+			if err := os.WriteFile(filepath.Join(to, name), patched, 0o644); err != nil {
+				return "", err
+			}
+		}
+		from, to = filepath.Join(from, name), filepath.Join(to, name)
+	}
+	mod, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", err
+	}
+	mod = append(mod, fmt.Sprintf("\nreplace %s => ./beam\n", beamModule)...)
+	if err := os.WriteFile(filepath.Join(build, "go.mod"), mod, 0o644); err != nil {
+		return "", err
+	}
+	if sum, err := os.ReadFile(strings.TrimSuffix(gomod, ".mod") + ".sum"); err == nil {
+		if err := os.WriteFile(filepath.Join(build, "go.sum"), sum, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return build, nil
 }
 
 // StartJobServer builds prism into dir (see BuildPrism), starts it on a
@@ -175,6 +295,9 @@ func (s *JobServer) Stop() error {
 	})
 	return s.stopErr
 }
+
+// Pid is the server process's id.
+func (s *JobServer) Pid() int { return s.cmd.Process.Pid }
 
 // Running tells whether the server process is still alive.
 func (s *JobServer) Running() bool {

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
 )
 
@@ -35,6 +39,7 @@ func TestJobServer(t *testing.T) {
 		if host, _, _ := net.SplitHostPort(s.Endpoint); host != "127.0.0.1" {
 			t.Errorf("endpoint %s is not on the loopback interface", s.Endpoint)
 		}
+		requireLoopbackOnly(t, s.Pid())
 		cc, err := grpcx.Dial(ctx, s.Endpoint, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -113,4 +118,95 @@ func TestJobServer(t *testing.T) {
 			t.Errorf("StartJobServerBinary with an expired context = %v, want context.DeadlineExceeded", err)
 		}
 	})
+}
+
+// requireLoopbackOnly requires process pid to listen on at least one port,
+// and on loopback addresses only (read from /proc, nothing is sent).
+func requireLoopbackOnly(t *testing.T, pid int) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Log("listening addresses are only checked on Linux")
+		return
+	}
+	addrs, err := ListeningAddrs(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) == 0 {
+		t.Fatalf("process %d listens on no TCP port", pid)
+	}
+	for _, a := range addrs {
+		if !a.Addr().IsLoopback() {
+			t.Errorf("process %d listens on %s, beyond loopback (all: %v)", pid, a, addrs)
+		}
+	}
+}
+
+func TestLoopbackBeamChangesOnlyTheAddress(t *testing.T) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip(err)
+	}
+	build, err := loopbackBeam(context.Background(), gocmd, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := filepath.Join(build, "beam", prismServerFile)
+	got, err := os.ReadFile(view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(view); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Fatalf("%s is not a file of its own: %v", view, err)
+	}
+	orig, err := filepath.EvalSymlinks(filepath.Join(build, "beam", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(filepath.Dir(orig), prismServerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(string(src), listenAll, listenLoopback, 1); string(got) != want || want == string(src) {
+		t.Errorf("%s is not Beam's with the listen address replaced", view)
+	}
+}
+
+func TestParseProcAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0100007F:1F90":                         "127.0.0.1:8080",
+		"00000000:0050":                         "0.0.0.0:80",
+		"00000000000000000000000000000000:1F91": "[::]:8081",
+		"00000000000000000000000001000000:1F92": "[::1]:8082",
+		"0000000000000000FFFF00000100007F:1F93": "127.0.0.1:8083",
+	} {
+		a, err := parseProcAddr(in)
+		if err != nil || a.String() != want {
+			t.Errorf("parseProcAddr(%s) = %v, %v, want %s", in, a, err, want)
+		}
+	}
+}
+
+func TestPrismWarningOnce(t *testing.T) {
+	var buf strings.Builder
+	old, oldEndpoint := Warnings, *jobopts.Endpoint
+	defer func() { Warnings, *jobopts.Endpoint, prismWarned = old, oldEndpoint, sync.Once{} }()
+	Warnings, prismWarned = &buf, sync.Once{}
+
+	*jobopts.Endpoint = ""
+	warnEmbeddedPrism("direct")
+	*jobopts.Endpoint = "127.0.0.1:8073"
+	warnEmbeddedPrism("prism") // a job service of the user's own
+	if buf.Len() != 0 {
+		t.Fatalf("warned %q for direct and for prism with an endpoint", buf.String())
+	}
+	*jobopts.Endpoint = ""
+	warnEmbeddedPrism("prism")
+	warnEmbeddedPrism("prism")
+	if got := buf.String(); got != PrismWarning+"\n" {
+		t.Errorf("warned %q, want PrismWarning once, one line", got)
+	}
+	if strings.Contains(PrismWarning, "\n") {
+		t.Error("PrismWarning is more than one line")
+	}
 }

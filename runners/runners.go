@@ -1,8 +1,10 @@
 // Package runners chooses and checks the Beam runner a dpmr job runs on:
-// prism embedded in the process (the default), the direct runner, a
-// portable job service (Flink, Spark, or a standalone prism) or Dataflow.
-// It also starts Beam's prism job server as a separate process
-// (StartJobServer), which is how the portable path is tested.
+// the direct runner in the process (the default), prism embedded in the
+// process, a portable job service (Flink, Spark, or a standalone prism) or
+// Dataflow. It also builds and starts Beam's prism job server as a separate
+// process listening on loopback only (StartJobServer), which is how the
+// portable path and prism are tested, and it turns a failed job's error
+// into the one line a user reads (Summary).
 package runners
 
 import (
@@ -10,9 +12,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec/optimized"
@@ -30,8 +35,29 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 )
 
-// Default is the runner used when --runner is not given.
-const Default = "prism"
+// Default is the runner used when --runner is not given. The direct runner
+// opens no network port, and on one machine it is the faster of the two
+// embedded runners (see README, Runners).
+const Default = "direct"
+
+// PrismWarning is printed once, on Warnings, when a job runs on the
+// embedded prism runner with no --endpoint: prism then starts Beam's job
+// service inside dpmr, and in Beam 2.77 that service listens on every
+// network interface, with no authentication, for as long as dpmr runs.
+const PrismWarning = "warning: --runner=prism: Beam 2.77's job service listens unauthenticated on all network interfaces while dpmr runs; anyone who can reach this machine can submit work to it (the default runner, direct, opens no port)"
+
+// Warnings receives PrismWarning. Tests may replace it.
+var Warnings io.Writer = os.Stderr
+
+var prismWarned sync.Once
+
+// warnEmbeddedPrism prints PrismWarning once per process if the job about
+// to run starts prism's own job service.
+func warnEmbeddedPrism(runner string) {
+	if runner == "prism" && *jobopts.Endpoint == "" {
+		prismWarned.Do(func() { fmt.Fprintln(Warnings, PrismWarning) })
+	}
+}
 
 // Name returns the runner chosen by --runner, or Default.
 func Name() string {
@@ -92,7 +118,7 @@ func validateRunner(r string) error {
 			return fmt.Errorf("--environment_type=%s cannot be used with --runner=dataflow, whose workers run in containers (--sdk_container_image)", *jobopts.EnvironmentType)
 		}
 	default:
-		return fmt.Errorf("--runner=%s is not one of prism (default), direct, universal, flink, spark, dataflow", r)
+		return fmt.Errorf("--runner=%s is not one of direct (default), prism, universal, flink, spark, dataflow", r)
 	}
 	return nil
 }
@@ -114,15 +140,20 @@ func lookup(name string) string {
 // to wait for and no output to go on from.
 var ErrDryRun = errors.New("--dry_run: the pipeline was translated into a Dataflow job, not submitted")
 
-// Run runs p on the chosen runner and waits for it to finish.
+// Run runs p on the chosen runner and waits for it to finish. A job that
+// fails returns a *JobError.
 func Run(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	if err := Validate(); err != nil {
 		return nil, err
 	}
 	r := Name()
+	warnEmbeddedPrism(r)
 	pr, err := beam.Run(ctx, r, p)
-	if err == nil && r == "dataflow" && lookup("dry_run") == "true" {
+	if err != nil {
+		return pr, &JobError{Runner: r, Err: err}
+	}
+	if r == "dataflow" && lookup("dry_run") == "true" {
 		return nil, ErrDryRun
 	}
-	return pr, err
+	return pr, nil
 }

@@ -20,7 +20,7 @@ func TestValidate(t *testing.T) {
 		flags map[string]string
 		want  string // a part of the error; "" for valid
 	}{
-		{"default is prism", nil, ""},
+		{"default is direct", nil, ""},
 		{"prism", map[string]string{"runner": "prism"}, ""},
 		{"prism with an external endpoint", map[string]string{"runner": "prism", "endpoint": "localhost:8073"}, ""},
 		{"direct", map[string]string{"runner": "direct"}, ""},
@@ -33,7 +33,7 @@ func TestValidate(t *testing.T) {
 		{"dataflow with a docker environment", with(dataflow, "environment_type", "DOCKER"), ""},
 		{"dataflow dry run", with(dataflow, "dry_run", "true"), ""},
 
-		{"unknown runner", map[string]string{"runner": "sparkk"}, "--runner=sparkk is not one of prism (default), direct, universal, flink, spark, dataflow"},
+		{"unknown runner", map[string]string{"runner": "sparkk"}, "--runner=sparkk is not one of direct (default), prism, universal, flink, spark, dataflow"},
 		{"universal without endpoint", map[string]string{"runner": "universal"}, "--runner=universal needs --endpoint=HOST:PORT"},
 		{"flink without endpoint", map[string]string{"runner": "flink"}, "--runner=flink needs --endpoint=HOST:PORT"},
 		{"spark without endpoint", map[string]string{"runner": "spark", "environment_type": "LOOPBACK"}, "--runner=spark needs --endpoint=HOST:PORT"},
@@ -48,7 +48,8 @@ func TestValidate(t *testing.T) {
 		{"dataflow without region and staging", with(with(dataflow, "region", ""), "staging_location", ""), "--runner=dataflow needs --region, --staging_location"},
 		{"dataflow with local staging", with(dataflow, "staging_location", "/tmp/staging"), "--staging_location=/tmp/staging must be a gs:// path"},
 		{"dataflow with loopback", with(dataflow, "environment_type", "LOOPBACK"), "--environment_type=LOOPBACK cannot be used with --runner=dataflow"},
-		{"async on prism", map[string]string{"async": "true"}, "--async cannot be used"},
+		{"async on the default", map[string]string{"async": "true"}, "--async cannot be used"},
+		{"async on prism", map[string]string{"runner": "prism", "async": "true"}, "--async cannot be used"},
 		{"async on direct", map[string]string{"runner": "direct", "async": "true"}, "--async cannot be used"},
 		{"async on universal", map[string]string{"runner": "universal", "endpoint": "localhost:8073", "async": "true"}, "--async cannot be used"},
 		{"async on dataflow", with(dataflow, "async", "true"), "--async cannot be used"},
@@ -93,7 +94,7 @@ func with(m map[string]string, name, v string) map[string]string {
 }
 
 func TestName(t *testing.T) {
-	for runner, want := range map[string]string{"": "prism", "  ": "prism", "Flink": "flink", " dataflow": "dataflow"} {
+	for runner, want := range map[string]string{"": "direct", "  ": "direct", "Flink": "flink", " dataflow": "dataflow"} {
 		restore, err := runnertest.SetFlags(map[string]string{"runner": runner})
 		if err != nil {
 			t.Fatal(err)

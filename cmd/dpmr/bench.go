@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/pipeline"
+	"github.com/dpmr/dpmr/runners"
 	"github.com/dpmr/dpmr/transforms"
 )
 
@@ -80,6 +81,11 @@ func benchSetup(fs *flag.FlagSet) func() error {
 		}
 		if len(cfg.Runners) == 0 {
 			return usageError("--runners is empty")
+		}
+		for _, r := range cfg.Runners {
+			if r == "prism" {
+				fmt.Fprintln(os.Stderr, runners.PrismWarning)
+			}
 		}
 		synth := cfg.synth(1)
 		if err := synth.Validate(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 	"sort"
@@ -78,12 +79,12 @@ func main() {
 		fmt.Fprintf(fs.Output(), "\nBeam runner flags (--runner, --endpoint, --project, ...) are accepted too; see README.md.\n")
 	}
 	own := snapshotFlagNames(fs)
-	verbose := fs.Bool("verbose", false, "show the Beam runner's own log lines")
+	verbose := fs.Bool("verbose", false, "show the Beam runner's own log lines, and a failed job's whole error (the runner's plan and stack)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole process (driver, runner and in-process workers) to `FILE`")
 	run := c.setup(fs)
 	if f := fs.Lookup("runner"); f != nil {
-		f.Usage = "Beam runner: prism (embedded), direct, universal (with --endpoint), flink, spark or dataflow"
-		f.DefValue = "prism"
+		f.Usage = "Beam runner: direct (embedded), prism (embedded; opens an unauthenticated port on every interface), universal (with --endpoint), flink, spark or dataflow"
+		f.DefValue = runners.Default
 	}
 	ownFlags = newFlagNames(fs, own)
 	if err := fs.Parse(os.Args[2:]); err != nil {
@@ -99,6 +100,12 @@ func main() {
 		beamlog.LogLevel = "warn"
 	}
 	beam.Init()
+	if !*verbose {
+		// What is left at WARN and above is the runner's detail of a
+		// failure (prism logs a failed bundle's whole plan, several times)
+		// that the error dpmr prints sums up in one line.
+		slog.SetDefault(slog.New(slog.DiscardHandler))
+	}
 	// Beam's SDK leaves an empty beamloopbackworker-* file in the temp dir
 	// for every job it submits with LOOPBACK workers, as the embedded
 	// prism runner does for every pipeline: training would leave one per
@@ -122,7 +129,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "dpmr %s: dry run: the first pipeline was translated and not submitted\n", name)
 			exit(0)
 		}
-		fmt.Fprintf(os.Stderr, "dpmr %s: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "dpmr %s: %s\n", name, errorLine(err, *verbose))
 		code := 1
 		if errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "run 'dpmr %s -h' for help\n", name)
@@ -130,6 +137,21 @@ func main() {
 		}
 		exit(code)
 	}
+}
+
+// errorLine is what dpmr prints of a failure. A job that failed on the
+// runner carries the runner's whole account (with Beam, the failed
+// bundle's plan, often 80 lines, around the one that matters): unless
+// verbose, only dpmr's own message of what went wrong is kept, on one
+// line (runners.Brief), with a pointer to --verbose.
+func errorLine(err error, verbose bool) string {
+	if verbose {
+		return err.Error()
+	}
+	if brief, ok := runners.Brief(err); ok {
+		return brief + " (--verbose shows the runner's detail)"
+	}
+	return err.Error()
 }
 
 // exit runs the deferred clean-ups main registered (a profile to flush)
