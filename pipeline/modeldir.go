@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,6 +237,13 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 	if err != nil {
 		return err
 	}
+	return parseWeights(sf, data, emit)
+}
+
+// parseWeights checks a weights file's content against model.json's
+// description and emits its weights: lines feature<TAB>weight, the weight
+// finite.
+func parseWeights(sf ShardFile, data []byte, emit func(string, float64)) error {
 	if int64(len(data)) != sf.Bytes || crc32.Checksum(data, castagnoli) != sf.CRC32C {
 		return corrupt(sf, "size or checksum differs from model.json")
 	}
@@ -245,8 +253,8 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 		data = rest
 		name, val, ok := bytes.Cut(text, []byte("\t"))
 		w, err := strconv.ParseFloat(string(val), 64)
-		if !ok || err != nil {
-			return fmt.Errorf("%s:%d: want feature<TAB>weight", sf.Path, line)
+		if !ok || err != nil || math.IsInf(w, 0) || math.IsNaN(w) {
+			return fmt.Errorf("%s:%d: want feature<TAB>weight, a finite number", sf.Path, line)
 		}
 		emit(string(name), w)
 		n++
