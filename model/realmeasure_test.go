@@ -83,13 +83,17 @@ func TestMeasureReal(t *testing.T) {
 	if s := os.Getenv("DPMR_REAL_MAX"); s != "" {
 		max, _ = strconv.Atoi(s)
 	}
+	mem := 0
+	if s := os.Getenv("DPMR_REAL_MEM"); s != "" {
+		mem, _ = strconv.Atoi(s)
+	}
 	for _, set := range sets {
 		d, err := ReadDataset([]string{filepath.Join(dir, set+".txt")}, false, bs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, o := range opts {
-			tr, err := NewTrainer(d, TrainParams{Lambda: 1, Optimizer: o, BlockSize: bs, Tol: -1, GTol: -1, Iterations: 1000}, nil)
+			tr, err := NewTrainer(d, TrainParams{Lambda: 1, Optimizer: o, Memory: mem, BlockSize: bs, Tol: -1, GTol: -1, Iterations: 1000}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
