@@ -132,3 +132,16 @@ func TestLocalNewtonIsNewtonOnOneBlock(t *testing.T) {
 		require.InDelta(t, -want.AtVec(j), u, 1e-8*math.Max(1, math.Abs(want.AtVec(j))), "feature %d", j)
 	}
 }
+
+// TestSubspaceOnlyInReferenceTrainer: the pipeline does not carry U and
+// the subspace rounds yet, so Validate (what it and the command line
+// check) refuses the method while the reference trainer runs it.
+func TestSubspaceOnlyInReferenceTrainer(t *testing.T) {
+	p := TrainParams{Optimizer: Subspace, Lambda: 1}.WithDefaults()
+	require.ErrorContains(t, p.Validate(), "subspace")
+	d := synthDataset(t, SynthParams{Samples: 50, Features: 10, PerSample: 3, Seed: 1}, false, 10)
+	_, err := NewTrainer(d, p, nil)
+	require.NoError(t, err)
+	_, err = NewTrainer(d, TrainParams{Optimizer: "newton"}, nil)
+	require.Error(t, err)
+}
