@@ -37,7 +37,8 @@ type TrainParams struct {
 	// the default: for gd 1/L with L = 0.25*sum(x^2) + lambda, a bound on the
 	// gradient's Lipschitz constant that never diverges; for averaging 0.1.
 	LearningRate float64
-	// Memory is the number of (s, y) pairs L-BFGS keeps per row; default 10.
+	// Memory is the number of (s, y) pairs L-BFGS keeps per row, default
+	// 10; for Subspace the number of steps, default 20.
 	Memory int
 	// BlockSize is the number of input lines per sample block; default
 	// 16384. Beam's cost is per element, and elements are (feature, block)
@@ -64,6 +65,10 @@ func (p TrainParams) WithDefaults() TrainParams {
 	}
 	if p.Memory == 0 {
 		p.Memory = 10
+		if p.Optimizer == Subspace {
+			// Its steps: as many numbers per row as lbfgs's pairs.
+			p.Memory = 20
+		}
 	}
 	if p.BlockSize == 0 {
 		p.BlockSize = 16384

@@ -11,7 +11,8 @@ import (
 // Subspace is subspace minimization with a lagged local-Newton direction:
 // each pass minimizes J exactly (a few Newton steps) over the affine
 // subspace W + span{-G/H, U, S_1..S_m}, where G and H are the gradient and
-// the floored Hessian diagonal at W, S_i the last m steps, and U a
+// the floored Hessian diagonal at W, S_i the last m = Memory steps
+// (default 20, as many numbers per row as lbfgs's 10 pairs), and U a
 // Newton-like direction that the sample blocks computed locally in the
 // previous pass (see LocalNewton). The subspace problem needs only scalars:
 // with the block's margins of W and of every basis vector, each block sums
@@ -32,10 +33,10 @@ const (
 	// lower the passes.
 	subspaceRounds = 2
 	// LocalNewtonIters bounds each block's conjugate-gradient iterations
-	// in LocalNewton. On sotu, 150 reach 1e-4 in 30 passes where 60 need
-	// 35, at 2.5 times the local work; in a simulation with 5 steps kept,
-	// 30 needed 58 where 60 needed 45.
-	LocalNewtonIters = 60
+	// in LocalNewton, each two products with the block's matrix. On sotu
+	// with 20 steps kept, 150 reach 1e-4 in 28 passes and 300 in 27; with
+	// 10 steps kept, 60 need 35 and 150 need 30.
+	LocalNewtonIters = 150
 )
 
 // subspaceGrid is the step sizes tried along each subspace Newton step, in
