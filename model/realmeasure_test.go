@@ -60,7 +60,13 @@ func passesTo(tr *Trainer, opt float64, max int, rels ...float64) ([]int, []Figu
 }
 
 // TestMeasureReal measures passes to LIBLINEAR's optimum on the sets built
-// by testdata/real/build.py in DPMR_REAL_DIR (skipped without it).
+// by testdata/real/build.py in DPMR_REAL_DIR (skipped without it), with
+// lambda = 1 and no intercept, and prints one RESULT line per set and
+// optimizer. Optional settings: DPMR_REAL_SETS (default "names sotu
+// sotu-bi"), DPMR_REAL_OPTS (optimizers, default lbfgs), DPMR_REAL_BLOCK
+// (block size, default 300), DPMR_REAL_MAX (passes, default 150),
+// DPMR_REAL_MEM (Memory, default the optimizer's), DPMR_REAL_TRACE (print
+// the gap of every pass).
 func TestMeasureReal(t *testing.T) {
 	dir := os.Getenv("DPMR_REAL_DIR")
 	if dir == "" {
