@@ -200,6 +200,102 @@ func (sf SubspaceFigures) SubspaceModel(lambda float64, c, terms []float64) (flo
 	return j, g, h
 }
 
+// SubspaceSearch minimizes J over the subspace by damped Newton steps, as
+// a sequence of rounds: each round needs the blocks' SubspaceTerms at the
+// round's trial points, summed over blocks, and nothing else. The first
+// round evaluates the current point (c = 0); each of the next
+// subspaceRounds tries the points c + a*step for a in subspaceGrid along
+// the Newton step and keeps the lowest J that satisfies the Armijo
+// condition. It is a deterministic function of the figures and the summed
+// terms: a pipeline can run each round as a stage over the blocks whose
+// side input is the previous rounds' sums, and replay the search from
+// them.
+type SubspaceSearch struct {
+	fig    SubspaceFigures
+	lambda float64
+	round  int
+	done   bool
+	moved  bool
+	c      []float64 // current coefficients
+	j      float64   // J at c
+	g      []float64 // gradient in c at c
+	h      *mat.SymDense
+	step   []float64 // the Newton step the pending trials lie along
+	slope  float64   // g.step
+	trials [][]float64
+}
+
+// NewSubspaceSearch starts the search at c = 0.
+func NewSubspaceSearch(fig SubspaceFigures, lambda float64) *SubspaceSearch {
+	s := &SubspaceSearch{fig: fig, lambda: lambda, c: make([]float64, fig.K)}
+	s.trials = [][]float64{s.c}
+	return s
+}
+
+// Trials returns the coefficient vectors whose summed terms the next round
+// needs, or nil once the search is over.
+func (s *SubspaceSearch) Trials() [][]float64 {
+	if s.done {
+		return nil
+	}
+	return s.trials
+}
+
+// Observe takes the summed SubspaceTerms at each of Trials' points and
+// prepares the next round.
+func (s *SubspaceSearch) Observe(terms [][]float64) {
+	if s.round == 0 {
+		s.j, s.g, s.h = s.fig.SubspaceModel(s.lambda, s.c, terms[0])
+	} else {
+		best := -1
+		bestJ := s.j
+		for i, ct := range s.trials {
+			jt, _, _ := s.fig.SubspaceModel(s.lambda, ct, terms[i])
+			if jt <= s.j+armijo*subspaceGrid[i]*s.slope && jt < bestJ {
+				best, bestJ = i, jt
+			}
+		}
+		if best < 0 {
+			s.done = true
+			return
+		}
+		s.moved = true
+		s.c = s.trials[best]
+		s.j, s.g, s.h = s.fig.SubspaceModel(s.lambda, s.c, terms[best])
+	}
+	s.round++
+	if s.round > subspaceRounds {
+		s.done = true
+		return
+	}
+	s.step = subspaceNewton(s.h, s.g)
+	s.slope = 0
+	for a := range s.step {
+		s.slope += s.step[a] * s.g[a]
+	}
+	if !(s.slope < 0) {
+		s.done = true
+		return
+	}
+	s.trials = make([][]float64, len(subspaceGrid))
+	for i, a := range subspaceGrid {
+		ct := make([]float64, len(s.c))
+		for l := range ct {
+			ct[l] = s.c[l] + a*s.step[l]
+		}
+		s.trials[i] = ct
+	}
+}
+
+// Result returns the chosen coefficients, or nil and false when no trial
+// point lowered J enough (the rows stay where they are).
+func (s *SubspaceSearch) Result() ([]float64, bool) {
+	if !s.moved {
+		return nil, false
+	}
+	return s.c, true
+}
+
 // subspaceNewton returns the Newton step -H^+ g, the pseudo-inverse taken
 // in coordinates scaled to H's unit diagonal, with eigenvalues below
 // 1e-10 of the largest (dependent basis vectors) and zero directions
@@ -414,49 +510,28 @@ func (t *Trainer) subspacePass() Figures {
 	}
 	moved := false
 	if k > 0 {
-		terms := func(c []float64) []float64 {
-			sums := make([]ExactSum, NumSubspaceTerms(k))
+		search := NewSubspaceSearch(sf, p.Lambda)
+		for trials := search.Trials(); trials != nil; trials = search.Trials() {
+			// One round: every block's terms at every trial point,
+			// summed exactly over blocks.
+			sums := make([][]ExactSum, len(trials))
+			for i := range sums {
+				sums[i] = make([]ExactSum, NumSubspaceTerms(k))
+			}
 			for bi := range t.Data.Blocks {
-				for i, v := range t.Data.Blocks[bi].SubspaceTerms(&margins[bi], c) {
-					sums[i].Add(v)
+				for i, ct := range trials {
+					for l, v := range t.Data.Blocks[bi].SubspaceTerms(&margins[bi], ct) {
+						sums[i][l].Add(v)
+					}
 				}
 			}
-			return roundSums(sums)
+			terms := make([][]float64, len(trials))
+			for i := range sums {
+				terms[i] = roundSums(sums[i])
+			}
+			search.Observe(terms)
 		}
-		c = make([]float64, k)
-		jc, g, h := sf.SubspaceModel(p.Lambda, c, terms(c))
-		for round := 0; round < subspaceRounds; round++ {
-			step := subspaceNewton(h, g)
-			slope := 0.0
-			for a := range step {
-				slope += step[a] * g[a]
-			}
-			if !(slope < 0) {
-				break
-			}
-			found := false
-			var bestC, bestG []float64
-			var bestH *mat.SymDense
-			bestJ := jc
-			for _, a := range subspaceGrid {
-				ct := make([]float64, k)
-				for i := range ct {
-					ct[i] = c[i] + a*step[i]
-				}
-				jt, gt, ht := sf.SubspaceModel(p.Lambda, ct, terms(ct))
-				if jt <= jc+armijo*a*slope && jt < bestJ {
-					found, bestJ, bestC, bestG, bestH = true, jt, ct, gt, ht
-				}
-			}
-			if !found {
-				break
-			}
-			moved = true
-			c, jc, g, h = bestC, bestJ, bestG, bestH
-		}
-		if !moved {
-			c = nil
-		}
+		c, moved = search.Result()
 	}
 
 	// The pass's per-feature sums at W + V c, and LocalNewton at W.
