@@ -24,6 +24,11 @@ type Row struct {
 	// stored unscaled: the Gram scales them by the current H, so a new H
 	// needs no rewrite of the history.
 	S, Y []float64
+	// U is subspace's local-Newton direction, computed by the blocks in
+	// the pass that measured G and H at W's predecessor (see
+	// Block.LocalNewton). Only subspace sets it; subspace keeps its past
+	// steps in S and leaves Y empty.
+	U float64
 }
 
 // CurvatureFloor bounds each sample's p(1-p) from below in H. As the fit
@@ -394,6 +399,9 @@ func StopReason(p TrainParams, history []Figures) string {
 		return StopGradient
 	}
 	if n > 1 && !last.Moved && p.Optimizer == LBFGS && history[n-2].Steepest {
+		return StopNoDescent
+	}
+	if n > 1 && !last.Moved && p.Optimizer == Subspace {
 		return StopNoDescent
 	}
 	if n > 1 && p.Tol > 0 && last.Moved {

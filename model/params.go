@@ -37,7 +37,8 @@ type TrainParams struct {
 	// the default: for gd 1/L with L = 0.25*sum(x^2) + lambda, a bound on the
 	// gradient's Lipschitz constant that never diverges; for averaging 0.1.
 	LearningRate float64
-	// Memory is the number of (s, y) pairs L-BFGS keeps per row; default 10.
+	// Memory is the number of (s, y) pairs L-BFGS keeps per row, default
+	// 10; for Subspace the number of steps, default 20.
 	Memory int
 	// BlockSize is the number of input lines per sample block; default
 	// 16384. Beam's cost is per element, and elements are (feature, block)
@@ -64,6 +65,10 @@ func (p TrainParams) WithDefaults() TrainParams {
 	}
 	if p.Memory == 0 {
 		p.Memory = 10
+		if p.Optimizer == Subspace {
+			// Its steps: as many numbers per row as lbfgs's pairs.
+			p.Memory = 20
+		}
 	}
 	if p.BlockSize == 0 {
 		p.BlockSize = 16384
@@ -86,13 +91,27 @@ func (p TrainParams) WithDefaults() TrainParams {
 	return p
 }
 
-// Validate reports the first setting that cannot be trained with.
+// Validate reports the first setting that cannot be trained with by the
+// pipeline. It rejects Subspace, which only the reference trainer runs.
 func (p TrainParams) Validate() error {
 	switch p.Optimizer {
 	case LBFGS, GD, Averaging:
 	default:
 		return fmt.Errorf("optimizer %q is not one of %s, %s, %s", p.Optimizer, LBFGS, GD, Averaging)
 	}
+	return p.validateRest()
+}
+
+// validateReference is Validate for the reference trainer, which also runs
+// Subspace.
+func (p TrainParams) validateReference() error {
+	if p.Optimizer == Subspace {
+		return p.validateRest()
+	}
+	return p.Validate()
+}
+
+func (p TrainParams) validateRest() error {
 	if !(p.Lambda >= 0) || math.IsInf(p.Lambda, 0) {
 		return fmt.Errorf("lambda %v must be a finite number >= 0", p.Lambda)
 	}

