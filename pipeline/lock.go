@@ -60,7 +60,7 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	h := e.Holder
-	return fmt.Sprintf("%s is in use by another dpmr run (pid %d on %s, started %s, alive %s ago); wait for it to end or give another --workdir. A run that was killed leaves a lock that is taken over once it is %s old",
+	return fmt.Sprintf("%s is in use by another dpmr run (pid %d on %s, started %s, lock renewed %s ago); wait for it to end or give another --workdir. A run that was killed leaves a lock that is taken over once it is %s old",
 		e.Dir, h.PID, h.Host, h.Started.UTC().Format(time.RFC3339), time.Since(h.Heartbeat).Round(time.Second), lockStale)
 }
 
