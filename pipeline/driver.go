@@ -242,13 +242,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		c.Partitions = PartitionsFor(totalBytes(state.Inputs))
 	}
 	state.Partitions = c.Partitions
-	if err := checkWritableDir(ctx, "--output", c.Output); err != nil {
-		return nil, err
-	}
-	if err := checkWritableDir(ctx, "--workdir", c.WorkDir); err != nil {
-		return nil, err
-	}
-	lock, err := AcquireLock(ctx, c.WorkDir)
+	lock, err := claimDirs(ctx, c.Output, c.WorkDir)
 	if err != nil {
 		return nil, err
 	}

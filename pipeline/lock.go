@@ -78,6 +78,18 @@ type WorkLock struct {
 	lost error
 }
 
+// claimDirs readies a run's output and work dirs before any work: both
+// writable, the work dir locked for this run.
+func claimDirs(ctx context.Context, output, work string) (*WorkLock, error) {
+	if err := checkWritableDir(ctx, "--output", output); err != nil {
+		return nil, err
+	}
+	if err := checkWritableDir(ctx, "--workdir", work); err != nil {
+		return nil, err
+	}
+	return AcquireLock(ctx, work)
+}
+
 // AcquireLock takes dir's lock, or returns a *LockedError naming the run
 // that holds it.
 func AcquireLock(ctx context.Context, dir string) (*WorkLock, error) {

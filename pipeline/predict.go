@@ -200,13 +200,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 		}
 		c.Partitions = PartitionsFor(totalBytes(stamps))
 	}
-	if err := checkWritableDir(ctx, "--output", c.Output); err != nil {
-		return nil, err
-	}
-	if err := checkWritableDir(ctx, "--workdir", c.WorkDir); err != nil {
-		return nil, err
-	}
-	lock, err := AcquireLock(ctx, c.WorkDir)
+	lock, err := claimDirs(ctx, c.Output, c.WorkDir)
 	if err != nil {
 		return nil, err
 	}
