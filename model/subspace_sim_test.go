@@ -495,7 +495,7 @@ func newtonDir(H *mat.SymDense, g []float64) []float64 {
 func TestSesopExperiment(t *testing.T) {
 	dir := os.Getenv("DPMR_REAL_DIR")
 	if dir == "" || os.Getenv("SESOP") == "" {
-		t.Skip()
+		t.Skip("a measurement, not a check: set DPMR_REAL_DIR (built by testdata/real/build.py) and SESOP=1 to run it")
 	}
 	opt := realOptima(t, filepath.Join(dir, "optimum.txt"))
 	sets := strings.Fields(os.Getenv("DPMR_REAL_SETS"))

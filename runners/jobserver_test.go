@@ -145,7 +145,7 @@ func requireLoopbackOnly(t *testing.T, pid int) {
 func TestLoopbackBeamChangesOnlyTheAddress(t *testing.T) {
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip(err)
+		t.Skipf("building Beam's prism needs the go command: %v", err)
 	}
 	build, err := loopbackBeam(context.Background(), gocmd, t.TempDir())
 	if err != nil {
