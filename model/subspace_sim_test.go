@@ -368,7 +368,7 @@ func sesopRun(d *Dataset, lambda float64, cfg sesopCfg, opt float64, maxPass int
 		c := make([]float64, K)
 		Jc, gv, H := eval(c)
 		for round := 0; round < cfg.Rounds; round++ {
-			dc := newtonDir(H, gv)
+			dc := subspaceNewton(H, gv)
 			slope := 0.0
 			for a := range dc {
 				slope += dc[a] * gv[a]
@@ -436,47 +436,6 @@ func sesopRun(d *Dataset, lambda float64, cfg sesopCfg, opt float64, maxPass int
 		}
 	}
 	return p4, p6
-}
-
-func newtonDir(H *mat.SymDense, g []float64) []float64 {
-	K := len(g)
-	// scale to unit diagonal
-	sc := make([]float64, K)
-	Hs := mat.NewSymDense(K, nil)
-	for a := 0; a < K; a++ {
-		sc[a] = 1 / math.Sqrt(math.Max(H.At(a, a), 1e-300))
-	}
-	for a := 0; a < K; a++ {
-		for b := a; b < K; b++ {
-			Hs.SetSym(a, b, H.At(a, b)*sc[a]*sc[b])
-		}
-	}
-	var eig mat.EigenSym
-	eig.Factorize(Hs, true)
-	vals := eig.Values(nil)
-	var vecs mat.Dense
-	eig.VectorsTo(&vecs)
-	top := 0.0
-	for _, v := range vals {
-		top = math.Max(top, v)
-	}
-	d := make([]float64, K)
-	for i, l := range vals {
-		if l <= 1e-10*top {
-			continue
-		}
-		proj := 0.0
-		for a := 0; a < K; a++ {
-			proj += vecs.At(a, i) * g[a] * sc[a]
-		}
-		for a := 0; a < K; a++ {
-			d[a] -= vecs.At(a, i) * proj / l
-		}
-	}
-	for a := range d {
-		d[a] *= sc[a]
-	}
-	return d
 }
 
 // TestSesopExperiment is the simulation the README's "earlier simulation"

@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
-	"gonum.org/v1/gonum/optimize"
 )
 
 // TestSubspacePassesToLIBLINEAROptimum checks issue 13's target on real
@@ -74,16 +72,7 @@ func TestSubspaceOptimumMatchesGonum(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := synthDataset(t, SynthParams{Samples: 2000, Features: 300, PerSample: 10, Seed: 5, Noise: 0.1}, tc.bias, 100)
-			prob := optimize.Problem{
-				Func: func(x []float64) float64 { return Objective(d, x, tc.lambda, tc.bias, nil) },
-				Grad: func(grad, x []float64) { Objective(d, x, tc.lambda, tc.bias, grad) },
-				Hess: func(h *mat.SymDense, x []float64) { hessian(h, d, x, tc.lambda, tc.bias) },
-			}
-			res, err := optimize.Minimize(prob, make([]float64, len(d.Names)),
-				&optimize.Settings{GradientThreshold: gonumGradTo}, &optimize.Newton{})
-			g := make([]float64, len(d.Names))
-			Objective(d, res.X, tc.lambda, tc.bias, g)
-			require.LessOrEqual(t, floats.Norm(g, 2), 10*gonumGradTo, "gonum: %v", err)
+			res := gonumOptimum(t, d, tc.lambda, tc.bias)
 
 			tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: tc.lambda, Bias: tc.bias, Iterations: 200, Tol: -1, GTol: 1e-10}, nil)
 			require.NoError(t, err)

@@ -146,8 +146,28 @@ func TestPassCurvatureIsFlooredHessianDiagonal(t *testing.T) {
 	check(warm)
 }
 
+// gonumOptimum minimizes J on d with gonum's Newton method, the
+// independent solver the trainers' optima are checked against, and
+// requires it to have got there.
+func gonumOptimum(t *testing.T, d *Dataset, lambda float64, bias bool) *optimize.Result {
+	t.Helper()
+	prob := optimize.Problem{
+		Func: func(x []float64) float64 { return Objective(d, x, lambda, bias, nil) },
+		Grad: func(grad, x []float64) { Objective(d, x, lambda, bias, grad) },
+		Hess: func(h *mat.SymDense, x []float64) { hessian(h, d, x, lambda, bias) },
+	}
+	res, err := optimize.Minimize(prob, make([]float64, len(d.Names)),
+		&optimize.Settings{GradientThreshold: gonumGradTo}, &optimize.Newton{})
+	g := make([]float64, len(d.Names))
+	Objective(d, res.X, lambda, bias, g)
+	// Newton's line search may give up once J no longer changes in
+	// floating point; the gradient norm says whether it got there.
+	require.LessOrEqual(t, floats.Norm(g, 2), 10*gonumGradTo, "gonum: %v", err)
+	return res
+}
+
 // TestReferenceOptimumMatchesGonum solves the same problem with gonum's
-// L-BFGS, an independent implementation, to a gradient norm of 1e-8.
+// Newton method, an independent implementation, to a gradient norm of 1e-8.
 func TestReferenceOptimumMatchesGonum(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -161,18 +181,7 @@ func TestReferenceOptimumMatchesGonum(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := synthDataset(t, SynthParams{Samples: tc.samples, Features: 300, PerSample: 10, Seed: 5, Noise: 0.1}, tc.bias, 100)
-			prob := optimize.Problem{
-				Func: func(x []float64) float64 { return Objective(d, x, tc.lambda, tc.bias, nil) },
-				Grad: func(grad, x []float64) { Objective(d, x, tc.lambda, tc.bias, grad) },
-				Hess: func(h *mat.SymDense, x []float64) { hessian(h, d, x, tc.lambda, tc.bias) },
-			}
-			res, err := optimize.Minimize(prob, make([]float64, len(d.Names)),
-				&optimize.Settings{GradientThreshold: gonumGradTo}, &optimize.Newton{})
-			g := make([]float64, len(d.Names))
-			Objective(d, res.X, tc.lambda, tc.bias, g)
-			// Newton's line search may give up once J no longer changes in
-			// floating point; the gradient norm says whether it got there.
-			require.LessOrEqual(t, floats.Norm(g, 2), 10*gonumGradTo, "gonum: %v", err)
+			res := gonumOptimum(t, d, tc.lambda, tc.bias)
 
 			tr, err := NewTrainer(d, TrainParams{Lambda: tc.lambda, Bias: tc.bias, Iterations: 500, Tol: -1, GTol: 1e-10}, nil)
 			require.NoError(t, err)
