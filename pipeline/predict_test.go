@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"math"
 	"os"
@@ -24,26 +23,14 @@ type predKey struct {
 	line int64
 }
 
+// readPredictions reads a prediction output's labels (0 where a row has
+// none) and margins by source line.
 func readPredictions(t *testing.T, info *PredictionsInfo) map[predKey][2]float64 {
 	t.Helper()
 	out := map[predKey][2]float64{}
-	for _, f := range info.Files {
-		fh, err := os.Open(f.Path)
-		require.NoError(t, err)
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			parts := strings.Split(sc.Text(), "\t")
-			require.Len(t, parts, 5)
-			line, _ := strconv.ParseInt(parts[1], 10, 64)
-			label, _ := strconv.ParseFloat(parts[2], 64)
-			margin, err := strconv.ParseFloat(parts[3], 64)
-			require.NoError(t, err)
-			prob, err := strconv.ParseFloat(parts[4], 64)
-			require.NoError(t, err)
-			require.Equal(t, model.Sigmoid(margin), prob)
-			out[predKey{parts[0], line}] = [2]float64{label, margin}
-		}
-		fh.Close()
+	for k, r := range readPredictionRows(t, info) {
+		label, _ := strconv.ParseFloat(r.label, 64)
+		out[k] = [2]float64{label, r.margin}
 	}
 	return out
 }
