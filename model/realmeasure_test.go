@@ -104,8 +104,12 @@ func TestMeasureReal(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, hist := passesTo(tr, opt[set], max, 1e-4, 1e-6)
-			fmt.Printf("RESULT %-8s %-10s samples %d features %d nnz %d blocks %d J* %.10g  1e-4: %d  1e-6: %d  final gap %.3g\n",
-				set, o, d.Samples, len(d.Names), d.Nonzeros, len(d.Blocks), opt[set], got[0], got[1], hist[len(hist)-1].J/opt[set]-1)
+			secs := 0.0
+			for _, f := range hist {
+				secs += f.Seconds
+			}
+			fmt.Printf("RESULT %-8s %-10s samples %d features %d nnz %d blocks %d J* %.10g  1e-4: %d  1e-6: %d  final gap %.3g  s/pass %.3f\n",
+				set, o, d.Samples, len(d.Names), d.Nonzeros, len(d.Blocks), opt[set], got[0], got[1], hist[len(hist)-1].J/opt[set]-1, secs/float64(len(hist)))
 			if os.Getenv("DPMR_REAL_TRACE") != "" {
 				for _, f := range hist {
 					fmt.Printf("  %3d gap %.3e step %.4g steep %v\n", f.Pass, f.J/opt[set]-1, f.Alpha, f.Steepest)
