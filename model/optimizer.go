@@ -66,6 +66,9 @@ type Choice struct {
 	Loss  float64 // data loss at W + Alpha*D
 	J     float64 // J at W + Alpha*D as the plan's penalty figures give it
 	Moved bool    // false when Alpha is 0 for want of descent
+	// Coef are subspace's coefficients of the step over each row's basis
+	// (see SubspaceStep), nil when it did not move or for the others.
+	Coef []float64
 }
 
 // Select picks the step: the trial point of lowest J among those that

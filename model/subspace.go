@@ -183,7 +183,10 @@ func (sf SubspaceFigures) SubspaceModel(lambda float64, c, terms []float64) (flo
 	k := sf.K
 	j := terms[0] + lambda/2*sf.WW
 	g := make([]float64, k)
-	h := mat.NewSymDense(k, nil)
+	var h *mat.SymDense
+	if k > 0 {
+		h = mat.NewSymDense(k, nil)
+	}
 	i := 1 + k
 	for a := 0; a < k; a++ {
 		vc := 0.0
@@ -218,6 +221,7 @@ type SubspaceSearch struct {
 	moved  bool
 	c      []float64 // current coefficients
 	j      float64   // J at c
+	loss   float64   // the data part of J at c
 	g      []float64 // gradient in c at c
 	h      *mat.SymDense
 	step   []float64 // the Newton step the pending trials lie along
@@ -246,6 +250,7 @@ func (s *SubspaceSearch) Trials() [][]float64 {
 func (s *SubspaceSearch) Observe(terms [][]float64) {
 	if s.round == 0 {
 		s.j, s.g, s.h = s.fig.SubspaceModel(s.lambda, s.c, terms[0])
+		s.loss = terms[0][0]
 	} else {
 		best := -1
 		bestJ := s.j
@@ -262,9 +267,10 @@ func (s *SubspaceSearch) Observe(terms [][]float64) {
 		s.moved = true
 		s.c = s.trials[best]
 		s.j, s.g, s.h = s.fig.SubspaceModel(s.lambda, s.c, terms[best])
+		s.loss = terms[best][0]
 	}
 	s.round++
-	if s.round > subspaceRounds {
+	if s.round > subspaceRounds || s.fig.K == 0 {
 		s.done = true
 		return
 	}
@@ -287,13 +293,58 @@ func (s *SubspaceSearch) Observe(terms [][]float64) {
 	}
 }
 
-// Result returns the chosen coefficients, or nil and false when no trial
-// point lowered J enough (the rows stay where they are).
-func (s *SubspaceSearch) Result() ([]float64, bool) {
+// Choice returns the outcome once the search is over: Coef holds the
+// chosen coefficients, nil when no trial point lowered J enough (the rows
+// stay where they are); Loss and J are at that point.
+func (s *SubspaceSearch) Choice() Choice {
 	if !s.moved {
-		return nil, false
+		return Choice{Loss: s.loss, J: s.j}
 	}
-	return s.c, true
+	return Choice{Alpha: 1, Loss: s.loss, J: s.j, Moved: true, Coef: s.c}
+}
+
+// SubspaceSearchRounds is the number of rounds a search takes at most: a
+// pipeline builds that many stages.
+const SubspaceSearchRounds = 1 + subspaceRounds
+
+// BlockTerms returns one block's SubspaceTerms at every point of the
+// current round's trials, concatenated; nil once the search is over.
+func (s *SubspaceSearch) BlockTerms(b *Block, m *SubspaceMargins) []float64 {
+	var out []float64
+	for _, c := range s.Trials() {
+		out = append(out, b.SubspaceTerms(m, c)...)
+	}
+	return out
+}
+
+// SubspaceState is what a search has seen: the subspace figures and the
+// terms of the rounds so far, each round's BlockTerms summed over all
+// blocks and concatenated. It is all a pipeline stage needs to replay the
+// search (Replay) to where it stands.
+type SubspaceState struct {
+	Fig   SubspaceFigures
+	Terms []float64
+}
+
+// Replay rebuilds the search from the state.
+func (st SubspaceState) Replay(lambda float64) *SubspaceSearch {
+	s := NewSubspaceSearch(st.Fig, lambda)
+	n := NumSubspaceTerms(st.Fig.K)
+	rest := st.Terms
+	for trials := s.Trials(); trials != nil && len(rest) > 0; trials = s.Trials() {
+		terms := make([][]float64, len(trials))
+		for i := range terms {
+			terms[i], rest = rest[:n], rest[n:]
+		}
+		s.Observe(terms)
+	}
+	return s
+}
+
+// Add returns the state after one more round whose summed terms are sums
+// (empty when the search was already over).
+func (st SubspaceState) Add(sums []float64) SubspaceState {
+	return SubspaceState{Fig: st.Fig, Terms: append(append([]float64(nil), st.Terms...), sums...)}
 }
 
 // subspaceNewton returns the Newton step -H^+ g, the pseudo-inverse taken
@@ -458,13 +509,51 @@ func LocalNewtonRow(sum, g, h, lam float64) float64 {
 	return -g / h
 }
 
-// subspacePass runs one pass of Subspace. Pass 0 evaluates the starting
-// point. Every later pass: (1) the subspace sums over the rows; (2) per
-// block, the margins of W and of the basis, then 1 + subspaceRounds
-// combines of the blocks' SubspaceTerms choose the coefficients c; (3) per
-// block at W + V c: loss, gradient and curvature, and LocalNewton at W with
-// the rows' G and H; (4) the row updates. Every global figure is an exact
-// sum, so the result does not depend on the order of the blocks.
+// SubspaceColumns returns a block's inputs to a subspace pass from its
+// columns' rows: their weights and, when k > 0, their basis coordinates.
+func SubspaceColumns(rows []Row, k int) (w []float64, basis [][]float64) {
+	w, basis = make([]float64, len(rows)), make([][]float64, len(rows))
+	for c, r := range rows {
+		w[c] = r.W
+		if k > 0 {
+			basis[c] = SubspaceBasis(nil, r)
+		}
+	}
+	return w, basis
+}
+
+// SubspaceGradients is a block's share of a subspace pass's last stage:
+// the data gradient and curvature at W + V c (c nil: at W), and, when
+// local is set, its LocalNewton shares at W, from its columns' rows (G and
+// H are read) and lambdas.
+func (b *Block) SubspaceGradients(m *SubspaceMargins, c []float64, rows []Row, lam []float64, local bool) (grad, curv, newton []float64) {
+	n, nc := b.NumRows(), b.NumCols()
+	z, resid := make([]float64, n), make([]float64, n)
+	grad, curv = make([]float64, nc), make([]float64, nc)
+	for r := range z {
+		z[r] = m.at(r, c)
+	}
+	b.Gradient(grad, resid, z, z, 0)
+	b.Curvature(curv, resid, z, z, 0)
+	if local {
+		g, h := make([]float64, nc), make([]float64, nc)
+		for cc, r := range rows {
+			g[cc], h[cc] = r.G, r.H
+		}
+		newton = make([]float64, nc)
+		b.LocalNewton(newton, m.ZW, g, h, lam, LocalNewtonIters)
+	}
+	return grad, curv, newton
+}
+
+// subspacePass runs one pass of Subspace, in the stages the pipeline runs
+// it in. Pass 0 evaluates the starting point: a search over no basis
+// vectors. Every later pass: (1) the subspace figures over the rows; (2)
+// per block, the margins of W and of the basis, then up to
+// SubspaceSearchRounds combines of the blocks' BlockTerms choose the
+// coefficients c; (3) per block, SubspaceGradients; (4) the row updates.
+// Every global figure is an exact sum, so the result does not depend on
+// the order of the blocks.
 func (t *Trainer) subspacePass() Figures {
 	start := time.Now()
 	p := t.Params
@@ -476,118 +565,88 @@ func (t *Trainer) subspacePass() Figures {
 		return p.Lambda
 	}
 	k := 0
-	var c []float64
-	var sf SubspaceFigures
 	if pass > 0 {
 		k = 2 + len(t.Rows[0].S)
-		sums := make([]ExactSum, NumSubspaceFigures(k))
-		var basis []float64
-		for j, r := range t.Rows {
-			if len(r.S)+2 != k {
-				panic(fmt.Sprintf("model: rows disagree on history length: %d and %d", len(r.S), k-2))
-			}
-			if j == t.biasCol {
-				continue
-			}
-			basis = SubspaceBasis(basis, r)
-			AddSubspaceRow(basis, r.W, func(i int, v float64) { sums[i].Add(v) })
-		}
-		sf = NewSubspaceFigures(k, roundSums(sums))
 	}
-	margins := make([]SubspaceMargins, len(t.Data.Blocks))
-	var w []float64
-	for bi := range t.Data.Blocks {
-		b := &t.Data.Blocks[bi]
-		w = grow(w, len(b.Cols))
-		basis := make([][]float64, len(b.Cols))
-		for cc, j := range b.Cols {
-			w[cc] = t.Rows[j].W
-			if k > 0 {
-				basis[cc] = SubspaceBasis(nil, t.Rows[j])
-			}
+	sums := make([]ExactSum, NumSubspaceFigures(k))
+	var basis []float64
+	for j, r := range t.Rows {
+		if pass > 0 && len(r.S)+2 != k {
+			panic(fmt.Sprintf("model: rows disagree on history length: %d and %d", len(r.S), k-2))
 		}
+		if j == t.biasCol {
+			continue
+		}
+		if k > 0 {
+			basis = SubspaceBasis(basis, r)
+		}
+		AddSubspaceRow(basis[:k], r.W, func(i int, v float64) { sums[i].Add(v) })
+	}
+	state := SubspaceState{Fig: NewSubspaceFigures(k, roundSums(sums))}
+
+	blocks := t.Data.Blocks
+	rows := make([][]Row, len(blocks))
+	lams := make([][]float64, len(blocks))
+	margins := make([]SubspaceMargins, len(blocks))
+	for bi := range blocks {
+		b := &blocks[bi]
+		rows[bi], lams[bi] = make([]Row, len(b.Cols)), make([]float64, len(b.Cols))
+		for cc, j := range b.Cols {
+			rows[bi][cc], lams[bi][cc] = t.Rows[j], lam(int(j))
+		}
+		w, basis := SubspaceColumns(rows[bi], k)
 		margins[bi] = b.SubspaceMargins(w, basis, k)
 	}
-	moved := false
-	if k > 0 {
-		search := NewSubspaceSearch(sf, p.Lambda)
-		for trials := search.Trials(); trials != nil; trials = search.Trials() {
-			// One round: every block's terms at every trial point,
-			// summed exactly over blocks.
-			sums := make([][]ExactSum, len(trials))
-			for i := range sums {
-				sums[i] = make([]ExactSum, NumSubspaceTerms(k))
+	for round := 0; round < SubspaceSearchRounds; round++ {
+		search := state.Replay(p.Lambda)
+		var terms []ExactSum
+		for bi := range blocks {
+			bt := search.BlockTerms(&blocks[bi].Block, &margins[bi])
+			terms = growSums(terms, len(bt))
+			for l, v := range bt {
+				terms[l].Add(v)
 			}
-			for bi := range t.Data.Blocks {
-				for i, ct := range trials {
-					for l, v := range t.Data.Blocks[bi].SubspaceTerms(&margins[bi], ct) {
-						sums[i][l].Add(v)
-					}
-				}
-			}
-			terms := make([][]float64, len(trials))
-			for i := range sums {
-				terms[i] = roundSums(sums[i])
-			}
-			search.Observe(terms)
 		}
-		c, moved = search.Result()
+		state = state.Add(roundSums(terms))
 	}
+	ch := state.Replay(p.Lambda).Choice()
 
-	// The pass's per-feature sums at W + V c, and LocalNewton at W.
 	grads := make([]ExactSum, len(t.Rows))
 	curvs := make([]ExactSum, len(t.Rows))
 	locals := make([]ExactSum, len(t.Rows))
-	var loss ExactSum
-	var z, resid, grad, curv, lg, lh, ll, loc []float64
-	for bi := range t.Data.Blocks {
-		b := &t.Data.Blocks[bi]
-		m := &margins[bi]
-		n, nc := b.NumRows(), b.NumCols()
-		z, resid = grow(z, n), grow(resid, n)
-		grad, curv = grow(grad, nc), grow(curv, nc)
-		sum := 0.0
-		for r, y := range b.Labels {
-			z[r] = m.at(r, c)
-			sum += Loss(z[r], y)
-		}
-		loss.Add(sum)
-		b.Gradient(grad, resid, z, z, 0)
-		b.Curvature(curv, resid, z, z, 0)
+	for bi := range blocks {
+		b := &blocks[bi]
+		grad, curv, newton := b.SubspaceGradients(&margins[bi], ch.Coef, rows[bi], lams[bi], pass > 0)
 		for cc, j := range b.Cols {
 			grads[j].Add(grad[cc])
 			curvs[j].Add(curv[cc])
-		}
-		if pass > 0 {
-			lg, lh, ll, loc = grow(lg, nc), grow(lh, nc), grow(ll, nc), grow(loc, nc)
-			for cc, j := range b.Cols {
-				lg[cc], lh[cc], ll[cc] = t.Rows[j].G, t.Rows[j].H, lam(int(j))
-			}
-			b.LocalNewton(loc, m.ZW, lg, lh, ll, LocalNewtonIters)
-			for cc, j := range b.Cols {
-				locals[j].Add(loc[cc])
+			if newton != nil {
+				locals[j].Add(newton[cc])
 			}
 		}
 	}
 
 	for j := range t.Rows {
-		t.Rows[j] = SubspaceUpdateRow(t.Rows[j], p, lam(j), c, pass > 0, grads[j].Float64(), curvs[j].Float64(), locals[j].Float64())
+		t.Rows[j] = SubspaceUpdateRow(t.Rows[j], p, lam(j), ch.Coef, pass > 0, grads[j].Float64(), curvs[j].Float64(), locals[j].Float64())
 	}
-	sums := make([]ExactSum, NumRowFigures)
+	fsums := make([]ExactSum, NumRowFigures)
 	for j := range t.Rows {
 		for i, v := range RowFigures(t.Rows[j], j == t.biasCol) {
-			sums[i].Add(v)
+			fsums[i].Add(v)
 		}
 	}
-	alpha := 0.0
-	if moved {
-		alpha = 1
-	}
-	ch := Choice{Alpha: alpha, Loss: loss.Float64(), Moved: moved}
-	f := FromRowSums(pass, ch, p.Lambda, false, roundSums(sums))
+	f := FromRowSums(pass, ch, p.Lambda, false, roundSums(fsums))
 	f.Seconds = time.Since(start).Seconds()
 	t.History = append(t.History, f)
 	return f
+}
+
+// growSums returns sums with at least n entries, keeping the existing ones.
+func growSums(sums []ExactSum, n int) []ExactSum {
+	for len(sums) < n {
+		sums = append(sums, ExactSum{})
+	}
+	return sums
 }
 
 // SubspaceUpdateRow moves a row by the subspace coefficients c (nil: it
