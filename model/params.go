@@ -91,27 +91,13 @@ func (p TrainParams) WithDefaults() TrainParams {
 	return p
 }
 
-// Validate reports the first setting that cannot be trained with by the
-// pipeline. It rejects Subspace, which only the reference trainer runs.
+// Validate reports the first setting that cannot be trained with.
 func (p TrainParams) Validate() error {
 	switch p.Optimizer {
-	case LBFGS, GD, Averaging:
+	case LBFGS, GD, Averaging, Subspace:
 	default:
-		return fmt.Errorf("optimizer %q is not one of %s, %s, %s", p.Optimizer, LBFGS, GD, Averaging)
+		return fmt.Errorf("optimizer %q is not one of %s, %s, %s, %s", p.Optimizer, Subspace, LBFGS, GD, Averaging)
 	}
-	return p.validateRest()
-}
-
-// validateReference is Validate for the reference trainer, which also runs
-// Subspace.
-func (p TrainParams) validateReference() error {
-	if p.Optimizer == Subspace {
-		return p.validateRest()
-	}
-	return p.Validate()
-}
-
-func (p TrainParams) validateRest() error {
 	if !(p.Lambda >= 0) || math.IsInf(p.Lambda, 0) {
 		return fmt.Errorf("lambda %v must be a finite number >= 0", p.Lambda)
 	}

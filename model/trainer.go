@@ -25,7 +25,7 @@ type Trainer struct {
 // NewTrainer prepares training from the given start weights (nil: all 0).
 func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, error) {
 	p = p.WithDefaults()
-	if err := p.validateReference(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	t := &Trainer{Data: d, Params: p, Rows: make([]Row, len(d.Names)), plan: FirstPlan(), biasCol: -1}

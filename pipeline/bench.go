@@ -453,7 +453,7 @@ func MeteredPass(s beam.Scope, p PassParams) {
 	docs := beam.ParDo(s, decodeDocs, read("blocks", p.Index.Dataset("blocks")))
 	features := beam.ParDo(s, decodeFeatures, read("features", p.Index.Dataset("features")))
 	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
-	rows := beam.ParDo(s, decodeRows, read("rows", p.Rows))
+	rows := beam.ParDo(s, rowsDecoder(p.Rows), read("rows", p.Rows))
 
 	weights := transforms.DistributeParameters(s,
 		tapKV(s, "DistributeParameters", "rows", rows),

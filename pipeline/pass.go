@@ -50,19 +50,31 @@ func Pass(s beam.Scope, p PassParams) {
 }
 
 // passTransforms is the chain of stages of one pass, apart from I/O.
+// Subspace sends the blocks the rows themselves and searches a subspace
+// where the others search a line.
 func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
-	weights := transforms.DistributeParameters(s, rows, idx.Features, hot, p.Partitions, false)
-	blocks := transforms.RestoreDocuments(s, idx.Docs, weights)
-	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	var blocks, choice beam.PCollection
+	if p.Train.Optimizer == model.Subspace {
+		blocks = transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeRows(s, rows, idx.Features, hot, p.Partitions))
+		choice = transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
+	} else {
+		blocks = transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeParameters(s, rows, idx.Features, hot, p.Partitions, false))
+		choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	}
 	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
 }
 
 // gradientParams and updateParams are the stage parameters of a pass.
 func gradientParams(p PassParams) transforms.GradientParams {
+	subspace := p.Train.Optimizer == model.Subspace
 	return transforms.GradientParams{
 		Averaging:  p.Train.Optimizer == model.Averaging,
 		Curvature:  p.Train.Optimizer == model.LBFGS,
+		Subspace:   subspace,
+		Newton:     subspace && p.Plan.Pass > 0,
+		Lambda:     p.Train.Lambda,
+		Bias:       p.Train.Bias,
 		Eta:        p.Eta,
 		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
 		Partitions: p.Partitions,

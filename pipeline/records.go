@@ -17,7 +17,7 @@ import (
 func init() {
 	register.DoFn3x0[int32, transforms.RowPack, func(int32, []byte)](&encodeRowsFn{})
 	register.Emitter2[int32, []byte]()
-	register.Function2x1[[]byte, func(int32, transforms.RowPack), error](decodeRows)
+	register.DoFn2x1[[]byte, func(int32, transforms.RowPack), error](&decodeRowsFn{})
 	register.Emitter2[int32, transforms.RowPack]()
 	register.DoFn3x0[int32, transforms.BlockFeatures, func(int32, []byte)](&encodeFeaturesFn{})
 	register.Function2x1[[]byte, func(int32, transforms.BlockFeatures), error](decodeFeatures)
@@ -88,8 +88,9 @@ func EncodeRows(p int32, pack transforms.RowPack) []byte {
 	return record(partitionKey(p), transforms.AppendRowPack(nil, pack))
 }
 
-// DecodeRows is the inverse of EncodeRows.
-func DecodeRows(b []byte) (int32, transforms.RowPack, error) {
+// DecodeRows is the inverse of EncodeRows. noU reads rows written before
+// they had U (snapshot formats before rowsWithU).
+func DecodeRows(b []byte, noU bool) (int32, transforms.RowPack, error) {
 	k, v, err := splitRecord(b)
 	if err != nil {
 		return 0, transforms.RowPack{}, err
@@ -98,7 +99,11 @@ func DecodeRows(b []byte) (int32, transforms.RowPack, error) {
 	if err != nil {
 		return 0, transforms.RowPack{}, err
 	}
-	pack, err := transforms.DecodeRowPack(v)
+	decode := transforms.DecodeRowPack
+	if noU {
+		decode = transforms.DecodeRowPackWithoutU
+	}
+	pack, err := decode(v)
 	return p, pack, err
 }
 
@@ -115,8 +120,10 @@ func notDecodable(dataset string, err error) error {
 	return fmt.Errorf("%w: a %s record does not decode: %w", ErrCorrupt, dataset, err)
 }
 
-func decodeRows(b []byte, emit func(int32, transforms.RowPack)) error {
-	p, pack, err := DecodeRows(b)
+type decodeRowsFn struct{ NoU bool }
+
+func (f *decodeRowsFn) ProcessElement(b []byte, emit func(int32, transforms.RowPack)) error {
+	p, pack, err := DecodeRows(b, f.NoU)
 	if err != nil {
 		return notDecodable("rows", err)
 	}
@@ -204,7 +211,13 @@ func decodeHot(b []byte, emit func(string, int32)) error {
 // ReadRows reads a rows dataset. Returns PCollection<KV<int32,
 // transforms.RowPack>>.
 func ReadRows(s beam.Scope, files []ShardFile) beam.PCollection {
-	return beam.ParDo(s, decodeRows, ReadDataset(s, "rows", files))
+	return beam.ParDo(s, rowsDecoder(files), ReadDataset(s, "rows", files))
+}
+
+// rowsDecoder decodes the rows of files in the format they were written
+// in (all files of a dataset come from one manifest).
+func rowsDecoder(files []ShardFile) *decodeRowsFn {
+	return &decodeRowsFn{NoU: len(files) > 0 && files[0].Format != 0 && files[0].Format < rowsWithU}
 }
 
 // WriteRows writes parameter rows as the rows dataset of dir. Expects

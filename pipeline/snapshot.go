@@ -34,8 +34,12 @@ import (
 const ManifestName = "manifest.json"
 
 // manifestVersion is the snapshot format version: 2 names files relative
-// to the manifest's directory.
-const manifestVersion = 2
+// to the manifest's directory; 3 adds U (subspace's local-Newton
+// direction) to each parameter row.
+const manifestVersion = 3
+
+// rowsWithU is the first format whose rows hold U.
+const rowsWithU = 3
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -57,6 +61,9 @@ type ShardFile struct {
 	Records int64  `json:"records"`
 	Bytes   int64  `json:"bytes"`
 	CRC32C  uint32 `json:"crc32c"`
+	// Format is the version of the manifest that listed the file, which
+	// tells how its records are encoded; 0 for a file this dpmr wrote.
+	Format int `json:"-"`
 }
 
 // Manifest is the content of manifest.json.
@@ -127,6 +134,9 @@ func parseManifest(path string, data []byte, external bool) (*Manifest, error) {
 	var err error
 	if m.Files, err = resolveListed(path, m.Files, m.Version < 2, external); err != nil {
 		return nil, err
+	}
+	for i := range m.Files {
+		m.Files[i].Format = m.Version
 	}
 	return &m, nil
 }

@@ -107,6 +107,9 @@ func TestTrainMatchesReference(t *testing.T) {
 		{"gd/prism/B=100", "prism", model.TrainParams{Lambda: 0.5, Bias: true, Optimizer: model.GD, BlockSize: 100, Iterations: 4}, 0},
 		{"averaging/direct/B=300", "direct", model.TrainParams{Lambda: 1, Bias: true, Optimizer: model.Averaging, BlockSize: 300, Iterations: 3}, 0},
 		{"averaging/prism/B=500", "prism", model.TrainParams{Lambda: 1, Bias: false, Optimizer: model.Averaging, BlockSize: 500, Iterations: 2}, 0},
+		{"subspace/direct/B=64", "direct", model.TrainParams{Lambda: 1, Bias: true, Optimizer: model.Subspace, BlockSize: 64, Iterations: 5}, 0},
+		{"subspace/prism/B=300", "prism", model.TrainParams{Lambda: 0.5, Bias: false, Optimizer: model.Subspace, BlockSize: 300, Iterations: 4}, 0},
+		{"subspace/direct/sharded", "direct", model.TrainParams{Lambda: 1, Bias: true, Optimizer: model.Subspace, BlockSize: 16, Iterations: 3}, 200},
 		{"lbfgs/direct/sharded", "direct", model.TrainParams{Lambda: 1, Bias: true, BlockSize: 16, Iterations: 4}, 200},
 		{"lbfgs/prism/sharded", "prism", model.TrainParams{Lambda: 1, Bias: true, BlockSize: 16, Iterations: 4}, 200},
 	}

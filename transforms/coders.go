@@ -480,19 +480,40 @@ func encodeBlockWeights(w BlockWeights) []byte {
 	e.i32s(w.Cols)
 	e.f64s(w.W)
 	e.f64s(w.D)
+	e.rows(w.ParamRows)
 	return e.b
 }
 
 func decodeBlockWeights(b []byte) (BlockWeights, error) {
 	d := decoder{b: b}
-	w := BlockWeights{Cols: d.i32s(), W: d.f64s(), D: d.f64s()}
+	w := BlockWeights{Cols: d.i32s(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
 	if err := d.done(); err != nil {
 		return w, err
 	}
-	if len(w.W) != len(w.Cols) || len(w.D) != len(w.Cols) {
+	if len(w.W) != len(w.Cols) || len(w.D) != len(w.Cols) || (w.ParamRows != nil && len(w.ParamRows) != len(w.Cols)) {
 		return w, ErrMalformed
 	}
 	return w, nil
+}
+
+// rows encodes an optional list of rows: nil and empty are both empty.
+func (e *encoder) rows(rs []model.Row) {
+	e.uint(uint64(len(rs)))
+	for _, r := range rs {
+		e.row(r)
+	}
+}
+
+func (d *decoder) rows() []model.Row {
+	n := d.count(34)
+	if n == 0 {
+		return nil
+	}
+	rs := make([]model.Row, n)
+	for i := range rs {
+		rs[i] = d.row(false)
+	}
+	return rs
 }
 
 func encodeFreqPack(f FreqPack) []byte {
@@ -527,13 +548,21 @@ func (e *encoder) row(r model.Row) {
 	e.f64(r.G)
 	e.f64(r.D)
 	e.f64(r.H)
+	e.f64(r.U)
 	e.f64s(r.S)
 	e.f64s(r.Y)
 }
 
-func (d *decoder) row() model.Row {
-	r := model.Row{W: d.f64(), G: d.f64(), D: d.f64(), H: d.f64(), S: d.f64s(), Y: d.f64s()}
-	if len(r.S) != len(r.Y) {
+// row decodes a row; noU reads the encoding of snapshots written before
+// rows had U (snapshot format 2 and older).
+func (d *decoder) row(noU bool) model.Row {
+	r := model.Row{W: d.f64(), G: d.f64(), D: d.f64(), H: d.f64()}
+	if !noU {
+		r.U = d.f64()
+	}
+	r.S, r.Y = d.f64s(), d.f64s()
+	// lbfgs keeps pairs; subspace keeps steps only.
+	if len(r.Y) != len(r.S) && len(r.Y) != 0 {
 		d.fail()
 	}
 	return r
@@ -542,7 +571,7 @@ func (d *decoder) row() model.Row {
 // DecodeRow is the inverse of AppendRow.
 func DecodeRow(b []byte) (model.Row, error) {
 	d := decoder{b: b}
-	r := d.row()
+	r := d.row(false)
 	return r, d.done()
 }
 
@@ -566,13 +595,19 @@ func encodeRowPack(p RowPack) []byte {
 }
 
 // DecodeRowPack is the inverse of AppendRowPack.
-func DecodeRowPack(b []byte) (RowPack, error) {
+func DecodeRowPack(b []byte) (RowPack, error) { return decodeRowPack(b, false) }
+
+// DecodeRowPackWithoutU decodes a row pack as snapshots of format 2 and
+// older stored it, before rows had U.
+func DecodeRowPackWithoutU(b []byte) (RowPack, error) { return decodeRowPack(b, true) }
+
+func decodeRowPack(b []byte, noU bool) (RowPack, error) {
 	d := decoder{b: b}
 	p := RowPack{Names: d.strs()}
 	if n := d.count(34); n > 0 {
 		p.Rows = make([]model.Row, n)
 		for i := range p.Rows {
-			p.Rows[i] = d.row()
+			p.Rows[i] = d.row(noU)
 		}
 	}
 	if err := d.done(); err != nil {
@@ -589,16 +624,17 @@ func encodeSufficientBlock(sb SufficientBlock) []byte {
 	e.docBlock(sb.DocBlock)
 	e.f64s(sb.W)
 	e.f64s(sb.D)
+	e.rows(sb.ParamRows)
 	return e.b
 }
 
 func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	d := decoder{b: b}
-	sb := SufficientBlock{DocBlock: d.docBlock(), W: d.f64s(), D: d.f64s()}
+	sb := SufficientBlock{DocBlock: d.docBlock(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
 	if err := d.done(); err != nil {
 		return sb, err
 	}
-	if len(sb.W) != len(sb.Features) || len(sb.D) != len(sb.Features) {
+	if len(sb.W) != len(sb.Features) || len(sb.D) != len(sb.Features) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.Features)) {
 		return sb, ErrMalformed
 	}
 	return sb, checkDocBlock(sb.DocBlock)
@@ -610,16 +646,17 @@ func encodeGradPack(g GradPack) []byte {
 	e.f64s(g.G)
 	e.f64s(g.Curv)
 	e.f64s(g.LocalW)
+	e.f64s(g.Newton)
 	return e.b
 }
 
 func decodeGradPack(b []byte) (GradPack, error) {
 	d := decoder{b: b}
-	g := GradPack{Names: d.strs(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s()}
+	g := GradPack{Names: d.strs(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s(), Newton: d.f64s()}
 	if err := d.done(); err != nil {
 		return g, err
 	}
-	if len(g.G) != len(g.Names) || g.Curv != nil && len(g.Curv) != len(g.Names) || g.LocalW != nil && len(g.LocalW) != len(g.Names) {
+	if len(g.G) != len(g.Names) || g.Curv != nil && len(g.Curv) != len(g.Names) || g.LocalW != nil && len(g.LocalW) != len(g.Names) || g.Newton != nil && len(g.Newton) != len(g.Names) {
 		return g, ErrMalformed
 	}
 	return g, nil

@@ -46,10 +46,11 @@ type vectorAcc struct {
 	Sums []model.ExactSum
 }
 
-// SumVectors adds up fixed-length vectors element by element, exactly, so
-// the totals do not depend on the order the runner combines them in.
-// Expects PCollection<[]float64> of vectors of length n; returns a
-// singleton PCollection<[]float64>, or an empty one for empty input.
+// SumVectors adds up vectors element by element, exactly, so the totals
+// do not depend on the order the runner combines them in. Expects
+// PCollection<[]float64> of vectors of length n (n = 0: whatever length
+// they have, all the same); returns a singleton PCollection<[]float64>,
+// or an empty one for empty input.
 func SumVectors(s beam.Scope, vectors beam.PCollection, n int) beam.PCollection {
 	return beam.Combine(s.Scope("dpmr.SumVectors"), &vectorSumFn{N: n}, vectors)
 }
@@ -62,18 +63,26 @@ func (f *vectorSumFn) CreateAccumulator() vectorAcc {
 	return vectorAcc{Sums: make([]model.ExactSum, f.N)}
 }
 
-func (f *vectorSumFn) AddInput(a vectorAcc, losses []float64) vectorAcc {
-	for i, l := range losses {
-		a.Sums[i].Add(l)
+func (f *vectorSumFn) AddInput(a vectorAcc, v []float64) vectorAcc {
+	a.grow(len(v))
+	for i, x := range v {
+		a.Sums[i].Add(x)
 	}
 	return a
 }
 
 func (f *vectorSumFn) MergeAccumulators(a, b vectorAcc) vectorAcc {
-	for i := range a.Sums {
+	a.grow(len(b.Sums))
+	for i := range b.Sums {
 		a.Sums[i].Merge(&b.Sums[i])
 	}
 	return a
+}
+
+func (a *vectorAcc) grow(n int) {
+	for len(a.Sums) < n {
+		a.Sums = append(a.Sums, model.ExactSum{})
+	}
 }
 
 func (f *vectorSumFn) ExtractOutput(a vectorAcc) []float64 {
@@ -100,10 +109,17 @@ type GradientParams struct {
 	Averaging bool
 	// Curvature also sums each feature's Hessian diagonal (model.Block's
 	// Curvature), which L-BFGS takes as its preconditioner.
-	Curvature  bool
-	Eta        float64 // local SGD step
-	Shrink     float64 // per-sample L2 shrinkage, lambda/N
-	Partitions int32   // of the parameter rows
+	Curvature bool
+	// Subspace differentiates at the search's point W + V c instead
+	// (model.Block.SubspaceGradients), with curvature, and, when Newton is
+	// set (every pass after the first), adds the block's local-Newton
+	// shares; Lambda and Bias give each column's lambda.
+	Subspace, Newton bool
+	Lambda           float64
+	Bias             bool
+	Eta              float64 // local SGD step
+	Shrink           float64 // per-sample L2 shrinkage, lambda/N
+	Partitions       int32   // of the parameter rows
 }
 
 // ComputeGradients differentiates the data loss at the chosen point
@@ -126,6 +142,10 @@ type blockGradientFn struct {
 }
 
 func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
+	if f.Params.Subspace {
+		f.subspace(b, c, emit)
+		return
+	}
 	n := len(b.Labels)
 	zw, zd, resid := make([]float64, n), make([]float64, n), make([]float64, n)
 	grad := make([]float64, len(b.Features))
@@ -149,8 +169,28 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 		}
 		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, noShrink)
 	}
-	packs := map[int32]*GradPack{}
+	f.emitPacks(b.Features, grad, curv, local, nil, emit)
+}
+
+func (f *blockGradientFn) subspace(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
+	m := b.Matrix()
+	w, basis := model.SubspaceColumns(b.ParamRows, len(c.Coef))
+	margins := m.SubspaceMargins(w, basis, len(c.Coef))
+	lam := make([]float64, len(b.Features))
 	for i, name := range b.Features {
+		if !(f.Params.Bias && name == model.BiasName) {
+			lam[i] = f.Params.Lambda
+		}
+	}
+	grad, curv, newton := m.SubspaceGradients(&margins, c.Coef, b.ParamRows, lam, f.Params.Newton)
+	f.emitPacks(b.Features, grad, curv, nil, newton, emit)
+}
+
+// emitPacks sends the block's per-column results to the partitions of the
+// features' rows, one pack per partition.
+func (f *blockGradientFn) emitPacks(names []string, grad, curv, local, newton []float64, emit func(int32, GradPack)) {
+	packs := map[int32]*GradPack{}
+	for i, name := range names {
 		p := PartitionOf(FeatureKey{Name: name}, f.Params.Partitions)
 		g := packs[p]
 		if g == nil {
@@ -164,6 +204,9 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 		}
 		if local != nil {
 			g.LocalW = append(g.LocalW, local[i])
+		}
+		if newton != nil {
+			g.Newton = append(g.Newton, newton[i])
 		}
 	}
 	for _, p := range sortedKeys(packs) {

@@ -29,24 +29,42 @@ func init() {
 // PCollection<KV<int32, BlockFeatures>> and hot PCollection<KV<string,
 // int32>>; returns PCollection<KV<int64, BlockWeights>> keyed by block.
 func DistributeParameters(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero bool) beam.PCollection {
+	return distribute(s, rows, features, hot, partitions, missingIsZero, false)
+}
+
+// DistributeRows is DistributeParameters for subspace, whose blocks need
+// the rows themselves: each BlockWeights also carries its columns' rows,
+// L-BFGS pairs left out.
+func DistributeRows(s beam.Scope, rows, features, hot beam.PCollection, partitions int32) beam.PCollection {
+	return distribute(s, rows, features, hot, partitions, false, true)
+}
+
+func distribute(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero, whole bool) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
-	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: partitions}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero}, beam.CoGroupByKey(s, keyed, features))
+	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: partitions, Whole: whole}, rows, beam.SideInput{Input: hot})
+	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero, Whole: whole}, beam.CoGroupByKey(s, keyed, features))
 }
 
 // fanOutRowsFn keeps of each row what the blocks need, its weight and
 // step (the optimizer's history stays behind, a large saving in bytes
-// shuffled), and is the keyed fan-out of hot features' rows: a copy to the
-// partition of each of the feature's shard keys, beside the pack itself.
+// shuffled) or, when Whole, all but L-BFGS's pairs, and is the keyed
+// fan-out of hot features' rows: a copy to the partition of each of the
+// feature's shard keys, beside the pack itself.
 type fanOutRowsFn struct {
 	Partitions int32
+	Whole      bool
 	hot        hotTable
 }
 
 func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *int32) bool, emit func(int32, RowPack)) {
 	rows := make([]model.Row, len(pack.Rows))
 	for i, r := range pack.Rows {
-		rows[i] = model.Row{W: r.W, D: r.D}
+		if f.Whole {
+			r.Y = nil
+			rows[i] = r
+		} else {
+			rows[i] = model.Row{W: r.W, D: r.D}
+		}
 	}
 	emit(p, RowPack{Names: pack.Names, Rows: rows})
 	table := f.hot.load(hot)
@@ -62,6 +80,7 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 
 type distributeFn struct {
 	MissingIsZero bool
+	Whole         bool // send the rows too (see DistributeRows)
 }
 
 // distributeKeySize measures DistributeParameters' keys (partitions) in
@@ -69,29 +88,34 @@ type distributeFn struct {
 var distributeKeySize = beam.NewDistribution(MetricsNamespace, "DistributeParameters.key_columns")
 
 func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*RowPack) bool, features func(*BlockFeatures) bool, emit func(int64, BlockWeights)) error {
-	type wd struct{ w, d float64 }
-	index := map[string]wd{}
+	index := map[string]model.Row{}
 	var pack RowPack
 	for rows(&pack) {
 		for i, name := range pack.Names {
 			r := pack.Rows[i]
 			// Bits, not ==: a copy of a NaN weight is the same row.
-			if old, ok := index[name]; ok && (math.Float64bits(old.w) != math.Float64bits(r.W) || math.Float64bits(old.d) != math.Float64bits(r.D)) {
+			if old, ok := index[name]; ok && (math.Float64bits(old.W) != math.Float64bits(r.W) || math.Float64bits(old.D) != math.Float64bits(r.D)) {
 				return fmt.Errorf("dpmr: feature %q has two different parameter rows", name)
 			}
-			index[name] = wd{r.W, r.D}
+			index[name] = r
 		}
 	}
 	var bf BlockFeatures
 	var size int64
 	for features(&bf) {
 		out := BlockWeights{Cols: bf.Cols, W: make([]float64, len(bf.Names)), D: make([]float64, len(bf.Names))}
+		if f.Whole {
+			out.ParamRows = make([]model.Row, len(bf.Names))
+		}
 		for i, name := range bf.Names {
 			v, ok := index[name]
 			if !ok && !f.MissingIsZero {
 				return fmt.Errorf("dpmr: feature %q is used by block %d but has no parameter row", name, bf.Block)
 			}
-			out.W[i], out.D[i] = v.w, v.d
+			out.W[i], out.D[i] = v.W, v.D
+			if f.Whole {
+				out.ParamRows[i] = v
+			}
 		}
 		size += int64(len(bf.Names))
 		emit(bf.Block, out)

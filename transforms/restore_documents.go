@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
 )
 
 func init() {
@@ -53,12 +54,18 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 	got := 0
 	var bw BlockWeights
 	for weights(&bw) {
+		if bw.ParamRows != nil && sb.ParamRows == nil {
+			sb.ParamRows = make([]model.Row, cols)
+		}
 		for i, c := range bw.Cols {
 			if c < 0 || int(c) >= cols || seen[c] {
 				return fmt.Errorf("dpmr: block %d: a weight for column %d of its %d arrived twice or out of range", block, c, cols)
 			}
 			seen[c] = true
 			sb.W[c], sb.D[c] = bw.W[i], bw.D[i]
+			if bw.ParamRows != nil {
+				sb.ParamRows[c] = bw.ParamRows[i]
+			}
 			got++
 		}
 	}

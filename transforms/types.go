@@ -77,10 +77,13 @@ type BlockFeatures struct {
 
 // BlockWeights are the current weights and steps of some of a block's
 // columns, sent by one partition: what DistributeParameters emits, keyed
-// by block.
+// by block. ParamRows holds the columns' whole rows (less any L-BFGS pairs)
+// for an optimizer whose blocks need more of them (subspace); nil
+// otherwise.
 type BlockWeights struct {
 	Cols []int32
-	W, D []float64
+	W, D      []float64
+	ParamRows []model.Row
 }
 
 // FreqPack counts, for the features of one partition, their postings and
@@ -100,19 +103,23 @@ type RowPack struct {
 
 // SufficientBlock is a block of samples that carries, for every feature it
 // uses (its columns), the feature's weight and step: enough to score and
-// differentiate it with no other data.
+// differentiate it with no other data. ParamRows are its columns' rows when
+// DistributeParameters sent them (subspace).
 type SufficientBlock struct {
 	DocBlock
-	W, D []float64
+	W, D      []float64
+	ParamRows []model.Row
 }
 
 // GradPack is one block's contribution to the gradients of the features of
-// one partition it uses (names ascending), for L-BFGS to their curvature
-// (the Hessian's diagonal), and, for averaging, their weights after the
-// block's local SGD epoch.
+// one partition it uses (names ascending), for L-BFGS and subspace to
+// their curvature (the Hessian's diagonal), for averaging their weights
+// after the block's local SGD epoch, and for subspace the block's shares
+// of the next local-Newton direction (model.Block.LocalNewton).
 type GradPack struct {
 	Names  []string
 	G      []float64
-	Curv   []float64 // nil unless lbfgs
+	Curv   []float64 // nil unless lbfgs or subspace
 	LocalW []float64 // nil unless averaging
+	Newton []float64 // nil unless subspace after pass 0
 }

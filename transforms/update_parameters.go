@@ -103,7 +103,7 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 		index[name] = int32(i)
 	}
 	g := make([]partialSum, len(pack.Names))
-	var curv, local []partialSum
+	var curv, local, newton []partialSum
 	blocks := make([]int64, len(pack.Names))
 	var partials int64
 	var gp GradPack
@@ -113,6 +113,9 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 		}
 		if gp.LocalW != nil && local == nil {
 			local = make([]partialSum, len(pack.Names))
+		}
+		if gp.Newton != nil && newton == nil {
+			newton = make([]partialSum, len(pack.Names))
 		}
 		for k, name := range gp.Names {
 			i, ok := index[name]
@@ -125,6 +128,9 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 			}
 			if gp.LocalW != nil && gp.LocalW[k] != 0 {
 				local[i].add(gp.LocalW[k])
+			}
+			if gp.Newton != nil {
+				newton[i].add(gp.Newton[k])
 			}
 			blocks[i]++
 		}
@@ -139,6 +145,18 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 		var h float64
 		if curv != nil {
 			h = curv[i].value()
+		}
+		if p.Optimizer == model.Subspace {
+			lam := p.Lambda
+			if p.Bias && name == model.BiasName {
+				lam = 0
+			}
+			var u float64
+			if newton != nil {
+				u = newton[i].value()
+			}
+			out.Rows[i] = model.SubspaceUpdateRow(pack.Rows[i], p, lam, c.Coef, f.Params.Pass > 0, g[i].value(), h, u)
+			continue
 		}
 		row := model.UpdateRow(pack.Rows[i], p, name == model.BiasName && p.Bias, c.Alpha, g[i].value(), h)
 		switch p.Optimizer {

@@ -1,0 +1,140 @@
+package transforms
+
+import (
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
+)
+
+func init() {
+	register.Combiner3[figuresAcc, RowPack, model.SubspaceState](&subspaceFiguresFn{})
+	register.DoFn3x0[SufficientBlock, model.SubspaceState, func([]float64)](&blockTermsFn{})
+	register.Function2x1[[]float64, model.SubspaceState, model.SubspaceState](addRound)
+	register.DoFn2x0[model.SubspaceState, func(model.Choice)](&subspaceChoiceFn{})
+	register.Emitter1[model.SubspaceState]()
+}
+
+// SearchParams configure SubspaceSearch.
+type SearchParams struct {
+	Lambda float64
+	Bias   bool // the intercept's row is not regularized
+	// Basis is false in pass 0, which evaluates the starting point: the
+	// rows have no measured gradient yet, so the search is over no basis
+	// vectors and only measures the loss.
+	Basis bool
+}
+
+// SubspaceSearch is subspace's line search: it minimizes J over the
+// affine subspace W + span(basis) of model.Subspace in a few damped Newton
+// steps, each a stage over the sufficient blocks. One combine over the
+// rows gives the subspace figures; then each round's blocks compute their
+// terms of J restricted to the subspace at the round's trial points
+// (model.SubspaceSearch.BlockTerms), exactly summed into the search state,
+// which the next round's blocks take as a side input and replay. Only a
+// few dozen scalars per block travel; the rows do not move. Expects rows
+// PCollection<KV<int32, RowPack>> and PCollection<SufficientBlock> from
+// DistributeRows; returns a singleton PCollection<model.Choice> whose
+// Coef the row updates apply.
+func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) beam.PCollection {
+	s = s.Scope("dpmr.SubspaceSearch")
+	state := beam.Combine(s, &subspaceFiguresFn{Bias: p.Bias, Basis: p.Basis}, beam.DropKey(s, rows))
+	for r := 0; r < model.SubspaceSearchRounds; r++ {
+		rs := s.Scope(fmt.Sprintf("round%d", r))
+		terms := beam.ParDo(rs, &blockTermsFn{Lambda: p.Lambda}, blocks, beam.SideInput{Input: state})
+		state = beam.ParDo(rs, addRound, SumVectors(rs, terms, 0), beam.SideInput{Input: state})
+	}
+	return beam.ParDo(s, &subspaceChoiceFn{Lambda: p.Lambda}, state)
+}
+
+// figuresAcc sums model.AddSubspaceRow over the rows exactly. K is the
+// number of basis vectors, learnt from the first row (all rows agree).
+type figuresAcc struct {
+	K    int
+	Sums []model.ExactSum
+}
+
+type subspaceFiguresFn struct {
+	Bias, Basis bool
+}
+
+func (f *subspaceFiguresFn) AddInput(a figuresAcc, pack RowPack) (figuresAcc, error) {
+	var basis []float64
+	for i, r := range pack.Rows {
+		k := 0
+		if f.Basis {
+			k = 2 + len(r.S)
+		}
+		if a.Sums == nil {
+			a.K, a.Sums = k, make([]model.ExactSum, model.NumSubspaceFigures(k))
+		}
+		if k != a.K {
+			return a, fmt.Errorf("dpmr: parameter rows disagree on subspace history length: %d and %d", k-2, a.K-2)
+		}
+		if f.Bias && pack.Names[i] == model.BiasName {
+			continue
+		}
+		if k > 0 {
+			basis = model.SubspaceBasis(basis, r)
+		}
+		model.AddSubspaceRow(basis[:k], r.W, func(i int, v float64) { a.Sums[i].Add(v) })
+	}
+	return a, nil
+}
+
+func (f *subspaceFiguresFn) MergeAccumulators(a, b figuresAcc) (figuresAcc, error) {
+	if a.Sums == nil {
+		return b, nil
+	}
+	if b.Sums == nil {
+		return a, nil
+	}
+	if a.K != b.K {
+		return a, fmt.Errorf("dpmr: parameter rows disagree on subspace history length: %d and %d", a.K-2, b.K-2)
+	}
+	for i := range a.Sums {
+		a.Sums[i].Merge(&b.Sums[i])
+	}
+	return a, nil
+}
+
+func (f *subspaceFiguresFn) ExtractOutput(a figuresAcc) model.SubspaceState {
+	sums := make([]float64, len(a.Sums))
+	for i := range a.Sums {
+		sums[i] = a.Sums[i].Float64()
+	}
+	if a.Sums == nil {
+		sums = make([]float64, model.NumSubspaceFigures(0))
+	}
+	return model.SubspaceState{Fig: model.NewSubspaceFigures(a.K, sums)}
+}
+
+// blockTermsFn emits a block's terms at the current round's trial points,
+// or an empty vector once the search is over (so that every round's sum
+// exists).
+type blockTermsFn struct {
+	Lambda float64
+}
+
+func (f *blockTermsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, emit func([]float64)) {
+	search := st.Replay(f.Lambda)
+	if search.Trials() == nil {
+		emit([]float64{})
+		return
+	}
+	m := b.Matrix()
+	w, basis := model.SubspaceColumns(b.ParamRows, st.Fig.K)
+	margins := m.SubspaceMargins(w, basis, st.Fig.K)
+	emit(search.BlockTerms(m, &margins))
+}
+
+func addRound(sums []float64, st model.SubspaceState) model.SubspaceState { return st.Add(sums) }
+
+type subspaceChoiceFn struct {
+	Lambda float64
+}
+
+func (f *subspaceChoiceFn) ProcessElement(st model.SubspaceState, emit func(model.Choice)) {
+	emit(st.Replay(f.Lambda).Choice())
+}
