@@ -31,7 +31,7 @@ type TrainParams struct {
 	Lambda float64
 	// Bias adds the intercept, a feature of value 1 in every sample.
 	Bias bool
-	// Optimizer is LBFGS (default), GD or Averaging.
+	// Optimizer is Subspace (default), LBFGS, GD or Averaging.
 	Optimizer string
 	// LearningRate is gd's eta and averaging's local SGD step. Zero picks
 	// the default: for gd 1/L with L = 0.25*sum(x^2) + lambda, a bound on the
@@ -44,8 +44,9 @@ type TrainParams struct {
 	// 16384. Beam's cost is per element, and elements are (feature, block)
 	// pairs, so larger blocks are cheaper (Zipf features repeat within a
 	// block) until blocks are too few to keep every worker busy.
-	// Averaging's result depends on it (blocks are its local workers); the
-	// other optimizers' results do not.
+	// Subspace's and averaging's paths depend on it (each block computes
+	// a local Newton step or runs a local epoch), though not their optimum;
+	// lbfgs's and gd's do not.
 	BlockSize int
 	// Iterations caps the number of iterations (passes after the first);
 	// default 100.
@@ -61,7 +62,7 @@ type TrainParams struct {
 // Tol or GTol mean "disabled" and become zero.
 func (p TrainParams) WithDefaults() TrainParams {
 	if p.Optimizer == "" {
-		p.Optimizer = LBFGS
+		p.Optimizer = Subspace
 	}
 	if p.Memory == 0 {
 		p.Memory = 10

@@ -22,8 +22,10 @@ import (
 // the gradient, curvature and the next U at the new point, as lbfgs's pass
 // does.
 //
-// It runs only in the reference trainer so far: Validate, which the
-// pipeline and the command line check, rejects it.
+// It is the default: on real text it reaches LIBLINEAR's optimum in a
+// third to a fifth of lbfgs's passes (README "Optimizers"), at the price of
+// more local work per pass and more bytes per (feature, block) pair: each
+// block gets its columns' whole rows.
 const Subspace = "subspace"
 
 // Subspace tuning, chosen by measurement on testdata/real (block size 300).

@@ -122,15 +122,15 @@ func TestLocalNewtonIsNewtonOnOneBlock(t *testing.T) {
 	}
 }
 
-// TestSubspaceOnlyInReferenceTrainer: the pipeline does not carry U and
-// the subspace rounds yet, so Validate (what it and the command line
-// check) refuses the method while the reference trainer runs it.
-func TestSubspaceOnlyInReferenceTrainer(t *testing.T) {
-	p := TrainParams{Optimizer: Subspace, Lambda: 1}.WithDefaults()
-	require.ErrorContains(t, p.Validate(), "subspace")
+// TestSubspaceIsTheDefault: an unset optimizer trains with subspace and
+// its memory of 20 steps; an unknown name is refused, naming the choices.
+func TestSubspaceIsTheDefault(t *testing.T) {
+	p := TrainParams{Lambda: 1}.WithDefaults()
+	require.Equal(t, Subspace, p.Optimizer)
+	require.Equal(t, 20, p.Memory)
+	require.NoError(t, p.Validate())
+	require.Equal(t, 10, TrainParams{Optimizer: LBFGS}.WithDefaults().Memory)
 	d := synthDataset(t, SynthParams{Samples: 50, Features: 10, PerSample: 3, Seed: 1}, false, 10)
-	_, err := NewTrainer(d, p, nil)
-	require.NoError(t, err)
-	_, err = NewTrainer(d, TrainParams{Optimizer: "newton"}, nil)
-	require.Error(t, err)
+	_, err := NewTrainer(d, TrainParams{Optimizer: "newton"}, nil)
+	require.ErrorContains(t, err, "subspace, lbfgs, gd, averaging")
 }

@@ -336,7 +336,7 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sinkKV(s, rows)
 		return
 	}
-	weights := transforms.DistributeParameters(s, rows, idx.Features, hot, p.Partitions, false)
+	weights := distributeStage(s, rows, idx.Features, hot, p)
 	if k == 2 {
 		sinkKV(s, weights)
 		sinkKV(s, idx.Docs)
@@ -347,7 +347,7 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sink(s, blocks)
 		return
 	}
-	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	choice := searchStage(s, rows, blocks, p)
 	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 	if k == 4 {
 		sinkKV(s, grads)
@@ -455,14 +455,14 @@ func MeteredPass(s beam.Scope, p PassParams) {
 	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
 	rows := beam.ParDo(s, rowsDecoder(p.Rows), read("rows", p.Rows))
 
-	weights := transforms.DistributeParameters(s,
+	weights := distributeStage(s,
 		tapKV(s, "DistributeParameters", "rows", rows),
-		tapKV(s, "DistributeParameters", "block features", features), hot, p.Partitions, false)
+		tapKV(s, "DistributeParameters", "block features", features), hot, p)
 	blocks := transforms.RestoreDocuments(s,
 		tapKV(s, "RestoreDocuments", "blocks", docs),
 		tapKV(s, "RestoreDocuments", "weights", weights))
 	blocks = beam.ParDo(s, &tapFn{Stage: "LineSearch+ComputeGradients", What: "sufficient blocks"}, blocks)
-	choice := transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	choice := searchStage(s, rows, blocks, p)
 	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 	up := transforms.UpdateParameters(s,
 		tapKV(s, "UpdateParameters", "rows", rows),

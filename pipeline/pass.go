@@ -50,19 +50,28 @@ func Pass(s beam.Scope, p PassParams) {
 }
 
 // passTransforms is the chain of stages of one pass, apart from I/O.
-// Subspace sends the blocks the rows themselves and searches a subspace
-// where the others search a line.
 func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
-	var blocks, choice beam.PCollection
-	if p.Train.Optimizer == model.Subspace {
-		blocks = transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeRows(s, rows, idx.Features, hot, p.Partitions))
-		choice = transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
-	} else {
-		blocks = transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeParameters(s, rows, idx.Features, hot, p.Partitions, false))
-		choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
-	}
+	blocks := transforms.RestoreDocuments(s, idx.Docs, distributeStage(s, rows, idx.Features, hot, p))
+	choice := searchStage(s, rows, blocks, p)
 	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
+}
+
+// distributeStage and searchStage are the stages that differ by
+// optimizer: subspace sends the blocks the rows themselves and searches a
+// subspace where the others search a line.
+func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
+	if p.Train.Optimizer == model.Subspace {
+		return transforms.DistributeRows(s, rows, features, hot, p.Partitions)
+	}
+	return transforms.DistributeParameters(s, rows, features, hot, p.Partitions, false)
+}
+
+func searchStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) beam.PCollection {
+	if p.Train.Optimizer == model.Subspace {
+		return transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
+	}
+	return transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
 }
 
 // gradientParams and updateParams are the stage parameters of a pass.

@@ -257,3 +257,15 @@ func TestSettingsAreValidatedBeforeWork(t *testing.T) {
 	require.ErrorContains(t, err, "the step planned after pass 0 overflows")
 	require.NoFileExists(t, filepath.Join(dir, "m", ModelFileName))
 }
+
+// TestRowsDecodedInTheirFormat: rows listed by a snapshot of format 2 or
+// older are read without U, those of format 3 (and rows this run wrote,
+// which no manifest has listed yet) with it.
+func TestRowsDecodedInTheirFormat(t *testing.T) {
+	for format, noU := range map[int]bool{0: false, 1: true, 2: true, rowsWithU: false} {
+		require.Equal(t, noU, rowsDecoder([]ShardFile{{Dataset: "rows", Format: format}}).NoU, "format %d", format)
+	}
+	m, err := parseManifest("/x/manifest.json", []byte(`{"version": 2, "files": [{"dataset": "rows", "path": "rows-00000-of-00001", "records": 1, "bytes": 1}]}`), false)
+	require.NoError(t, err)
+	require.True(t, rowsDecoder(m.Dataset("rows")).NoU)
+}

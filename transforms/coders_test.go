@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"math"
 	"reflect"
 	"testing"
@@ -73,14 +74,17 @@ func codecs() []codec {
 		codecOf("BlockFeatures", true, encodeBlockFeatures, DecodeBlockFeatures,
 			BlockFeatures{Block: math.MinInt64, Names: []string{"", "a", "zz"}, Cols: []int32{0, 7, math.MaxInt32}}),
 		codecOf("BlockWeights", true, encodeBlockWeights, decodeBlockWeights,
-			BlockWeights{Cols: []int32{3, 0, 1}, W: edgeF64[:3], D: edgeF64[5:8]}),
+			BlockWeights{Cols: []int32{3, 0, 1}, W: edgeF64[:3], D: edgeF64[5:8]},
+			BlockWeights{Cols: []int32{2}, W: []float64{1}, D: []float64{0},
+				ParamRows: []model.Row{{W: 1, G: -2, H: 3, U: oddNaN, S: []float64{0.5, negZero}}}}),
 		codecOf("FreqPack", true, encodeFreqPack, decodeFreqPack,
 			FreqPack{Names: []string{"a", "b"}, Postings: []int64{1, 1 << 50}, SumSq: []float64{1e16 + 4, 0.25}}),
 		codecOf("RowPack", true, encodeRowPack, DecodeRowPack,
-			RowPack{Names: []string{"", "a", "b"}, Rows: []model.Row{
+			RowPack{Names: []string{"", "a", "b", "c"}, Rows: []model.Row{
 				{W: 0.1, G: -3, D: 1e-300, H: 2, S: []float64{1, 2}, Y: []float64{3, 4}},
 				{W: negZero, G: oddNaN, D: math.Inf(1), H: 1},
 				{H: 0.5, S: []float64{-1}, Y: []float64{1e308}},
+				{W: 1, G: 2, H: 3, U: -4, S: []float64{5, 6, 7}}, // subspace: steps, no pairs
 			}}),
 		codecOf("Row", false, func(r model.Row) []byte { return AppendRow(nil, r) }, DecodeRow,
 			model.Row{W: 0.1, G: -3, D: 1e-300, H: 2, S: []float64{1, oddNaN}, Y: []float64{3, negZero}}),
@@ -90,12 +94,16 @@ func codecs() []codec {
 				W: []float64{0.5, oddNaN}, D: []float64{negZero, 2}},
 			SufficientBlock{DocBlock: DocBlock{Block: 6, Lines: []int64{1, 2, 3, 4, 5, 6}, Labels: []float64{0, 1, 0, 1, 0, 1},
 				Features: []string{"a", "b"}, ColPtr: []int32{0, 3, 4}, Rows: []int32{5, 0, 5, 3}, Vals: []float64{2, -1, 0, 1}},
-				W: []float64{1, 2}, D: []float64{3, 4}}),
+				W: []float64{1, 2}, D: []float64{3, 4}},
+			SufficientBlock{DocBlock: DocBlock{Block: 7, Lines: []int64{1}, Labels: []float64{1},
+				Features: []string{"a"}, ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{2}},
+				W: []float64{1}, D: []float64{0}, ParamRows: []model.Row{{W: 1, U: 2, S: []float64{3}}}}),
 		codecOf("GradPack", true, encodeGradPack, decodeGradPack,
 			GradPack{Names: []string{"a", "b"}, G: []float64{1e16, negZero}},
 			GradPack{Names: []string{"", "c"}, G: []float64{oddNaN, 1}, LocalW: []float64{0, -1e-320}},
 			GradPack{Names: []string{"d"}, G: []float64{2}, Curv: []float64{0.02}},
-			GradPack{Names: []string{"d", "e"}, G: []float64{2, 3}, Curv: []float64{1e16, 0}, LocalW: []float64{5, 6}}),
+			GradPack{Names: []string{"d", "e"}, G: []float64{2, 3}, Curv: []float64{1e16, 0}, LocalW: []float64{5, 6}},
+			GradPack{Names: []string{"f"}, G: []float64{2}, Curv: []float64{1}, Newton: []float64{-0.5}}),
 		codecOf("PredictionBlock", true, encodePredictionBlock, DecodePredictionBlock,
 			PredictionBlock{Block: 9, File: 2, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Margins: []float64{math.Inf(-1), 745.5}}),
 	}
@@ -167,6 +175,29 @@ func TestCodersRoundTrip(t *testing.T) {
 // TestCodersRegistered checks that Beam encodes each registered type with
 // its hand-written coder: Beam's encoding is the coder's bytes behind a
 // length prefix, and decodes back to the value.
+// TestRowPacksWithoutU reads row packs as snapshots before format 3 wrote
+// them, W G D H S Y with no U: the rows come back with U = 0, and the
+// current decoder, which expects U, does not take them for its own.
+func TestRowPacksWithoutU(t *testing.T) {
+	old := []model.Row{{W: 0.5, G: -1, D: 2, H: 3, S: []float64{1}, Y: []float64{-1}}, {W: 7, H: 1}}
+	e := encoder{}
+	e.strs([]string{"a", "b"})
+	e.uint(uint64(len(old)))
+	for _, r := range old {
+		e.f64(r.W)
+		e.f64(r.G)
+		e.f64(r.D)
+		e.f64(r.H)
+		e.f64s(r.S)
+		e.f64s(r.Y)
+	}
+	got, err := DecodeRowPackWithoutU(e.b)
+	require.NoError(t, err)
+	require.Equal(t, RowPack{Names: []string{"a", "b"}, Rows: old}, got)
+	_, err = DecodeRowPack(e.b)
+	require.ErrorIs(t, err, ErrMalformed)
+}
+
 func TestCodersRegistered(t *testing.T) {
 	for _, c := range codecs() {
 		if !c.registered {
@@ -246,7 +277,7 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"FreqPack/sumsq", decErr(decodeFreqPack), encodeFreqPack(FreqPack{Names: []string{"a"}, Postings: []int64{1}, SumSq: []float64{1, 2}})},
 		{"Row/history", decErr(DecodeRow), AppendRow(nil, model.Row{S: []float64{1, 2}, Y: []float64{1}})},
 		{"RowPack/names-rows", decErr(DecodeRowPack), encodeRowPack(RowPack{Names: []string{"a", "b"}, Rows: []model.Row{{W: 1}}})},
-		{"RowPack/history", decErr(DecodeRowPack), encodeRowPack(RowPack{Names: []string{"a"}, Rows: []model.Row{{S: []float64{1}}}})},
+		{"RowPack/history", decErr(DecodeRowPack), encodeRowPack(RowPack{Names: []string{"a"}, Rows: []model.Row{{S: []float64{1}, Y: []float64{1, 2}}}})},
 		{"GradPack/g", decErr(decodeGradPack), encodeGradPack(GradPack{Names: []string{"a"}, G: []float64{1, 2}})},
 		{"GradPack/curv", decErr(decodeGradPack), encodeGradPack(GradPack{Names: []string{"a"}, G: []float64{1}, Curv: []float64{1, 2}})},
 		{"GradPack/localw", decErr(decodeGradPack), encodeGradPack(GradPack{Names: []string{"a"}, G: []float64{1}, LocalW: []float64{1, 2}})},
