@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"hash/crc32"
 	"math"
 	"strings"
@@ -60,11 +61,12 @@ func FuzzWeights(f *testing.F) {
 		sf := ShardFile{Path: "m/weights-00000-of-00001", Records: records, Bytes: int64(len(data)),
 			CRC32C: crc32.Checksum(data, castagnoli)}
 		var n int64
-		err := parseWeights(sf, data, func(name string, w float64) {
-			if math.IsNaN(w) || math.IsInf(w, 0) || strings.ContainsAny(name, "\t\n") {
+		err := scanWeights(sf, bytes.NewReader(data), func(name []byte, w float64) error {
+			if math.IsNaN(w) || math.IsInf(w, 0) || bytes.ContainsAny(name, "\t\n") {
 				t.Fatalf("emitted %q = %v", name, w)
 			}
 			n++
+			return nil
 		})
 		if err == nil && n != records {
 			t.Fatalf("%d weights read, %d listed, and no error", n, records)

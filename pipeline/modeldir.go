@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -223,6 +224,29 @@ func ReadWeights(s beam.Scope, files []ShardFile) beam.PCollection {
 type readWeightsFn struct{}
 
 func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit func(string, float64)) error {
+	return scanWeightsFile(ctx, sf, func(name []byte, w float64) error {
+		emit(string(name), w)
+		return nil
+	})
+}
+
+// ScanWeights passes every weight of a model's files (ModelInfo.Files, as
+// ReadModel resolves them) to fn, file after file and line by line, so a
+// model of any size reads in the memory of its longest line. Each file is
+// checked against model.json (size, CRC-32C, count) when it ends: fn may
+// have seen weights of a damaged file before the error that names it.
+// name is valid only during the call; an error from fn stops the scan and
+// is returned as it is.
+func ScanWeights(ctx context.Context, files []ShardFile, fn func(name []byte, w float64) error) error {
+	for _, sf := range files {
+		if err := scanWeightsFile(ctx, sf, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanWeightsFile(ctx context.Context, sf ShardFile, fn func(name []byte, w float64) error) error {
 	fs, err := filesystem.New(ctx, sf.Path)
 	if err != nil {
 		return err
@@ -232,32 +256,57 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(r)
-	r.Close()
-	if err != nil {
-		return err
-	}
-	return parseWeights(sf, data, emit)
+	defer r.Close()
+	return scanWeights(sf, r, fn)
 }
 
-// parseWeights checks a weights file's content against model.json's
-// description and emits its weights: lines feature<TAB>weight, the weight
-// finite.
-func parseWeights(sf ShardFile, data []byte, emit func(string, float64)) error {
-	if int64(len(data)) != sf.Bytes || crc32.Checksum(data, castagnoli) != sf.CRC32C {
+// scanWeights reads a weights file's content from r, lines
+// feature<TAB>weight with the weight finite, and passes each weight to fn.
+// A malformed line stops the weights but not the reading: a file whose
+// size or checksum differs from model.json is reported as damaged rather
+// than by whichever line the damage broke.
+func scanWeights(sf ShardFile, r io.Reader, fn func(name []byte, w float64) error) error {
+	crc := crc32.New(castagnoli)
+	br := bufio.NewReaderSize(io.TeeReader(r, crc), 64<<10)
+	var size, n int64
+	var lineErr error
+	var long []byte // a line longer than br's buffer
+	for {
+		text, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], text...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				text, err = br.ReadSlice('\n')
+				long = append(long, text...)
+			}
+			text = long
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading %s: %v", sf.Path, err)
+		}
+		if len(text) == 0 {
+			break
+		}
+		size += int64(len(text))
+		n++
+		if lineErr != nil {
+			continue
+		}
+		name, val, ok := bytes.Cut(bytes.TrimSuffix(text, []byte("\n")), []byte("\t"))
+		w, perr := strconv.ParseFloat(string(val), 64)
+		if !ok || perr != nil || math.IsInf(w, 0) || math.IsNaN(w) {
+			lineErr = fmt.Errorf("%s:%d: want feature<TAB>weight, a finite number", sf.Path, n)
+			continue
+		}
+		if err := fn(name, w); err != nil {
+			return err
+		}
+	}
+	if size != sf.Bytes || crc.Sum32() != sf.CRC32C {
 		return corrupt(sf, "size or checksum differs from model.json")
 	}
-	var n int64
-	for line := 1; len(data) > 0; line++ {
-		text, rest, _ := bytes.Cut(data, []byte("\n"))
-		data = rest
-		name, val, ok := bytes.Cut(text, []byte("\t"))
-		w, err := strconv.ParseFloat(string(val), 64)
-		if !ok || err != nil || math.IsInf(w, 0) || math.IsNaN(w) {
-			return fmt.Errorf("%s:%d: want feature<TAB>weight, a finite number", sf.Path, line)
-		}
-		emit(string(name), w)
-		n++
+	if lineErr != nil {
+		return lineErr
 	}
 	if n != sf.Records {
 		return corrupt(sf, "%d weights, model.json says %d", n, sf.Records)

@@ -32,6 +32,8 @@ func evalSetup(fs *flag.FlagSet) func() error {
 	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval holds two float64\n(16 bytes) per labelled prediction in memory, nothing per unlabelled one")
 	threshold := fs.Float64("threshold", 0.5, "predict class 1 when the probability is >= this, in [0, 1]")
 	asJSON := fs.Bool("json", false, "print the metrics as JSON instead of a table")
+	curves := fs.String("curves", "", "write the ROC curve, the precision-recall curve and a threshold sweep to the local `DIR`\n"+
+		"(created if need be): "+curvesFiles+"; other files there are left alone")
 	return func() error {
 		if *dir == "" {
 			return usageError("--predictions is required")
@@ -39,14 +41,32 @@ func evalSetup(fs *flag.FlagSet) func() error {
 		if !(0 <= *threshold && *threshold <= 1) {
 			return usageError("--threshold must be in [0, 1], got %v", *threshold)
 		}
-		rep, err := evalPredictions(context.Background(), *dir, *threshold)
+		var hist *model.ScoreHistogram
+		if *curves != "" {
+			if err := checkCurvesDir(*curves); err != nil {
+				return err
+			}
+			hist = model.NewScoreHistogram(curveBins)
+		}
+		rep, err := evalPredictionsWith(context.Background(), *dir, *threshold, hist)
 		if err != nil {
 			return err
+		}
+		if hist != nil {
+			if err := writeCurves(*curves, hist, rep); err != nil {
+				return err
+			}
 		}
 		if *asJSON {
 			return writeEvalJSON(os.Stdout, rep)
 		}
-		return writeEvalTable(os.Stdout, rep)
+		if err := writeEvalTable(os.Stdout, rep); err != nil {
+			return err
+		}
+		if hist != nil {
+			fmt.Printf("\ncurves: %s (%s)\n", *curves, curvesFiles)
+		}
+		return nil
 	}
 }
 
@@ -117,13 +137,15 @@ type predictions struct {
 	Unlabelled int64 // rows with an empty label, not evaluated
 	Labels     []float64
 	Margins    []float64
+	// Hist, if set, also counts the labelled rows' probabilities.
+	Hist *model.ScoreHistogram
 }
 
 // readPredictions reads the prediction output in dir: predictions.json,
 // then every file it lists, checking each file's size, CRC-32C and record
 // count against it and every line's format. The files are looked up in dir
 // under their base names, so a moved or copied output still reads.
-func readPredictions(ctx context.Context, dir string) (*predictions, error) {
+func readPredictions(ctx context.Context, dir string, hist *model.ScoreHistogram) (*predictions, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
 		dir = "/"
@@ -142,7 +164,7 @@ func readPredictions(ctx context.Context, dir string) (*predictions, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &predictions{Dir: dir, Manifest: *man}
+	p := &predictions{Dir: dir, Manifest: *man, Hist: hist}
 	for _, f := range files {
 		if err := p.readFile(ctx, fsys, f); err != nil {
 			return nil, err
@@ -307,7 +329,8 @@ func (p *predictions) addLine(text []byte) error {
 	if err != nil || !(0 <= q && q <= 1) {
 		return fmt.Errorf("probability %q is not a number in [0, 1]", prob)
 	}
-	if s := model.Sigmoid(z); math.Abs(q-s) > probabilityTolerance {
+	s := model.Sigmoid(z)
+	if math.Abs(q-s) > probabilityTolerance {
 		return fmt.Errorf("probability %s is not sigmoid(margin %s) = %.17g", prob, margin, s)
 	}
 	p.Rows++
@@ -317,6 +340,10 @@ func (p *predictions) addLine(text []byte) error {
 	}
 	p.Labels = append(p.Labels, y)
 	p.Margins = append(p.Margins, z)
+	if p.Hist != nil {
+		// The probability eval's rule compares with the threshold.
+		p.Hist.Add(y == 1, s)
+	}
 	return nil
 }
 
@@ -397,7 +424,13 @@ type confusionReport struct {
 // evalPredictions reads the prediction output in dir and evaluates its
 // labelled rows at threshold.
 func evalPredictions(ctx context.Context, dir string, threshold float64) (evalReport, error) {
-	p, err := readPredictions(ctx, dir)
+	return evalPredictionsWith(ctx, dir, threshold, nil)
+}
+
+// evalPredictionsWith is evalPredictions that also counts the labelled
+// rows in hist, if not nil, for the curves.
+func evalPredictionsWith(ctx context.Context, dir string, threshold float64, hist *model.ScoreHistogram) (evalReport, error) {
+	p, err := readPredictions(ctx, dir, hist)
 	if err != nil {
 		return evalReport{}, err
 	}

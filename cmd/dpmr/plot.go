@@ -26,6 +26,11 @@ type chart struct {
 // chartPanel is one plot area with its own y axis.
 type chartPanel struct {
 	YLabel string
+	// XLabel, when set, is the panel's own x axis label, for panels whose
+	// x is not the others' (recall under a ROC curve's false positive
+	// rate): the x tick labels and XLabel are drawn under the panel. The
+	// range of x is still the chart's.
+	XLabel string
 	// LogY draws the y axis in log scale; points with y <= 0 are then
 	// skipped like non-finite ones.
 	LogY   bool
@@ -135,16 +140,30 @@ func writeSVGChart(w io.Writer, c chart) error {
 		top = 12 + chartTitleSize + 14
 	}
 	bottom := height - (chartTickLen + chartTickSize + 8)
-	if c.XLabel != "" {
+	if c.XLabel != "" || c.Panels[len(c.Panels)-1].XLabel != "" {
 		bottom -= chartLabelSize + 10
 	}
 	bottom -= 6
-	panelH := (float64(bottom-top) - chartPanelGap*float64(len(panels)-1)) / float64(len(panels))
+	// Under a panel with an x label of its own, and above the next, go its
+	// x tick labels and label.
+	const xAxisHeight = chartTickLen + chartTickSize + 8 + chartLabelSize + 10
+	gaps := make([]float64, len(panels))
+	gapSum := 0.0
+	for i := range panels[:len(panels)-1] {
+		gaps[i] = chartPanelGap
+		if panels[i].panel.XLabel != "" {
+			gaps[i] += xAxisHeight
+		}
+		gapSum += gaps[i]
+	}
+	panelH := (float64(bottom-top) - gapSum) / float64(len(panels))
+	y := float64(top)
 	for i := range panels {
 		p := &panels[i]
-		p.top = float64(top) + float64(i)*(panelH+chartPanelGap)
+		p.top = y
 		p.bottom = p.top + panelH
 		p.left, p.right = float64(left), float64(right)
+		y = p.bottom + gaps[i]
 	}
 
 	var b svgBuilder
@@ -159,18 +178,25 @@ func writeSVGChart(w io.Writer, c chart) error {
 	for i := range panels {
 		p := &panels[i]
 		last := i == len(panels)-1
-		p.draw(&b, xAxis, last, &colour)
-	}
-	// The x axis labels, under the bottom panel.
-	pb := panels[len(panels)-1]
-	for _, t := range xAxis.ticks {
-		x := pb.xPos(xAxis, t.value)
-		b.printf(`<text x="%.2f" y="%.2f" font-size="%d" text-anchor="middle">%s</text>`+"\n",
-			x, pb.bottom+chartTickLen+4+chartTickSize, chartTickSize, esc(t.label))
-	}
-	if c.XLabel != "" {
-		b.printf(`<text x="%.1f" y="%.1f" font-size="%d" text-anchor="middle">%s</text>`+"\n",
-			(pb.left+pb.right)/2, pb.bottom+chartTickLen+4+chartTickSize+10+chartLabelSize, chartLabelSize, esc(c.XLabel))
+		p.draw(&b, xAxis, last || p.panel.XLabel != "", &colour)
+		// The x axis labels, under the bottom panel and under any with
+		// an x label of its own.
+		label := p.panel.XLabel
+		if last && label == "" {
+			label = c.XLabel
+		}
+		if !last && label == "" {
+			continue
+		}
+		for _, t := range xAxis.ticks {
+			x := p.xPos(xAxis, t.value)
+			b.printf(`<text x="%.2f" y="%.2f" font-size="%d" text-anchor="middle">%s</text>`+"\n",
+				x, p.bottom+chartTickLen+4+chartTickSize, chartTickSize, esc(t.label))
+		}
+		if label != "" {
+			b.printf(`<text x="%.1f" y="%.1f" font-size="%d" text-anchor="middle">%s</text>`+"\n",
+				(p.left+p.right)/2, p.bottom+chartTickLen+4+chartTickSize+10+chartLabelSize, chartLabelSize, esc(label))
+		}
 	}
 	b.printf("</svg>\n")
 	_, err := w.Write(b.Bytes())

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -274,5 +276,45 @@ func TestShortExp(t *testing.T) {
 		if got := shortExp(in); got != want {
 			t.Errorf("shortExp(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestWriteSVGChartPanelXLabel: a panel with an x label of its own gets
+// the x tick labels and that label between it and the next panel; the
+// bottom panel keeps the chart's.
+func TestWriteSVGChartPanelXLabel(t *testing.T) {
+	line := []chartPoint{{0, 100}, {10, 200}}
+	data := renderChart(t, chart{XLabel: "bottom x", Panels: []chartPanel{
+		{XLabel: "top x", Series: []chartSeries{{Name: "a", Points: line}}},
+		{Series: []chartSeries{{Name: "b", Points: line}}},
+	}})
+	doc := parseSVG(t, data)
+	count := func(s string) int {
+		n := 0
+		for _, x := range doc.texts {
+			if x == s {
+				n++
+			}
+		}
+		return n
+	}
+	if count("top x") != 1 || count("bottom x") != 1 || count("10") != 2 || count("0") != 2 {
+		t.Errorf("texts %q: want each x label once and the x ticks 0 to 10 under both panels", doc.texts)
+	}
+	// The frames, top first, and where the top panel's label sits.
+	var frames [][2]float64 // top and bottom of each panel
+	var labelY float64
+	for _, l := range strings.Split(string(data), "\n") {
+		var x, y, w, h float64
+		if _, err := fmt.Sscanf(l, `<rect x="%f" y="%f" width="%f" height="%f"`, &x, &y, &w, &h); err == nil {
+			frames = append(frames, [2]float64{y, y + h})
+		}
+		if strings.HasSuffix(l, ">top x</text>") {
+			_, after, _ := strings.Cut(l, ` y="`)
+			labelY, _ = strconv.ParseFloat(after[:strings.Index(after, `"`)], 64)
+		}
+	}
+	if len(frames) != 2 || !(frames[0][1] < labelY && labelY < frames[1][0]) {
+		t.Errorf("panels %v, top x label at y %v: want it between them", frames, labelY)
 	}
 }
