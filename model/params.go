@@ -56,6 +56,10 @@ type TrainParams struct {
 	Tol float64
 	// GTol stops when |g| <= GTol*|g0| (LIBLINEAR's rule); default 1e-5.
 	GTol float64
+	// GapTol stops when the estimated relative gap to the optimum,
+	// (J - J*)/J* (Figures.Gap), is at most GapTol; default 1e-6.
+	// Subspace and lbfgs estimate it; gd and averaging do not.
+	GapTol float64
 }
 
 // WithDefaults returns p with zero fields set to their defaults. Negative
@@ -89,6 +93,12 @@ func (p TrainParams) WithDefaults() TrainParams {
 	case p.GTol < 0:
 		p.GTol = 0
 	}
+	switch {
+	case p.GapTol == 0:
+		p.GapTol = 1e-6
+	case p.GapTol < 0:
+		p.GapTol = 0
+	}
 	return p
 }
 
@@ -119,6 +129,9 @@ func (p TrainParams) Validate() error {
 	}
 	if !(p.GTol >= 0) || math.IsInf(p.GTol, 0) {
 		return fmt.Errorf("gtol %v must be a finite number (negative turns the test off)", p.GTol)
+	}
+	if !(p.GapTol >= 0) || math.IsInf(p.GapTol, 0) {
+		return fmt.Errorf("gap %v must be a finite number (negative turns the test off)", p.GapTol)
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func TestMeasureReal(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range opts {
-			tr, err := NewTrainer(d, TrainParams{Lambda: 1, Optimizer: o, Memory: mem, BlockSize: bs, Tol: -1, GTol: -1, Iterations: 1000}, nil)
+			tr, err := NewTrainer(d, TrainParams{Lambda: 1, Optimizer: o, Memory: mem, BlockSize: bs, Tol: -1, GTol: -1, GapTol: -1, Iterations: 1000}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ func TestSubspacePassesToLIBLINEAROptimum(t *testing.T) {
 	d, err := ReadDataset([]string{filepath.Join(dir, "names.txt")}, false, 300)
 	require.NoError(t, err)
 	require.Len(t, d.Blocks, 30)
-	tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: 1, BlockSize: 300, Tol: -1, GTol: -1, Iterations: 1000}, nil)
+	tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: 1, BlockSize: 300, Tol: -1, GTol: -1, GapTol: -1, Iterations: 1000}, nil)
 	require.NoError(t, err)
 	got, hist := passesTo(tr, opt, 40, 1e-4, 1e-6)
 	t.Logf("passes to 1e-4: %d, to 1e-6: %d", got[0], got[1])
@@ -74,7 +74,7 @@ func TestSubspaceOptimumMatchesGonum(t *testing.T) {
 			d := synthDataset(t, SynthParams{Samples: 2000, Features: 300, PerSample: 10, Seed: 5, Noise: 0.1}, tc.bias, 100)
 			res := gonumOptimum(t, d, tc.lambda, tc.bias)
 
-			tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: tc.lambda, Bias: tc.bias, Iterations: 200, Tol: -1, GTol: 1e-10}, nil)
+			tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: tc.lambda, Bias: tc.bias, Iterations: 200, Tol: -1, GTol: 1e-10, GapTol: -1}, nil)
 			require.NoError(t, err)
 			reason := tr.Train(nil)
 			last := tr.History[len(tr.History)-1]
@@ -133,4 +133,27 @@ func TestSubspaceIsTheDefault(t *testing.T) {
 	d := synthDataset(t, SynthParams{Samples: 50, Features: 10, PerSample: 3, Seed: 1}, false, 10)
 	_, err := NewTrainer(d, TrainParams{Optimizer: "newton"}, nil)
 	require.ErrorContains(t, err, "subspace, lbfgs, gd, averaging")
+}
+
+// TestGapRuleStopsNearTheOptimum: with only the gap rule on, training
+// stops once the estimated relative gap is at most GapTol, and the true
+// gap to gonum's optimum is then within a small factor of it, for
+// subspace (both estimates) and lbfgs (the diagonal one).
+func TestGapRuleStopsNearTheOptimum(t *testing.T) {
+	d := synthDataset(t, SynthParams{Samples: 3000, Features: 500, PerSample: 12, Zipf: 1.1, Seed: 9, Noise: 0.05}, true, 200)
+	opt := gonumOptimum(t, d, 0.1, true).F
+	for _, o := range []string{Subspace, LBFGS} {
+		for _, tol := range []float64{1e-4, 1e-6} {
+			tr, err := NewTrainer(d, TrainParams{Optimizer: o, Lambda: 0.1, Bias: true, Iterations: 500, Tol: -1, GTol: -1, GapTol: tol}, nil)
+			require.NoError(t, err)
+			require.Equal(t, StopGap, tr.Train(nil), "%s, gap %g", o, tol)
+			last := tr.History[len(tr.History)-1]
+			gap := last.J/opt - 1
+			t.Logf("%s: stopped at pass %d, estimate %.2e, true gap %.2e", o, last.Pass, last.Gap, gap)
+			require.LessOrEqual(t, last.Gap, tol)
+			require.Less(t, gap, 3*tol, "%s stopped too early", o)
+			prev := tr.History[len(tr.History)-2]
+			require.Greater(t, prev.Gap, tol, "the rule fires at the first pass below it")
+		}
+	}
 }

@@ -88,7 +88,7 @@ func TestCorruptSnapshotIsNeverUsed(t *testing.T) {
 	dir := t.TempDir()
 	data := writeSynth(t, dir, model.SynthParams{Samples: 500, Features: 50, PerSample: 5, Seed: 71})
 	cfg := TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"),
-		Train: model.TrainParams{Lambda: 1, Bias: true, Iterations: 2, Tol: -1, GTol: -1}, Shards: 2, Run: runnerFor("direct")}
+		Train: model.TrainParams{Lambda: 1, Bias: true, Iterations: 2, Tol: -1, GTol: -1, GapTol: -1}, Shards: 2, Run: runnerFor("direct")}
 	_, err := Train(context.Background(), cfg)
 	require.NoError(t, err)
 

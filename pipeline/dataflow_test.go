@@ -101,7 +101,7 @@ func TestDataflowDryRunTranslatesEveryPipeline(t *testing.T) {
 	}
 	res, err := Train(context.Background(), TrainConfig{
 		Inputs: []string{data}, WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"),
-		Train:  model.TrainParams{Lambda: 1, Bias: true, BlockSize: 100, Iterations: 2, Tol: -1, GTol: -1},
+		Train:  model.TrainParams{Lambda: 1, Bias: true, BlockSize: 100, Iterations: 2, Tol: -1, GTol: -1, GapTol: -1},
 		Shards: 2, Run: run,
 	})
 	require.NoError(t, err)

@@ -475,7 +475,7 @@ func sameInputs(before, now []inputStamp) error {
 func sameRun(a, b runState) bool {
 	a.StartedAt, b.StartedAt = "", ""
 	for _, r := range []*runState{&a, &b} {
-		r.Train.Iterations, r.Train.Tol, r.Train.GTol = 0, 0, 0
+		r.Train.Iterations, r.Train.Tol, r.Train.GTol, r.Train.GapTol = 0, 0, 0, 0
 	}
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)

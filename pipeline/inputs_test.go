@@ -112,7 +112,7 @@ func TestCompressedAndBOMInputsMatchPlain(t *testing.T) {
 	require.NoError(t, os.WriteFile(gzPath, gz.Bytes(), 0o644))
 	inputs := []string{plainPath, bom, gzPath, "../testdata/good/libsvm.txt.bz2"}
 
-	tp := model.TrainParams{Lambda: 0.1, Bias: true, BlockSize: 8, Iterations: 3, Tol: -1, GTol: -1}
+	tp := model.TrainParams{Lambda: 0.1, Bias: true, BlockSize: 8, Iterations: 3, Tol: -1, GTol: -1, GapTol: -1}
 	var plainWeights map[string]float64
 	var plainModel string
 	for i, in := range inputs {
@@ -185,7 +185,7 @@ func TestValuesOutOfRangeAreBadLines(t *testing.T) {
 	good := writeLines(t, filepath.Join(dir, "good.txt"),
 		"1 a:1 b:2", "#", "1 b:1 c:0.5", "#", "0 a c", "#", "0 c:1e-100 b:1e100")
 	cfg := TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"),
-		Train: model.TrainParams{Lambda: 0, Bias: true, Iterations: 4, Tol: -1, GTol: -1}, Shards: 2, Run: runnerFor("direct")}
+		Train: model.TrainParams{Lambda: 0, Bias: true, Iterations: 4, Tol: -1, GTol: -1, GapTol: -1}, Shards: 2, Run: runnerFor("direct")}
 	_, err := Train(context.Background(), cfg)
 	var bad *BadInputError
 	require.True(t, errors.As(err, &bad), "got %v", err)

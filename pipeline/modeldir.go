@@ -51,8 +51,11 @@ type ModelInfo struct {
 	Optimizer  string  `json:"optimizer"`
 	Iterations int     `json:"iterations"` // passes after the first
 	StopReason string  `json:"stop_reason"`
-	J          float64 `json:"final_objective"`
-	GradNorm   float64 `json:"final_grad_norm"`
+	// Gap is the last pass's estimate of (J - J*)/J* (see
+	// model.GapEstimate); 0 when the optimizer makes none.
+	Gap      float64 `json:"final_gap_estimate"`
+	J        float64 `json:"final_objective"`
+	GradNorm float64 `json:"final_grad_norm"`
 
 	Features  int64 `json:"features"`
 	Samples   int64 `json:"samples"`
@@ -94,7 +97,7 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 		Format: ModelFormat, Version: modelVersion, Objective: objectiveText,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339),
 		Lambda:    c.Train.Lambda, Bias: c.Train.Bias, Optimizer: c.Train.Optimizer,
-		Iterations: len(history) - 1, StopReason: reason, J: last.J, GradNorm: last.GradNorm,
+		Iterations: len(history) - 1, StopReason: reason, Gap: last.Gap, J: last.J, GradNorm: last.GradNorm,
 		Features: meta.Features, Samples: meta.Samples, Positives: meta.Positives, Nonzeros: meta.Nonzeros,
 		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),
 	}

@@ -55,7 +55,7 @@ func TestPortableJobServerMatchesEmbedded(t *testing.T) {
 
 	cfg := TrainConfig{
 		Inputs: []string{data},
-		Train:  model.TrainParams{Lambda: 1, Bias: true, BlockSize: 50, Iterations: 4, Tol: -1, GTol: -1},
+		Train:  model.TrainParams{Lambda: 1, Bias: true, BlockSize: 50, Iterations: 4, Tol: -1, GTol: -1, GapTol: -1},
 		// A low threshold shards the frequent features, so the hot-feature
 		// side input crosses the job API too.
 		Sharding: transforms.ShardingParams{Threshold: 150},

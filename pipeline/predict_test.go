@@ -93,7 +93,7 @@ func TestTrainEvaluatesTestSetEveryPass(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 100, Iterations: 3, Tol: -1, GTol: -1}
+	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 100, Iterations: 3, Tol: -1, GTol: -1, GapTol: -1}
 	res, err := Train(context.Background(), TrainConfig{Inputs: []string{train}, Tests: []string{testPath},
 		WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"), Train: tp, Shards: 2, Run: runnerFor("direct")})
 	require.NoError(t, err)

@@ -115,7 +115,7 @@ func TestTrainMatchesReference(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.train.Tol, tc.train.GTol = -1, -1
+			tc.train.Tol, tc.train.GTol, tc.train.GapTol = -1, -1, -1
 			ref, refStop := reference(t, []string{data}, tc.train)
 			res, err := Train(context.Background(), TrainConfig{
 				Inputs: []string{data}, WorkDir: filepath.Join(dir, "work-"+strings.ReplaceAll(tc.name, "/", "-")),
@@ -143,7 +143,7 @@ func TestTrainMatchesReference(t *testing.T) {
 func TestShardingShrinksKeysAndKeepsWeights(t *testing.T) {
 	dir := t.TempDir()
 	data := writeSynth(t, dir, model.SynthParams{Samples: 4000, Features: 1000, PerSample: 10, Zipf: 1.1, Seed: 41})
-	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 1, Iterations: 3, Tol: -1, GTol: -1}
+	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 1, Iterations: 3, Tol: -1, GTol: -1, GapTol: -1}
 	for _, runner := range []string{"direct", "prism"} {
 		t.Run(runner, func(t *testing.T) {
 			train := func(threshold int64) *TrainResult {
@@ -193,7 +193,7 @@ func TestTrainMatchesReferenceOnFixturesAndLargerData(t *testing.T) {
 					continue
 				}
 				t.Run(fmt.Sprintf("%s/%s/B=%d", name, runner, b), func(t *testing.T) {
-					tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: b, Iterations: 2, Tol: -1, GTol: -1}
+					tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: b, Iterations: 2, Tol: -1, GTol: -1, GapTol: -1}
 					ref, _ := reference(t, []string{inputs[name]}, tp)
 					tag := fmt.Sprintf("%s-%s-%d", name, runner, b)
 					res, err := Train(context.Background(), TrainConfig{Inputs: []string{inputs[name]},

@@ -81,7 +81,7 @@ type BlockFeatures struct {
 // for an optimizer whose blocks need more of them (subspace); nil
 // otherwise.
 type BlockWeights struct {
-	Cols []int32
+	Cols      []int32
 	W, D      []float64
 	ParamRows []model.Row
 }

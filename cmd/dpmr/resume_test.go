@@ -26,7 +26,7 @@ func TestKilledTrainingResumesToTheSameModel(t *testing.T) {
 	require.NoError(t, err)
 	args := func(out string) []string {
 		return []string{"train", "--runner=direct", "--input", data, "--output", out, "--workdir", out + ".work",
-			"--iterations", "8", "--tol", "-1", "--gtol", "-1", "--block-size", "500", "--shards", "3"}
+			"--iterations", "8", "--tol", "-1", "--gtol", "-1", "--gap", "-1", "--block-size", "500", "--shards", "3"}
 	}
 	whole := filepath.Join(dir, "whole")
 	out, err := exec.Command(bin, args(whole)...).CombinedOutput()

@@ -30,6 +30,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
 	tol := fs.Float64("tol", 1e-7, "stop when J's relative decrease over an iteration is below this (negative: off)")
 	gtol := fs.Float64("gtol", 1e-5, "stop when |g| <= gtol*|g0| (negative: off)")
+	gap := fs.Float64("gap", 1e-6, "stop when J's estimated relative gap to the optimum, (J-J*)/J*, is at most this (subspace and lbfgs; negative: off)")
 	lr := fs.Float64("learning-rate", 0, "gd's step, and averaging's local SGD step (0: gd uses a safe 1/L bound, averaging 0.1)")
 	memory := fs.Int("memory", 0, "steps kept in each parameter row: subspace's past steps (0: 20) or L-BFGS's pairs (0: 10)")
 	blockSize := fs.Int("block-size", 16384, "input lines per sample block; 1 is the paper's per-sample flow")
@@ -72,13 +73,16 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		}
 		p := model.TrainParams{
 			Lambda: *lambda, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
-			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol,
+			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol, GapTol: *gap,
 		}
 		if *tol == 0 {
 			p.Tol = -1
 		}
 		if *gtol == 0 {
 			p.GTol = -1
+		}
+		if *gap == 0 {
+			p.GapTol = -1
 		}
 		if err := p.WithDefaults().Validate(); err != nil {
 			return usageError("%v", err)
@@ -95,8 +99,12 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			return err
 		}
 		m := res.Model
-		fmt.Printf("model: %s (%d features, J %.10g, |g| %.3g; stopped by %s after %d iterations)\n",
-			*output, m.Features, m.J, m.GradNorm, m.StopReason, m.Iterations)
+		gap := ""
+		if m.Gap > 0 {
+			gap = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
+		}
+		fmt.Printf("model: %s (%d features, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
+			*output, m.Features, m.J, m.GradNorm, gap, m.StopReason, m.Iterations)
 		return nil
 	}
 }

@@ -69,7 +69,7 @@ func TestWeightsTopIsFullSort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 1000, Iterations: 3, Tol: -1, GTol: -1}.WithDefaults()
+	p := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 1000, Iterations: 3, Tol: -1, GTol: -1, GapTol: -1}.WithDefaults()
 	out := filepath.Join(t.TempDir(), "m")
 	direct := func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 		return beam.Run(ctx, "direct", p)
