@@ -183,7 +183,7 @@ func TestReferenceOptimumMatchesGonum(t *testing.T) {
 			d := synthDataset(t, SynthParams{Samples: tc.samples, Features: 300, PerSample: 10, Seed: 5, Noise: 0.1}, tc.bias, 100)
 			res := gonumOptimum(t, d, tc.lambda, tc.bias)
 
-			tr, err := NewTrainer(d, TrainParams{Lambda: tc.lambda, Bias: tc.bias, Iterations: 500, Tol: -1, GTol: 1e-10}, nil)
+			tr, err := NewTrainer(d, TrainParams{Optimizer: LBFGS, Lambda: tc.lambda, Bias: tc.bias, Iterations: 500, Tol: -1, GTol: 1e-10, GapTol: -1}, nil)
 			require.NoError(t, err)
 			reason := tr.Train(nil)
 			last := tr.History[len(tr.History)-1]
@@ -331,7 +331,7 @@ func TestLBFGSPassesToOptimum(t *testing.T) {
 		t.Skip("100k samples; skipped with -short")
 	}
 	d := synthDataset(t, SynthParams{Samples: 100000, Features: 50000, PerSample: 20, Zipf: 1.1, Seed: 61, Noise: 0.05}, true, 16384)
-	tr, err := NewTrainer(d, TrainParams{Lambda: 1, Bias: true, Iterations: 300, Tol: -1, GTol: 1e-9}, nil)
+	tr, err := NewTrainer(d, TrainParams{Optimizer: LBFGS, Lambda: 1, Bias: true, Iterations: 300, Tol: -1, GTol: 1e-9, GapTol: -1}, nil)
 	require.NoError(t, err)
 	tr.Train(nil)
 	h := tr.History

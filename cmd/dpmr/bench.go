@@ -47,6 +47,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 	seed := fs.Uint64("seed", 1, "data set seed")
 	bias := fs.Bool("bias", true, "fit an intercept")
 	blockSize := fs.Int("block-size", 16384, "input lines per sample block")
+	optimizer := fs.String("optimizer", model.Subspace, "optimizer of the measured pass: subspace, lbfgs, gd or averaging")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived)")
 	shards := fs.Int("shards", 8, "files per snapshot dataset")
 	partitions := fs.Int("partitions", 0, "parameter partitions (0: derived from the input's size, as train does)")
@@ -63,8 +64,11 @@ func benchSetup(fs *flag.FlagSet) func() error {
 		}
 		cfg := benchConfig{
 			Dir: *dir, PerSample: *perSample, Features: *features, Zipf: *zipf, Seed: *seed,
-			Bias: *bias, BlockSize: *blockSize, ShardThreshold: *shardThreshold, Shards: *shards, Partitions: int32(*partitions),
+			Bias: *bias, BlockSize: *blockSize, Optimizer: *optimizer, ShardThreshold: *shardThreshold, Shards: *shards, Partitions: int32(*partitions),
 			Stages: *stages, Meter: *meter, Repeat: *repeat, Reference: *reference, Profile: *profile, Keep: *keep,
+		}
+		if err := cfg.train().Validate(); err != nil {
+			return usageError("%v", err)
 		}
 		if *meter != "first" && *meter != "all" && *meter != "none" {
 			return usageError("--meter must be first, all or none")
@@ -171,6 +175,7 @@ type benchConfig struct {
 	Seed           uint64      `json:"seed"`
 	Bias           bool        `json:"bias"`
 	BlockSize      int         `json:"block_size"`
+	Optimizer      string      `json:"optimizer"`
 	ShardThreshold int64       `json:"shard_threshold"`
 	Shards         int         `json:"shards"`
 	Partitions     int32       `json:"partitions"`
@@ -192,7 +197,7 @@ func (c benchConfig) synth(samples int64) model.SynthParams {
 }
 
 func (c benchConfig) train() model.TrainParams {
-	return model.TrainParams{Lambda: 1, Bias: c.Bias, BlockSize: c.BlockSize}.WithDefaults()
+	return model.TrainParams{Lambda: 1, Bias: c.Bias, BlockSize: c.BlockSize, Optimizer: c.Optimizer}.WithDefaults()
 }
 
 // benchData is one generated data set.

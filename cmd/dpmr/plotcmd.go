@@ -181,9 +181,12 @@ func nameSeries(models []*plotModel) {
 					parts = append(parts, "lr 1/L")
 				}
 			}
-		case model.LBFGS:
+		case model.LBFGS, model.Subspace:
 			if differs(func(a, b model.TrainParams) bool { return a.Memory == b.Memory }, sameOpt) {
 				parts = append(parts, "memory "+strconv.Itoa(p.Memory))
+			}
+			if p.Optimizer == model.Subspace && differs(func(a, b model.TrainParams) bool { return a.BlockSize == b.BlockSize }, sameOpt) {
+				parts = append(parts, "B "+strconv.Itoa(p.BlockSize))
 			}
 		}
 		m.Name = p.Optimizer
