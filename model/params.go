@@ -52,7 +52,10 @@ type TrainParams struct {
 	// default 100.
 	Iterations int
 	// Tol stops when the relative decrease of J over one iteration falls
-	// below it; default 1e-7. Zero after defaulting disables the test.
+	// below it. Default 1e-7 for gd and averaging; off for subspace and
+	// lbfgs, which stop by GapTol: on sotu-bi a pass of subspace that
+	// lowered J by 1e-7 still left a gap of 1.1e-6, ten times as much.
+	// Zero after defaulting disables the test.
 	Tol float64
 	// GTol stops when |g| <= GTol*|g0| (LIBLINEAR's rule); default 1e-5.
 	GTol float64
@@ -82,8 +85,9 @@ func (p TrainParams) WithDefaults() TrainParams {
 		p.Iterations = 100
 	}
 	switch {
-	case p.Tol == 0:
+	case p.Tol == 0 && (p.Optimizer == GD || p.Optimizer == Averaging):
 		p.Tol = 1e-7
+	case p.Tol == 0:
 	case p.Tol < 0:
 		p.Tol = 0
 	}

@@ -28,7 +28,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
 	optimizer := fs.String("optimizer", model.Subspace, "subspace (fewest passes), lbfgs, gd (the paper's fixed step) or averaging (Iterative Reduce)")
 	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
-	tol := fs.Float64("tol", 1e-7, "stop when J's relative decrease over an iteration is below this (negative: off)")
+	tol := fs.Float64("tol", 0, "stop when J's relative decrease over an iteration is below this\n(0: 1e-7 for gd and averaging, off for subspace and lbfgs, which stop by --gap; negative: off)")
 	gtol := fs.Float64("gtol", 1e-5, "stop when |g| <= gtol*|g0| (negative: off)")
 	gap := fs.Float64("gap", 1e-6, "stop when J's estimated relative gap to the optimum, (J-J*)/J*, is at most this (subspace and lbfgs; negative: off)")
 	lr := fs.Float64("learning-rate", 0, "gd's step, and averaging's local SGD step (0: gd uses a safe 1/L bound, averaging 0.1)")
@@ -74,9 +74,6 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		p := model.TrainParams{
 			Lambda: *lambda, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
 			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol, GapTol: *gap,
-		}
-		if *tol == 0 {
-			p.Tol = -1
 		}
 		if *gtol == 0 {
 			p.GTol = -1
