@@ -325,15 +325,19 @@ const HistoryName = "history.csv"
 const HistoryChartName = "history.svg"
 
 // historyCSV formats the history one row per pass; the test columns are
-// empty without a test set.
+// empty without a test set, the gap estimate for optimizers that make none.
 func historyCSV(history []model.Figures) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"iteration", "objective", "grad_norm", "step", "seconds",
+	w.Write([]string{"iteration", "objective", "grad_norm", "gap_estimate", "step", "seconds",
 		"test_accuracy", "test_log_loss", "test_auc", "test_macro_f1", "test_f1_positive", "test_f1_negative"})
 	g := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	for _, f := range history {
-		row := []string{strconv.Itoa(f.Pass), g(f.J), g(f.GradNorm), g(f.Alpha), strconv.FormatFloat(f.Seconds, 'f', 3, 64)}
+		gap := ""
+		if f.Gap > 0 {
+			gap = g(f.Gap)
+		}
+		row := []string{strconv.Itoa(f.Pass), g(f.J), g(f.GradNorm), gap, g(f.Alpha), strconv.FormatFloat(f.Seconds, 'f', 3, 64)}
 		if t := f.Test; t != nil {
 			auc := ""
 			if t.AUCDefined {

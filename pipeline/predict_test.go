@@ -122,7 +122,12 @@ func TestTrainEvaluatesTestSetEveryPass(t *testing.T) {
 	}
 	csv, err := os.ReadFile(filepath.Join(dir, "model", HistoryName))
 	require.NoError(t, err)
-	require.Len(t, strings.Split(strings.TrimSpace(string(csv)), "\n"), 5)
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	require.Len(t, lines, 5)
+	require.True(t, strings.HasPrefix(lines[0], "iteration,objective,grad_norm,gap_estimate,"), lines[0])
+	last := res.History[len(res.History)-1]
+	require.Greater(t, last.Gap, 0.0, "the default optimizer estimates its gap")
+	require.Equal(t, strconv.FormatFloat(last.Gap, 'g', -1, 64), strings.Split(lines[4], ",")[3])
 }
 
 // TestPredictRefusesADamagedModel changes a weights file behind
