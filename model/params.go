@@ -22,6 +22,16 @@ const (
 // never empty (the parser rejects them), so it cannot collide with one.
 const BiasName = ""
 
+// RowLambda is the L2 strength of the parameter row named name: lambda,
+// or 0 for the intercept's row when training has an intercept (a warm
+// start may bring that row into a run without one).
+func RowLambda(lambda float64, bias bool, name string) float64 {
+	if bias && name == BiasName {
+		return 0
+	}
+	return lambda
+}
+
 // TrainParams are the settings that define a training run. The reference
 // trainer and the Beam pipeline read the same struct, so they follow the
 // same rule.

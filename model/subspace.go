@@ -560,12 +560,7 @@ func (t *Trainer) subspacePass() Figures {
 	start := time.Now()
 	p := t.Params
 	pass := len(t.History)
-	lam := func(j int) float64 {
-		if j == t.biasCol {
-			return 0
-		}
-		return p.Lambda
-	}
+	lam := func(j int) float64 { return RowLambda(p.Lambda, p.Bias, t.Data.Names[j]) }
 	k := 0
 	if pass > 0 {
 		k = 2 + len(t.Rows[0].S)

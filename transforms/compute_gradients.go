@@ -178,9 +178,7 @@ func (f *blockGradientFn) subspace(b SufficientBlock, c model.Choice, emit func(
 	margins := m.SubspaceMargins(w, basis, len(c.Coef))
 	lam := make([]float64, len(b.Features))
 	for i, name := range b.Features {
-		if !(f.Params.Bias && name == model.BiasName) {
-			lam[i] = f.Params.Lambda
-		}
+		lam[i] = model.RowLambda(f.Params.Lambda, f.Params.Bias, name)
 	}
 	grad, curv, newton := m.SubspaceGradients(&margins, c.Coef, b.ParamRows, lam, f.Params.Newton)
 	f.emitPacks(b.Features, grad, curv, nil, newton, emit)

@@ -147,15 +147,11 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 			h = curv[i].value()
 		}
 		if p.Optimizer == model.Subspace {
-			lam := p.Lambda
-			if p.Bias && name == model.BiasName {
-				lam = 0
-			}
 			var u float64
 			if newton != nil {
 				u = newton[i].value()
 			}
-			out.Rows[i] = model.SubspaceUpdateRow(pack.Rows[i], p, lam, c.Coef, f.Params.Pass > 0, g[i].value(), h, u)
+			out.Rows[i] = model.SubspaceUpdateRow(pack.Rows[i], p, model.RowLambda(p.Lambda, p.Bias, name), c.Coef, f.Params.Pass > 0, g[i].value(), h, u)
 			continue
 		}
 		row := model.UpdateRow(pack.Rows[i], p, name == model.BiasName && p.Bias, c.Alpha, g[i].value(), h)

@@ -96,12 +96,12 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			return err
 		}
 		m := res.Model
-		gap := ""
+		gapText := ""
 		if m.Gap > 0 {
-			gap = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
+			gapText = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
 		}
 		fmt.Printf("model: %s (%d features, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
-			*output, m.Features, m.J, m.GradNorm, gap, m.StopReason, m.Iterations)
+			*output, m.Features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
 		return nil
 	}
 }
