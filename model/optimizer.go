@@ -17,17 +17,18 @@ type Row struct {
 	// coordinates scaled by sqrt(H): under Zipf's law feature frequencies
 	// span orders of magnitude, and without this diagonal preconditioner
 	// the problem is badly conditioned and L-BFGS needs many more passes.
-	// Only lbfgs sets it.
+	// Only lbfgs and subspace set it.
 	H float64
 	// S and Y are the L-BFGS history of this coordinate, oldest first:
 	// s = W_new - W_old and y = G_new - G_old of the last passes. They are
 	// stored unscaled: the Gram scales them by the current H, so a new H
 	// needs no rewrite of the history.
 	S, Y []float64
-	// U is subspace's local-Newton direction, computed by the blocks in
-	// the pass that measured G and H at W's predecessor (see
-	// Block.LocalNewton). Only subspace sets it; subspace keeps its past
-	// steps in S and leaves Y empty.
+	// U is subspace's local-Newton direction, computed by the blocks at
+	// the start of the pass from the G and H measured at its starting
+	// point (see Block.LocalNewton); after the pass it is the direction of
+	// W's predecessor. Only subspace sets it; subspace keeps its past steps
+	// in S and leaves Y empty.
 	U float64
 }
 

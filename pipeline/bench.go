@@ -336,6 +336,7 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sinkKV(s, rows)
 		return
 	}
+	rows = newtonStage(s, rows, idx, hot, p)
 	weights := distributeStage(s, rows, idx.Features, hot, p)
 	if k == 2 {
 		sinkKV(s, weights)
@@ -443,6 +444,9 @@ type Flow struct {
 //     input) is known;
 //   - Write: the records entering the writer's GroupByKey.
 //
+// Subspace's first trip to the blocks (newtonStage) is not counted; its
+// time falls in DistributeParameters'.
+//
 // Global combines (the line search's losses, the L-BFGS dot products, the
 // figures) are lifted to one accumulator per bundle and are not counted.
 func MeteredPass(s beam.Scope, p PassParams) {
@@ -454,6 +458,7 @@ func MeteredPass(s beam.Scope, p PassParams) {
 	features := beam.ParDo(s, decodeFeatures, read("features", p.Index.Dataset("features")))
 	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
 	rows := beam.ParDo(s, rowsDecoder(p.Rows), read("rows", p.Rows))
+	rows = newtonStage(s, rows, transforms.Index{Docs: docs, Features: features}, hot, p)
 
 	weights := distributeStage(s,
 		tapKV(s, "DistributeParameters", "rows", rows),

@@ -51,10 +51,23 @@ func Pass(s beam.Scope, p PassParams) {
 
 // passTransforms is the chain of stages of one pass, apart from I/O.
 func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
+	rows = newtonStage(s, rows, idx, hot, p)
 	blocks := transforms.RestoreDocuments(s, idx.Docs, distributeStage(s, rows, idx.Features, hot, p))
 	choice := searchStage(s, rows, blocks, p)
 	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
+}
+
+// newtonStage is subspace's first trip to the blocks, in every pass after
+// the first: it sets each row's U (transforms.LocalNewton). The other
+// optimizers' rows pass through.
+func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) beam.PCollection {
+	if p.Train.Optimizer != model.Subspace || p.Plan.Pass == 0 {
+		return rows
+	}
+	s = s.Scope("newton")
+	blocks := transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeGradients(s, rows, idx.Features, hot, p.Partitions))
+	return transforms.LocalNewton(s, rows, blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
 }
 
 // distributeStage and searchStage are the stages that differ by
@@ -76,14 +89,10 @@ func searchStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) beam
 
 // gradientParams and updateParams are the stage parameters of a pass.
 func gradientParams(p PassParams) transforms.GradientParams {
-	subspace := p.Train.Optimizer == model.Subspace
 	return transforms.GradientParams{
 		Averaging:  p.Train.Optimizer == model.Averaging,
 		Curvature:  p.Train.Optimizer == model.LBFGS,
-		Subspace:   subspace,
-		Newton:     subspace && p.Plan.Pass > 0,
-		Lambda:     p.Train.Lambda,
-		Bias:       p.Train.Bias,
+		Subspace:   p.Train.Optimizer == model.Subspace,
 		Eta:        p.Eta,
 		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
 		Partitions: p.Partitions,

@@ -656,7 +656,7 @@ func decodeGradPack(b []byte) (GradPack, error) {
 	if err := d.done(); err != nil {
 		return g, err
 	}
-	if len(g.G) != len(g.Names) || g.Curv != nil && len(g.Curv) != len(g.Names) || g.LocalW != nil && len(g.LocalW) != len(g.Names) || g.Newton != nil && len(g.Newton) != len(g.Names) {
+	if g.G != nil && len(g.G) != len(g.Names) || g.Curv != nil && len(g.Curv) != len(g.Names) || g.LocalW != nil && len(g.LocalW) != len(g.Names) || g.Newton != nil && len(g.Newton) != len(g.Names) {
 		return g, ErrMalformed
 	}
 	return g, nil

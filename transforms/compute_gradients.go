@@ -111,15 +111,11 @@ type GradientParams struct {
 	// Curvature), which L-BFGS takes as its preconditioner.
 	Curvature bool
 	// Subspace differentiates at the search's point W + V c instead
-	// (model.Block.SubspaceGradients), with curvature, and, when Newton is
-	// set (every pass after the first), adds the block's local-Newton
-	// shares; Lambda and Bias give each column's lambda.
-	Subspace, Newton bool
-	Lambda           float64
-	Bias             bool
-	Eta              float64 // local SGD step
-	Shrink           float64 // per-sample L2 shrinkage, lambda/N
-	Partitions       int32   // of the parameter rows
+	// (model.Block.SubspaceGradients), with curvature.
+	Subspace   bool
+	Eta        float64 // local SGD step
+	Shrink     float64 // per-sample L2 shrinkage, lambda/N
+	Partitions int32   // of the parameter rows
 }
 
 // ComputeGradients differentiates the data loss at the chosen point
@@ -169,43 +165,39 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 		}
 		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, noShrink)
 	}
-	f.emitPacks(b.Features, grad, curv, local, nil, emit)
+	emitPacks(f.Params.Partitions, b.Features, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
 }
 
 func (f *blockGradientFn) subspace(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
 	m := b.Matrix()
 	w, basis := model.SubspaceColumns(b.ParamRows, len(c.Coef))
 	margins := m.SubspaceMargins(w, basis, len(c.Coef))
-	lam := make([]float64, len(b.Features))
-	for i, name := range b.Features {
-		lam[i] = model.RowLambda(f.Params.Lambda, f.Params.Bias, name)
-	}
-	grad, curv, newton := m.SubspaceGradients(&margins, c.Coef, b.ParamRows, lam, f.Params.Newton)
-	f.emitPacks(b.Features, grad, curv, nil, newton, emit)
+	grad, curv := m.SubspaceGradients(&margins, c.Coef)
+	emitPacks(f.Params.Partitions, b.Features, GradPack{G: grad, Curv: curv}, emit)
 }
 
-// emitPacks sends the block's per-column results to the partitions of the
-// features' rows, one pack per partition.
-func (f *blockGradientFn) emitPacks(names []string, grad, curv, local, newton []float64, emit func(int32, GradPack)) {
+// emitPacks sends a block's per-column results (cols, whose fields are
+// nil or one value per column) to the partitions of the features' rows,
+// one pack per partition.
+func emitPacks(partitions int32, names []string, cols GradPack, emit func(int32, GradPack)) {
 	packs := map[int32]*GradPack{}
+	pick := func(dst *[]float64, src []float64, i int) {
+		if src != nil {
+			*dst = append(*dst, src[i])
+		}
+	}
 	for i, name := range names {
-		p := PartitionOf(FeatureKey{Name: name}, f.Params.Partitions)
+		p := PartitionOf(FeatureKey{Name: name}, partitions)
 		g := packs[p]
 		if g == nil {
 			g = &GradPack{}
 			packs[p] = g
 		}
 		g.Names = append(g.Names, name)
-		g.G = append(g.G, grad[i])
-		if curv != nil {
-			g.Curv = append(g.Curv, curv[i])
-		}
-		if local != nil {
-			g.LocalW = append(g.LocalW, local[i])
-		}
-		if newton != nil {
-			g.Newton = append(g.Newton, newton[i])
-		}
+		pick(&g.G, cols.G, i)
+		pick(&g.Curv, cols.Curv, i)
+		pick(&g.LocalW, cols.LocalW, i)
+		pick(&g.Newton, cols.Newton, i)
 	}
 	for _, p := range sortedKeys(packs) {
 		emit(p, *packs[p])

@@ -29,40 +29,58 @@ func init() {
 // PCollection<KV<int32, BlockFeatures>> and hot PCollection<KV<string,
 // int32>>; returns PCollection<KV<int64, BlockWeights>> keyed by block.
 func DistributeParameters(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero bool) beam.PCollection {
-	return distribute(s, rows, features, hot, partitions, missingIsZero, false)
+	return distribute(s, rows, features, hot, partitions, missingIsZero, weightsAndSteps)
 }
 
-// DistributeRows is DistributeParameters for subspace, whose blocks need
-// the rows themselves: each BlockWeights also carries its columns' rows,
-// L-BFGS pairs left out.
+// DistributeRows is DistributeParameters for subspace's search, whose
+// blocks need the rows themselves: each BlockWeights also carries its
+// columns' rows, L-BFGS pairs left out.
 func DistributeRows(s beam.Scope, rows, features, hot beam.PCollection, partitions int32) beam.PCollection {
-	return distribute(s, rows, features, hot, partitions, false, true)
+	return distribute(s, rows, features, hot, partitions, false, wholeRows)
 }
 
-func distribute(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero, whole bool) beam.PCollection {
+// DistributeGradients is DistributeParameters for subspace's first stage
+// (LocalNewton): each BlockWeights also carries its columns' rows with
+// only W, G and H.
+func DistributeGradients(s beam.Scope, rows, features, hot beam.PCollection, partitions int32) beam.PCollection {
+	return distribute(s, rows, features, hot, partitions, false, newtonRows)
+}
+
+// rowFields says what of each row the blocks get.
+type rowFields int
+
+const (
+	weightsAndSteps rowFields = iota // W and D: the optimizer's history stays behind
+	wholeRows                        // all but L-BFGS's pairs, as ParamRows
+	newtonRows                       // W, G and H, as ParamRows
+)
+
+func distribute(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero bool, fields rowFields) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
-	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: partitions, Whole: whole}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero, Whole: whole}, beam.CoGroupByKey(s, keyed, features))
+	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: partitions, Fields: fields}, rows, beam.SideInput{Input: hot})
+	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero, Whole: fields != weightsAndSteps}, beam.CoGroupByKey(s, keyed, features))
 }
 
-// fanOutRowsFn keeps of each row what the blocks need, its weight and
-// step (the optimizer's history stays behind, a large saving in bytes
-// shuffled) or, when Whole, all but L-BFGS's pairs, and is the keyed
-// fan-out of hot features' rows: a copy to the partition of each of the
-// feature's shard keys, beside the pack itself.
+// fanOutRowsFn keeps of each row what the blocks need (Fields; leaving
+// the optimizer's history behind is a large saving in bytes shuffled),
+// and is the keyed fan-out of hot features' rows: a copy to the partition
+// of each of the feature's shard keys, beside the pack itself.
 type fanOutRowsFn struct {
 	Partitions int32
-	Whole      bool
+	Fields     rowFields
 	hot        hotTable
 }
 
 func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *int32) bool, emit func(int32, RowPack)) {
 	rows := make([]model.Row, len(pack.Rows))
 	for i, r := range pack.Rows {
-		if f.Whole {
+		switch f.Fields {
+		case wholeRows:
 			r.Y = nil
 			rows[i] = r
-		} else {
+		case newtonRows:
+			rows[i] = model.Row{W: r.W, G: r.G, H: r.H}
+		default:
 			rows[i] = model.Row{W: r.W, D: r.D}
 		}
 	}

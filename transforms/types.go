@@ -113,13 +113,14 @@ type SufficientBlock struct {
 
 // GradPack is one block's contribution to the gradients of the features of
 // one partition it uses (names ascending), for L-BFGS and subspace to
-// their curvature (the Hessian's diagonal), for averaging their weights
-// after the block's local SGD epoch, and for subspace the block's shares
-// of the next local-Newton direction (model.Block.LocalNewton).
+// their curvature (the Hessian's diagonal), and for averaging their
+// weights after the block's local SGD epoch; or, in subspace's first
+// stage, only the block's shares of the local-Newton direction
+// (model.Block.NewtonShares).
 type GradPack struct {
 	Names  []string
-	G      []float64
+	G      []float64 // nil in subspace's first stage
 	Curv   []float64 // nil unless lbfgs or subspace
 	LocalW []float64 // nil unless averaging
-	Newton []float64 // nil unless subspace after pass 0
+	Newton []float64 // nil unless subspace's first stage
 }

@@ -78,6 +78,59 @@ type updateRowsFn struct {
 var gradientKeySize = beam.NewDistribution(MetricsNamespace, "UpdateParameters.key_partials")
 
 func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func(*RowPack) bool, grads func(*GradPack) bool, c model.Choice, emit func(int32, RowPack)) error {
+	sums, err := sumPartials(part, rows, grads)
+	if err != nil {
+		return err
+	}
+	if sums.partials > 0 {
+		gradientKeySize.Update(ctx, sums.partials)
+	}
+	p := f.Params.Train
+	pack := sums.pack
+	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
+	for i, name := range pack.Names {
+		g, h := sums.g.at(i), sums.curv.at(i)
+		if p.Optimizer == model.Subspace {
+			out.Rows[i] = model.SubspaceUpdateRow(pack.Rows[i], p, model.RowLambda(p.Lambda, p.Bias, name), c.Coef, g, h)
+			continue
+		}
+		row := model.UpdateRow(pack.Rows[i], p, name == model.BiasName && p.Bias, c.Alpha, g, h)
+		switch p.Optimizer {
+		case model.GD:
+			row.D = -f.Params.Eta * row.G
+		case model.Averaging:
+			row.D = model.AveragingStep(row.W, sums.local.at(i), sums.blocks[i])
+		}
+		out.Rows[i] = row
+	}
+	emit(part, out)
+	return nil
+}
+
+// featureSums are one partition's rows with the blocks' partials for them
+// added up per feature: each field of GradPack that the packs carry, and
+// the number of blocks that sent partials.
+type featureSums struct {
+	pack                   RowPack
+	g, curv, local, newton partialSums // nil when no pack carried them
+	blocks                 []int64
+	partials               int64 // (feature, block) partials received
+}
+
+type partialSums []partialSum
+
+// at is the i-th feature's sum; 0 when no pack carried the field.
+func (p partialSums) at(i int) float64 {
+	if p == nil {
+		return 0
+	}
+	return p[i].value()
+}
+
+// sumPartials joins a partition's parameter rows with the blocks' packs
+// for them (a CoGroupByKey on partition): exactly one row pack, and
+// partials only for features it holds.
+func sumPartials(part int32, rows func(*RowPack) bool, grads func(*GradPack) bool) (featureSums, error) {
 	var pack RowPack
 	n := 0
 	for rows(&pack) {
@@ -91,84 +144,45 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 			}
 		}
 		if n == 0 && len(first.Names) > 0 {
-			return fmt.Errorf("dpmr: feature %q has a gradient but no parameter row (partition %d has none)", first.Names[0], part)
+			return featureSums{}, fmt.Errorf("dpmr: feature %q has a gradient but no parameter row (partition %d has none)", first.Names[0], part)
 		}
 		if n > 1 && len(pack.Names) > 0 {
-			return fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1 (one holds feature %q)", part, n, pack.Names[0])
+			return featureSums{}, fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1 (one holds feature %q)", part, n, pack.Names[0])
 		}
-		return fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1", part, n)
+		return featureSums{}, fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1", part, n)
 	}
 	index := make(map[string]int32, len(pack.Names))
 	for i, name := range pack.Names {
 		index[name] = int32(i)
 	}
-	g := make([]partialSum, len(pack.Names))
-	var curv, local, newton []partialSum
-	blocks := make([]int64, len(pack.Names))
-	var partials int64
+	sums := featureSums{pack: pack, blocks: make([]int64, len(pack.Names))}
+	add := func(dst *partialSums, vals []float64, i int32, k int) {
+		if vals == nil {
+			return
+		}
+		if *dst == nil {
+			*dst = make(partialSums, len(pack.Names))
+		}
+		(*dst)[i].add(vals[k])
+	}
 	var gp GradPack
 	for grads(&gp) {
-		if gp.Curv != nil && curv == nil {
-			curv = make([]partialSum, len(pack.Names))
-		}
-		if gp.LocalW != nil && local == nil {
-			local = make([]partialSum, len(pack.Names))
-		}
-		if gp.Newton != nil && newton == nil {
-			newton = make([]partialSum, len(pack.Names))
-		}
 		for k, name := range gp.Names {
 			i, ok := index[name]
 			if !ok {
-				return fmt.Errorf("dpmr: feature %q has a gradient but no parameter row", name)
+				return featureSums{}, fmt.Errorf("dpmr: feature %q has a gradient but no parameter row", name)
 			}
-			g[i].add(gp.G[k])
-			if gp.Curv != nil {
-				curv[i].add(gp.Curv[k])
-			}
+			add(&sums.g, gp.G, i, k)
+			add(&sums.curv, gp.Curv, i, k)
 			if gp.LocalW != nil && gp.LocalW[k] != 0 {
-				local[i].add(gp.LocalW[k])
+				add(&sums.local, gp.LocalW, i, k)
 			}
-			if gp.Newton != nil {
-				newton[i].add(gp.Newton[k])
-			}
-			blocks[i]++
+			add(&sums.newton, gp.Newton, i, k)
+			sums.blocks[i]++
 		}
-		partials += int64(len(gp.Names))
+		sums.partials += int64(len(gp.Names))
 	}
-	if partials > 0 {
-		gradientKeySize.Update(ctx, partials)
-	}
-	p := f.Params.Train
-	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
-	for i, name := range pack.Names {
-		var h float64
-		if curv != nil {
-			h = curv[i].value()
-		}
-		if p.Optimizer == model.Subspace {
-			var u float64
-			if newton != nil {
-				u = newton[i].value()
-			}
-			out.Rows[i] = model.SubspaceUpdateRow(pack.Rows[i], p, model.RowLambda(p.Lambda, p.Bias, name), c.Coef, f.Params.Pass > 0, g[i].value(), h, u)
-			continue
-		}
-		row := model.UpdateRow(pack.Rows[i], p, name == model.BiasName && p.Bias, c.Alpha, g[i].value(), h)
-		switch p.Optimizer {
-		case model.GD:
-			row.D = -f.Params.Eta * row.G
-		case model.Averaging:
-			var sum float64
-			if local != nil {
-				sum = local[i].value()
-			}
-			row.D = model.AveragingStep(row.W, sum, blocks[i])
-		}
-		out.Rows[i] = row
-	}
-	emit(part, out)
-	return nil
+	return sums, nil
 }
 
 // partialSum adds a feature's partials exactly, rounding once, as
