@@ -121,45 +121,75 @@ func geometric(first float64, perOctave, n int) []float64 {
 }
 
 // UpdateRow moves a row to the evaluated point W + alpha*D and records the
-// gradient and curvature there: gradData is sum_i (p_i - y_i) x_ij and
-// curvData is sum_i max(p_i(1-p_i), CurvatureFloor) x_ij^2 at that point
-// (Block.Gradient and Block.Curvature summed over blocks; curvData is
-// ignored unless the optimizer is lbfgs). L-BFGS history gains the pair
-// (s, y) when the pass moved and is cleared when it did not (the next
-// direction restarts as steepest descent).
+// gradient there, by the line-search method p names (Method.Move):
+// gradData is sum_i (p_i - y_i) x_ij and curvData is sum_i max(p_i(1-p_i),
+// CurvatureFloor) x_ij^2 at that point (Block.Gradient and Block.Curvature
+// summed over blocks; curvData is ignored unless the method needs it).
+func UpdateRow(r Row, p TrainParams, isBias bool, alpha, gradData, curvData float64) Row {
+	lam := p.Lambda
+	if isBias {
+		lam = 0
+	}
+	return p.Method().Move(r, Measured{Params: p, Lambda: lam, IsBias: isBias, Choice: Choice{Alpha: alpha}, Grad: gradData, Curv: curvData})
+}
+
+// LBFGS is vector-free L-BFGS: the (s, y) history lives in the parameter
+// rows, and each pass searches a grid of step sizes along one direction.
+const LBFGS = "lbfgs"
+
+type lbfgsMethod struct{}
+
+func (lbfgsMethod) Name() string    { return LBFGS }
+func (lbfgsMethod) Summary() string { return "vector-free L-BFGS" }
+func (lbfgsMethod) Needs() Needs {
+	return Needs{Curvature: true, Direction: true, UsesMemory: true}
+}
+func (lbfgsMethod) Defaults(p TrainParams) TrainParams {
+	if p.Memory == 0 {
+		p.Memory = 10
+	}
+	return p
+}
+
+// Steps: a steepest descent direction gets the wide grid, a quasi-Newton
+// one the fine grid around 1.
+func (lbfgsMethod) Steps(f Figures) ([]float64, bool) {
+	if f.Steepest {
+		return steepestSteps, false
+	}
+	return quasiSteps, false
+}
+
+// NoDescent: only when the direction that found no descent was already
+// steepest descent (a failed quasi-Newton direction restarts as one).
+func (lbfgsMethod) NoDescent(history []Figures) bool {
+	n := len(history)
+	return n > 1 && history[n-2].Steepest
+}
+
+// Move records H at the new point and the pair (s, y) when the pass moved;
+// when it did not, the history is cleared (the next direction restarts as
+// steepest descent). ApplyDirection then sets D.
 //
 // H follows the iterate rather than staying at its value at w = 0: as the
 // fit sharpens the curvature of most coordinates falls, and a stale,
 // too-large H makes every direction too short in the coordinates the
 // history has not yet seen.
-func UpdateRow(r Row, p TrainParams, isBias bool, alpha, gradData, curvData float64) Row {
-	w := TrialWeight(r.W, r.D, alpha)
-	g := gradData
-	if !isBias {
-		g += p.Lambda * w
+func (lbfgsMethod) Move(r Row, m Measured) Row {
+	out := moveRow(r, m)
+	out.H = m.Curv
+	if !m.IsBias {
+		out.H += m.Params.Lambda
 	}
-	out := Row{W: w, G: g, D: r.D, H: r.H}
-	if p.Optimizer == LBFGS {
-		out.H = curvData
-		if !isBias {
-			out.H += p.Lambda
-		}
-		if out.H <= 0 {
-			// All of the feature's values are 0 and lambda is 0: its
-			// gradient is 0 too, and any scale will do.
-			out.H = 1
-		}
-		switch {
-		case alpha == 0:
-			// Reset: S and Y stay nil.
-		default:
-			keep := len(r.S)
-			if keep >= p.Memory {
-				keep = p.Memory - 1
-			}
-			out.S = append(append(make([]float64, 0, keep+1), r.S[len(r.S)-keep:]...), w-r.W)
-			out.Y = append(append(make([]float64, 0, keep+1), r.Y[len(r.Y)-keep:]...), g-r.G)
-		}
+	if out.H <= 0 {
+		// All of the feature's values are 0 and lambda is 0: its
+		// gradient is 0 too, and any scale will do.
+		out.H = 1
+	}
+	if m.Choice.Alpha != 0 {
+		keep := min(len(r.S), m.Params.Memory-1)
+		out.S = append(append(make([]float64, 0, keep+1), r.S[len(r.S)-keep:]...), out.W-r.W)
+		out.Y = append(append(make([]float64, 0, keep+1), r.Y[len(r.Y)-keep:]...), out.G-r.G)
 	}
 	return out
 }
@@ -392,30 +422,27 @@ func FromRowSums(pass int, c Choice, lambda float64, steepest bool, sums []float
 // NextPlan builds the plan of the pass after the one that produced f.
 func NextPlan(p TrainParams, f Figures) Plan {
 	pl := Plan{Pass: f.Pass + 1, J: f.J, Slope: f.Slope, WW: f.WW, WD: f.WD, DD: f.DD}
-	switch {
-	case p.Optimizer != LBFGS:
-		pl.Steps, pl.Forced = []float64{1}, true
-	case f.Steepest:
-		pl.Steps = steepestSteps
-	default:
-		pl.Steps = quasiSteps
-	}
+	pl.Steps, pl.Forced = p.Method().Steps(f)
 	return pl
 }
 
-// Stop reasons recorded in the model.
+// Stop is why training stopped, as model.json records it; "" means it
+// goes on.
+type Stop string
+
+// Stop reasons.
 const (
-	StopIterations = "iterations"    // --iterations reached
-	StopObjective  = "objective"     // relative change of J below Tol
-	StopGradient   = "gradient"      // |g| <= GTol*|g0|
-	StopNoDescent  = "no-descent"    // steepest descent found no decrease: J is at machine precision
-	StopZeroGrad   = "zero-gradient" // the gradient is exactly zero
-	StopGap        = "gap"           // the estimated gap to the optimum is below GapTol
+	StopIterations Stop = "iterations"    // --iterations reached
+	StopObjective  Stop = "objective"     // relative change of J below Tol
+	StopGradient   Stop = "gradient"      // |g| <= GTol*|g0|
+	StopNoDescent  Stop = "no-descent"    // the method found no decrease where it looks most carefully (Method.NoDescent): J is at machine precision
+	StopZeroGrad   Stop = "zero-gradient" // the gradient is exactly zero
+	StopGap        Stop = "gap"           // the estimated gap to the optimum is below GapTol
 )
 
 // StopReason tells whether training stops after the figures in history
 // (history[0] is pass 0). It returns "" to go on.
-func StopReason(p TrainParams, history []Figures) string {
+func StopReason(p TrainParams, history []Figures) Stop {
 	n := len(history)
 	last := history[n-1]
 	if last.GradNorm == 0 {
@@ -427,10 +454,7 @@ func StopReason(p TrainParams, history []Figures) string {
 	if p.GapTol > 0 && last.Gap > 0 && last.Gap <= p.GapTol {
 		return StopGap
 	}
-	if n > 1 && !last.Moved && p.Optimizer == LBFGS && history[n-2].Steepest {
-		return StopNoDescent
-	}
-	if n > 1 && !last.Moved && p.Optimizer == Subspace {
+	if n > 1 && !last.Moved && p.Method().NoDescent(history) {
 		return StopNoDescent
 	}
 	if n > 1 && p.Tol > 0 && last.Moved {

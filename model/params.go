@@ -5,11 +5,9 @@ import (
 	"math"
 )
 
-// Optimizer names accepted by TrainParams.Optimizer.
+// Names of methods (see Methods) defined with their methods in
+// method.go; LBFGS and Subspace are in optimizer.go and subspace.go.
 const (
-	// LBFGS is vector-free L-BFGS: the (s, y) history lives in the parameter
-	// rows, and each pass searches a grid of step sizes along one direction.
-	LBFGS = "lbfgs"
 	// GD is the DPMR paper's fixed-step gradient descent, w <- w - eta*g.
 	GD = "gd"
 	// Averaging is Iterative Reduce: every block runs one epoch of local SGD
@@ -41,7 +39,7 @@ type TrainParams struct {
 	Lambda float64
 	// Bias adds the intercept, a feature of value 1 in every sample.
 	Bias bool
-	// Optimizer is Subspace (default), LBFGS, GD or Averaging.
+	// Optimizer is the Name of one of Methods; default Subspace.
 	Optimizer string
 	// LearningRate is gd's eta and averaging's local SGD step. Zero picks
 	// the default: for gd 1/L with L = 0.25*sum(x^2) + lambda, a bound on the
@@ -79,14 +77,13 @@ type TrainParams struct {
 // Tol or GTol mean "disabled" and become zero.
 func (p TrainParams) WithDefaults() TrainParams {
 	if p.Optimizer == "" {
-		p.Optimizer = Subspace
+		p.Optimizer = Methods[0].Name()
+	}
+	if m, err := MethodNamed(p.Optimizer); err == nil {
+		p = m.Defaults(p)
 	}
 	if p.Memory == 0 {
 		p.Memory = 10
-		if p.Optimizer == Subspace {
-			// Its steps: as many numbers per row as lbfgs's pairs.
-			p.Memory = 20
-		}
 	}
 	if p.BlockSize == 0 {
 		p.BlockSize = 16384
@@ -94,11 +91,7 @@ func (p TrainParams) WithDefaults() TrainParams {
 	if p.Iterations == 0 {
 		p.Iterations = 100
 	}
-	switch {
-	case p.Tol == 0 && (p.Optimizer == GD || p.Optimizer == Averaging):
-		p.Tol = 1e-7
-	case p.Tol == 0:
-	case p.Tol < 0:
+	if p.Tol < 0 {
 		p.Tol = 0
 	}
 	switch {
@@ -118,10 +111,8 @@ func (p TrainParams) WithDefaults() TrainParams {
 
 // Validate reports the first setting that cannot be trained with.
 func (p TrainParams) Validate() error {
-	switch p.Optimizer {
-	case LBFGS, GD, Averaging, Subspace:
-	default:
-		return fmt.Errorf("optimizer %q is not one of %s, %s, %s, %s", p.Optimizer, Subspace, LBFGS, GD, Averaging)
+	if _, err := MethodNamed(p.Optimizer); err != nil {
+		return err
 	}
 	if !(p.Lambda >= 0) || math.IsInf(p.Lambda, 0) {
 		return fmt.Errorf("lambda %v must be a finite number >= 0", p.Lambda)
@@ -155,9 +146,6 @@ func (p TrainParams) Validate() error {
 func (p TrainParams) Eta(sumSq float64) float64 {
 	if p.LearningRate > 0 {
 		return p.LearningRate
-	}
-	if p.Optimizer == Averaging {
-		return 0.1
 	}
 	return 1 / (0.25*sumSq + p.Lambda)
 }

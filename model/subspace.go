@@ -33,6 +33,34 @@ import (
 // block gets its columns' whole rows.
 const Subspace = "subspace"
 
+type subspaceMethod struct{}
+
+func (subspaceMethod) Name() string    { return Subspace }
+func (subspaceMethod) Summary() string { return "fewest passes" }
+func (subspaceMethod) Needs() Needs {
+	return Needs{Subspace: true, Curvature: true, UsesMemory: true, UsesBlockSize: true}
+}
+
+// Defaults: 20 steps, as many numbers per row as lbfgs's 10 pairs.
+func (subspaceMethod) Defaults(p TrainParams) TrainParams {
+	if p.Memory == 0 {
+		p.Memory = 20
+	}
+	return p
+}
+
+// Steps: the subspace search takes the place of the line search; the
+// plan only numbers the pass.
+func (subspaceMethod) Steps(f Figures) ([]float64, bool) { return forcedUnitStep(f) }
+
+func (subspaceMethod) Move(r Row, m Measured) Row {
+	return SubspaceUpdateRow(r, m.Params, m.Lambda, m.Choice.Coef, m.Grad, m.Curv)
+}
+
+// NoDescent: the subspace holds -G/H, so finding no lower J in it means J
+// is at machine precision.
+func (subspaceMethod) NoDescent([]Figures) bool { return true }
+
 // Subspace tuning, chosen by measurement on testdata/real (block size 300).
 const (
 	// subspaceRounds is the number of damped Newton steps on the subspace

@@ -42,7 +42,7 @@ func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, 
 
 // Train runs passes until a stop rule fires and returns its reason.
 // progress, if not nil, sees each pass's figures.
-func (t *Trainer) Train(progress func(Figures)) string {
+func (t *Trainer) Train(progress func(Figures)) Stop {
 	for {
 		f := t.Pass()
 		if progress != nil {
@@ -57,7 +57,9 @@ func (t *Trainer) Train(progress func(Figures)) string {
 // Pass runs one pass: line search along D, gradient at the chosen point,
 // row updates and the next direction.
 func (t *Trainer) Pass() Figures {
-	if t.Params.Optimizer == Subspace {
+	method := t.Params.Method()
+	needs := method.Needs()
+	if needs.Subspace {
 		return t.subspacePass()
 	}
 	start := time.Now()
@@ -86,12 +88,12 @@ func (t *Trainer) Pass() Figures {
 	grads := make([]ExactSum, len(t.Rows))
 	var curvs []ExactSum
 	var curv []float64
-	if p.Optimizer == LBFGS {
+	if needs.Curvature {
 		curvs = make([]ExactSum, len(t.Rows))
 	}
 	var avgW []ExactSum
 	var avgN []int64
-	if p.Optimizer == Averaging {
+	if needs.LocalSGD {
 		avgW, avgN = make([]ExactSum, len(t.Rows)), make([]int64, len(t.Rows))
 	}
 	for bi := range t.Data.Blocks {
@@ -125,23 +127,20 @@ func (t *Trainer) Pass() Figures {
 	}
 
 	for j := range t.Rows {
-		c := 0.0
-		if curvs != nil {
-			c = curvs[j].Float64()
+		m := Measured{Params: p, Lambda: p.Lambda, IsBias: j == t.biasCol, Choice: choice, Grad: grads[j].Float64(), Eta: t.eta}
+		if m.IsBias {
+			m.Lambda = 0
 		}
-		t.Rows[j] = UpdateRow(t.Rows[j], p, j == t.biasCol, choice.Alpha, grads[j].Float64(), c)
+		if curvs != nil {
+			m.Curv = curvs[j].Float64()
+		}
+		if avgW != nil {
+			m.LocalSum, m.Blocks = avgW[j].Float64(), avgN[j]
+		}
+		t.Rows[j] = method.Move(t.Rows[j], m)
 	}
 	steepest := false
-	switch p.Optimizer {
-	case GD:
-		for j := range t.Rows {
-			t.Rows[j].D = -t.eta * t.Rows[j].G
-		}
-	case Averaging:
-		for j := range t.Rows {
-			t.Rows[j].D = AveragingStep(t.Rows[j].W, avgW[j].Float64(), avgN[j])
-		}
-	case LBFGS:
+	if needs.Direction {
 		gram := t.gram()
 		coef, st := gram.Direction()
 		steepest = st

@@ -324,7 +324,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		return nil, err
 	}
 	eta := c.Train.Eta(meta.SumSq)
-	reason := ""
+	var reason model.Stop
 	if len(history) > 0 {
 		reason = model.StopReason(c.Train, history)
 		c.logf("resuming after pass %d", len(history)-1)

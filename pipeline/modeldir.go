@@ -45,12 +45,12 @@ type ModelInfo struct {
 	Objective string `json:"objective"`
 	CreatedAt string `json:"created_at"`
 
-	Lambda     float64 `json:"lambda"`
-	Bias       bool    `json:"bias"`
-	Intercept  float64 `json:"intercept"` // the intercept's weight (also in the weights files)
-	Optimizer  string  `json:"optimizer"`
-	Iterations int     `json:"iterations"` // passes after the first
-	StopReason string  `json:"stop_reason"`
+	Lambda     float64    `json:"lambda"`
+	Bias       bool       `json:"bias"`
+	Intercept  float64    `json:"intercept"` // the intercept's weight (also in the weights files)
+	Optimizer  string     `json:"optimizer"`
+	Iterations int        `json:"iterations"` // passes after the first
+	StopReason model.Stop `json:"stop_reason"`
 	// Gap is the last pass's estimate of (J - J*)/J* (see
 	// model.GapEstimate); 0 when the optimizer makes none.
 	Gap      float64 `json:"final_gap_estimate"`
@@ -77,7 +77,7 @@ const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^
 
 // export writes the model: the weights files through a pipeline, then
 // model.json.
-func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMeta, history []model.Figures, reason string) (*ModelInfo, error) {
+func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMeta, history []model.Figures, reason model.Stop) (*ModelInfo, error) {
 	if err := clearOutputs(c.Output, ModelFileName, "weights", HistoryName, HistoryChartName); err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, h
 // the first: it sets each row's U (transforms.LocalNewton). The other
 // optimizers' rows pass through.
 func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) beam.PCollection {
-	if p.Train.Optimizer != model.Subspace || p.Plan.Pass == 0 {
+	if !p.Train.Method().Needs().Subspace || p.Plan.Pass == 0 {
 		return rows
 	}
 	s = s.Scope("newton")
@@ -74,14 +74,14 @@ func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot 
 // optimizer: subspace sends the blocks the rows themselves and searches a
 // subspace where the others search a line.
 func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
-	if p.Train.Optimizer == model.Subspace {
+	if p.Train.Method().Needs().Subspace {
 		return transforms.DistributeRows(s, rows, features, hot, p.Partitions)
 	}
 	return transforms.DistributeParameters(s, rows, features, hot, p.Partitions, false)
 }
 
 func searchStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) beam.PCollection {
-	if p.Train.Optimizer == model.Subspace {
+	if p.Train.Method().Needs().Subspace {
 		return transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
 	}
 	return transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
@@ -89,10 +89,11 @@ func searchStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) beam
 
 // gradientParams and updateParams are the stage parameters of a pass.
 func gradientParams(p PassParams) transforms.GradientParams {
+	needs := p.Train.Method().Needs()
 	return transforms.GradientParams{
-		Averaging:  p.Train.Optimizer == model.Averaging,
-		Curvature:  p.Train.Optimizer == model.LBFGS,
-		Subspace:   p.Train.Optimizer == model.Subspace,
+		Averaging:  needs.LocalSGD,
+		Curvature:  needs.Curvature,
+		Subspace:   needs.Subspace,
 		Eta:        p.Eta,
 		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
 		Partitions: p.Partitions,

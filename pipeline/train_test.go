@@ -67,7 +67,7 @@ func readModelWeights(t *testing.T, info *ModelInfo) map[string]float64 {
 	return w
 }
 
-func reference(t *testing.T, paths []string, p model.TrainParams) (*model.Trainer, string) {
+func reference(t *testing.T, paths []string, p model.TrainParams) (*model.Trainer, model.Stop) {
 	t.Helper()
 	p = p.WithDefaults()
 	d, err := model.ReadDataset(paths, p.Bias, p.BlockSize)

@@ -50,7 +50,7 @@ func UpdateParameters(s beam.Scope, rows, grads, choice beam.PCollection, p Upda
 	s = s.Scope("dpmr.UpdateParameters")
 	moved := beam.ParDo(s, &updateRowsFn{Params: p}, beam.CoGroupByKey(s, rows, grads), beam.SideInput{Input: choice})
 	dir := beam.ParDo(s, ownDirection, choice)
-	if p.Train.Optimizer == model.LBFGS {
+	if p.Train.Method().Needs().Direction {
 		gram := beam.Combine(s, &gramSumFn{}, beam.DropKey(s, moved))
 		dir = beam.ParDo(s, directionOf, gram)
 	}
@@ -86,22 +86,15 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 		gradientKeySize.Update(ctx, sums.partials)
 	}
 	p := f.Params.Train
+	method := p.Method()
 	pack := sums.pack
 	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
 	for i, name := range pack.Names {
-		g, h := sums.g.at(i), sums.curv.at(i)
-		if p.Optimizer == model.Subspace {
-			out.Rows[i] = model.SubspaceUpdateRow(pack.Rows[i], p, model.RowLambda(p.Lambda, p.Bias, name), c.Coef, g, h)
-			continue
-		}
-		row := model.UpdateRow(pack.Rows[i], p, name == model.BiasName && p.Bias, c.Alpha, g, h)
-		switch p.Optimizer {
-		case model.GD:
-			row.D = -f.Params.Eta * row.G
-		case model.Averaging:
-			row.D = model.AveragingStep(row.W, sums.local.at(i), sums.blocks[i])
-		}
-		out.Rows[i] = row
+		out.Rows[i] = method.Move(pack.Rows[i], model.Measured{
+			Params: p, Lambda: model.RowLambda(p.Lambda, p.Bias, name), IsBias: p.Bias && name == model.BiasName,
+			Choice: c, Grad: sums.g.at(i), Curv: sums.curv.at(i),
+			LocalSum: sums.local.at(i), Blocks: sums.blocks[i], Eta: f.Params.Eta,
+		})
 	}
 	emit(part, out)
 	return nil

@@ -167,27 +167,27 @@ func nameSeries(models []*plotModel) {
 		if differs(func(a, b model.TrainParams) bool { return a.Bias == b.Bias }, all) && !p.Bias {
 			parts = append(parts, "no bias")
 		}
-		switch p.Optimizer {
-		case model.Averaging:
-			parts = append(parts, "lr "+fmtFloat(p.Eta(0)))
-			if differs(func(a, b model.TrainParams) bool { return a.BlockSize == b.BlockSize }, sameOpt) {
-				parts = append(parts, "B "+strconv.Itoa(p.BlockSize))
+		// The settings that change this method's path, where they
+		// differ between its runs; a local SGD step always, since it
+		// moves the method's fixed point. Defaults filled in: a model
+		// written before averaging's default step was recorded has 0.
+		needs := model.Needs{}
+		if method, err := model.MethodNamed(p.Optimizer); err == nil {
+			needs = method.Needs()
+			p = p.WithDefaults()
+		}
+		if needs.UsesLearningRate && (needs.LocalSGD || differs(func(a, b model.TrainParams) bool { return a.LearningRate == b.LearningRate }, sameOpt)) {
+			if p.LearningRate > 0 {
+				parts = append(parts, "lr "+fmtFloat(p.LearningRate))
+			} else {
+				parts = append(parts, "lr 1/L")
 			}
-		case model.GD:
-			if differs(func(a, b model.TrainParams) bool { return a.LearningRate == b.LearningRate }, sameOpt) {
-				if p.LearningRate > 0 {
-					parts = append(parts, "lr "+fmtFloat(p.LearningRate))
-				} else {
-					parts = append(parts, "lr 1/L")
-				}
-			}
-		case model.LBFGS, model.Subspace:
-			if differs(func(a, b model.TrainParams) bool { return a.Memory == b.Memory }, sameOpt) {
-				parts = append(parts, "memory "+strconv.Itoa(p.Memory))
-			}
-			if p.Optimizer == model.Subspace && differs(func(a, b model.TrainParams) bool { return a.BlockSize == b.BlockSize }, sameOpt) {
-				parts = append(parts, "B "+strconv.Itoa(p.BlockSize))
-			}
+		}
+		if needs.UsesMemory && differs(func(a, b model.TrainParams) bool { return a.Memory == b.Memory }, sameOpt) {
+			parts = append(parts, "memory "+strconv.Itoa(p.Memory))
+		}
+		if needs.UsesBlockSize && differs(func(a, b model.TrainParams) bool { return a.BlockSize == b.BlockSize }, sameOpt) {
+			parts = append(parts, "B "+strconv.Itoa(p.BlockSize))
 		}
 		m.Name = p.Optimizer
 		if len(parts) > 0 {

@@ -26,7 +26,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	lambda := fs.Float64("lambda", 1, "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda")
 	c := fs.Float64("C", 0, "LIBLINEAR's cost C; sets --lambda to 1/C")
 	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
-	optimizer := fs.String("optimizer", model.Subspace, "subspace (fewest passes), lbfgs, gd (the paper's fixed step) or averaging (Iterative Reduce)")
+	optimizer := fs.String("optimizer", model.Methods[0].Name(), model.MethodHelp())
 	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
 	tol := fs.Float64("tol", 0, "stop when J's relative decrease over an iteration is below this\n(0: 1e-7 for gd and averaging, off for subspace and lbfgs, which stop by --gap; negative: off)")
 	gtol := fs.Float64("gtol", 1e-5, "stop when |g| <= gtol*|g0| (negative: off)")
