@@ -237,7 +237,7 @@ func StartJobServer(ctx context.Context, dir string) (*JobServer, error) {
 }
 
 // StartJobServerBinary starts an already built prism binary, appending its
-// output to logPath. See StartJobServer.
+// output to logPath, in logPath's directory. See StartJobServer.
 func StartJobServerBinary(ctx context.Context, bin, logPath string) (*JobServer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("starting a job server: %w", err)
@@ -278,6 +278,9 @@ func startPrism(ctx context.Context, bin string, port int, logPath string) (*Job
 		"--log_kind=text",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its working directory is its log's: with PROCESS workers, Beam's
+	// boot program, which inherits it, writes pipeline_options.json there.
+	cmd.Dir = filepath.Dir(logPath)
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %v", bin, err)

@@ -110,6 +110,10 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(jobs.GetJobInfo()), strings.Count(string(serverLog), "Provision info:"), "workers boot started")
 
+	// Boot writes pipeline_options.json in its working directory, the
+	// server's: not in this package's source.
+	_, err = os.Stat("pipeline_options.json")
+	require.True(t, os.IsNotExist(err), "boot wrote pipeline_options.json here: %v", err)
 	for f := range bootCopies() {
 		require.True(t, before[f], "%s: a worker binary boot copied and the worker left", f)
 	}
