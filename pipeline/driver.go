@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/runners"
 	"github.com/dpmr/dpmr/transforms"
 )
 
@@ -41,6 +42,16 @@ type TrainConfig struct {
 	MaxBadLines int64
 	// Warm names a model directory to start from.
 	Warm string
+	// Retries is how many times a pass (or the export) whose job failed
+	// is rerun from its snapshot before training gives up; RetryDelay is
+	// the wait before the first rerun (default 2s), doubled for each next.
+	// Failures a rerun would only repeat are not retried (see retryable).
+	Retries    int
+	RetryDelay time.Duration
+	// PassTimeout, if positive, fails (and so retries) a pass or export
+	// whose job has not finished after it: prism 2.77 waits forever for a
+	// PROCESS worker that was killed.
+	PassTimeout time.Duration
 	// Flags are the command line, kept in the model for the record.
 	Flags map[string]string
 	Run   Runner
@@ -220,6 +231,12 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if c.Shards == 0 {
 		c.Shards = 8
 	}
+	if c.Retries < 0 || c.RetryDelay < 0 || c.PassTimeout < 0 {
+		return nil, fmt.Errorf("--retries %d and --pass-timeout %v must be >= 0", c.Retries, c.PassTimeout)
+	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
 	files, err := ExpandInputs(ctx, c.Inputs)
 	if err != nil {
 		return nil, err
@@ -324,6 +341,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		return nil, err
 	}
 	eta := c.Train.Eta(meta.SumSq)
+	var retries []Retry
 	var reason model.Stop
 	if len(history) > 0 {
 		reason = model.StopReason(c.Train, history)
@@ -338,11 +356,14 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			plan = model.NextPlan(c.Train, history[len(history)-1])
 		}
 		dir := passDir(c.WorkDir, plan.Pass)
-		t0 := time.Now()
-		p, s := beam.NewPipelineWithRoot()
-		Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
-			Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test})
-		res, err := c.Run(ctx, p)
+		var t0 time.Time
+		res, err := c.runRetried(ctx, lock, fmt.Sprintf("pass %d", plan.Pass), &retries, func() *beam.Pipeline {
+			t0 = time.Now()
+			p, s := beam.NewPipelineWithRoot()
+			Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
+				Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test})
+			return p
+		})
 		if err != nil {
 			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
 		}
@@ -371,11 +392,85 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		return nil, err
 	}
 
-	info, err := c.export(ctx, rows, meta, history, reason)
+	info, err := c.export(ctx, lock, rows, meta, history, reason, &retries)
 	if err != nil {
 		return nil, err
 	}
 	return &TrainResult{Model: info, Index: meta, History: history}, nil
+}
+
+// DefaultRetryDelay is TrainConfig.RetryDelay's default.
+const DefaultRetryDelay = 2 * time.Second
+
+// Retry is one failed attempt at a pass or the export that was rerun,
+// listed in model.json.
+type Retry struct {
+	Stage   string `json:"stage"`   // "pass N" or "export"
+	Attempt int    `json:"attempt"` // 1 for the first failure
+	Error   string `json:"error"`   // the failure in one line
+}
+
+// permanentFailures are texts of failures, from dpmr's own DoFns, that a
+// rerun would only repeat: a snapshot file that fails its checksum, and a
+// --learning-rate so large that the weights overflow. A job's error
+// crosses a portable runner as text, so text is what can be matched.
+var permanentFailures = []string{ErrCorrupt.Error(), "lower --learning-rate"}
+
+// retryable tells whether a rerun of the job may succeed: only a job that
+// the runner ran and that failed (a *runners.JobError; a refused flag or
+// an unreachable endpoint is not one) for a reason other than
+// permanentFailures.
+func retryable(err error) bool {
+	var je *runners.JobError
+	if !errors.As(err, &je) {
+		return false
+	}
+	text := err.Error()
+	for _, p := range permanentFailures {
+		if strings.Contains(text, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// runRetried runs the pipeline build makes and, while the job fails in a
+// way a rerun may cure, reruns a new one after a growing delay, up to
+// c.Retries times, recording each failure in retries. A pass or the export
+// only reads complete snapshots and rewrites its own files under the same
+// names, so a rerun computes the very same bytes.
+func (c *TrainConfig) runRetried(ctx context.Context, lock *WorkLock, stage string, retries *[]Retry, build func() *beam.Pipeline) (beam.PipelineResult, error) {
+	delay := c.RetryDelay
+	for attempt := 1; ; attempt++ {
+		runCtx, cancel := ctx, context.CancelFunc(func() {})
+		if c.PassTimeout > 0 {
+			runCtx, cancel = context.WithTimeout(ctx, c.PassTimeout)
+		}
+		res, err := c.Run(runCtx, build())
+		timedOut := runCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil {
+			return res, nil
+		}
+		if timedOut {
+			err = fmt.Errorf("no result after --pass-timeout %v: %w", c.PassTimeout, err)
+		}
+		if attempt > c.Retries || ctx.Err() != nil || !(timedOut || retryable(err)) {
+			return nil, err
+		}
+		msg, _ := runners.Brief(err)
+		*retries = append(*retries, Retry{Stage: stage, Attempt: attempt, Error: msg})
+		c.logf("%s: the job failed (%s); rerunning it in %v (retry %d of %d)", stage, msg, delay, attempt, c.Retries)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, err
+		}
+		if lerr := lock.Err(); lerr != nil {
+			return nil, lerr
+		}
+		delay *= 2
+	}
 }
 
 // checkIndex refuses to train on input with too many bad lines or no

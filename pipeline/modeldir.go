@@ -63,6 +63,11 @@ type ModelInfo struct {
 	Nonzeros  int64 `json:"nonzeros"`
 	BadLines  int64 `json:"bad_lines_skipped"`
 
+	// Retries counts the failed jobs of this run (passes, export) that
+	// were rerun (TrainConfig.Retries); RetryLog lists them.
+	Retries  int     `json:"retries"`
+	RetryLog []Retry `json:"retry_log,omitempty"`
+
 	Train   model.TrainParams `json:"train"`
 	Flags   map[string]string `json:"flags,omitempty"`
 	Inputs  []string          `json:"inputs"`
@@ -77,15 +82,18 @@ const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^
 
 // export writes the model: the weights files through a pipeline, then
 // model.json.
-func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMeta, history []model.Figures, reason model.Stop) (*ModelInfo, error) {
+func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFile, meta IndexMeta, history []model.Figures, reason model.Stop, retries *[]Retry) (*ModelInfo, error) {
 	if err := clearOutputs(c.Output, ModelFileName, "weights", HistoryName, HistoryChartName); err != nil {
 		return nil, err
 	}
 	exportDir := joinPath(c.WorkDir, "export")
-	p, s := beam.NewPipelineWithRoot()
-	files := ExportWeights(s, c.Output, c.Shards, ReadRows(s, rows))
-	WriteManifest(s, exportDir, files, beam.PCollection{})
-	if _, err := c.Run(ctx, p); err != nil {
+	_, err := c.runRetried(ctx, lock, "export", retries, func() *beam.Pipeline {
+		p, s := beam.NewPipelineWithRoot()
+		files := ExportWeights(s, c.Output, c.Shards, ReadRows(s, rows))
+		WriteManifest(s, exportDir, files, beam.PCollection{})
+		return p
+	})
+	if err != nil {
 		return nil, fmt.Errorf("export pipeline: %w", err)
 	}
 	m, err := readManifest(ctx, exportDir, true)
@@ -100,6 +108,7 @@ func (c *TrainConfig) export(ctx context.Context, rows []ShardFile, meta IndexMe
 		Iterations: len(history) - 1, StopReason: reason, Gap: last.Gap, J: last.J, GradNorm: last.GradNorm,
 		Features: meta.Features, Samples: meta.Samples, Positives: meta.Positives, Nonzeros: meta.Nonzeros,
 		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),
+		Retries: len(*retries), RetryLog: *retries,
 	}
 	for _, f := range c.Inputs {
 		info.Inputs = append(info.Inputs, f)

@@ -40,21 +40,21 @@ type JobServer struct {
 }
 
 // BuildPrism builds Beam's prism command, at the Beam version this module
-// requires, into dir/prism and returns its path. The prism it builds
-// listens on the loopback interface only: Beam 2.77's job service binds
-// ":PORT", every interface, with no option to choose, so BuildPrism
-// builds it from a view of the Beam module made in dir that differs from
-// the module cache's in that one address, "127.0.0.1:PORT" (see
-// loopbackBeam), and fails if the Beam source is not as expected. It
-// needs the go command and must run inside this module (or any module
-// requiring the Beam Go SDK); nothing is downloaded if the module cache is
-// complete.
+// requires, into dir/prism and returns its path. It builds it from a view
+// of the Beam module made in dir that differs from the module cache's in
+// the prismEdits: the job service listens on the loopback interface only
+// (Beam 2.77's binds ":PORT", every interface, with no option to choose),
+// and a PROCESS environment's command gets the worker id as Flink's and
+// Spark's job servers pass it. BuildPrism fails if the Beam source is not
+// as expected. It needs the go command and must run inside this module (or
+// any module requiring the Beam Go SDK); nothing is downloaded if the
+// module cache is complete.
 func BuildPrism(ctx context.Context, dir string) (string, error) {
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("building prism needs the go command: %v", err)
 	}
-	build, err := loopbackBeam(ctx, gocmd, dir)
+	build, err := patchedBeam(ctx, gocmd, dir)
 	if err != nil {
 		return "", err
 	}
@@ -79,25 +79,40 @@ func BuildPrism(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// The one change BuildPrism makes to prism: the job service's listen
-// address, in this file of the Beam module.
-const (
-	prismServerFile = "go/pkg/beam/runners/prism/internal/jobservices/server.go"
-	listenAll       = `net.Listen("tcp", fmt.Sprintf(":%d", port))`
-	listenLoopback  = `net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))`
-)
+// sourceEdit replaces Old, which must occur exactly once in File of the
+// Beam module, by New.
+type sourceEdit struct{ File, Old, New string }
+
+// prismEdits are the changes BuildPrism makes to prism.
+var prismEdits = []sourceEdit{
+	// The job service's listen address.
+	{
+		File: "go/pkg/beam/runners/prism/internal/jobservices/server.go",
+		Old:  `net.Listen("tcp", fmt.Sprintf(":%d", port))`,
+		New:  `net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))`,
+	},
+	// A PROCESS environment's command: Beam 2.77's prism passes
+	// --id='ID', quotes included (no shell removes them), and Beam's Go
+	// boot program then asks the provision service for a worker "'ID'"
+	// that does not exist. Flink's and Spark's job servers pass --id=ID.
+	{
+		File: "go/pkg/beam/runners/prism/internal/environments.go",
+		Old:  `"--id='"+wk.ID+"'"`,
+		New:  `"--id="+wk.ID`,
+	},
+}
 
 const beamModule = "github.com/apache/beam/sdks/v2"
 
-// loopbackBeam makes dir/prism-build, a module to build prism in: the
+// patchedBeam makes dir/prism-build, a module to build prism in: the
 // current module's go.mod and go.sum, with Beam replaced by dir/beam, a
 // view of the module cache's Beam made of symbolic links except along the
-// path to prismServerFile, whose copy has listenAll replaced by
-// listenLoopback. The address must occur exactly once, or it fails: a
-// Beam whose source differs needs this code looked at again. (go build
-// -overlay cannot do this: it refuses to replace module cache files.) It
-// returns the build module's directory.
-func loopbackBeam(ctx context.Context, gocmd, dir string) (string, error) {
+// paths to the files prismEdits change, which are edited copies. Each
+// edit's text must occur exactly once, or it fails: a Beam whose source
+// differs needs this code looked at again. (go build -overlay cannot do
+// this: it refuses to replace module cache files.) It returns the build
+// module's directory.
+func patchedBeam(ctx context.Context, gocmd, dir string) (string, error) {
 	golist := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, gocmd, args...).Output()
 		if err != nil {
@@ -123,12 +138,17 @@ func loopbackBeam(ctx context.Context, gocmd, dir string) (string, error) {
 	if beam == "" {
 		return "", fmt.Errorf("%s: %s is not in the module cache (go mod download %s)", gomod, beamModule, beamModule)
 	}
-	src, err := os.ReadFile(filepath.Join(beam, prismServerFile))
-	if err != nil {
-		return "", err
-	}
-	if n := bytes.Count(src, []byte(listenAll)); n != 1 {
-		return "", fmt.Errorf("%s has %d occurrences of %s, want 1: cannot make prism listen on loopback only", filepath.Join(beam, prismServerFile), n, listenAll)
+	edited := map[string][]byte{}
+	for _, e := range prismEdits {
+		path := filepath.Join(beam, filepath.FromSlash(e.File))
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		if n := bytes.Count(src, []byte(e.Old)); n != 1 {
+			return "", fmt.Errorf("%s has %d occurrences of %s, want 1: cannot build prism with it replaced by %s", path, n, e.Old, e.New)
+		}
+		edited[e.File] = bytes.Replace(src, []byte(e.Old), []byte(e.New), 1)
 	}
 	build, err := filepath.Abs(filepath.Join(dir, "prism-build"))
 	if err != nil {
@@ -138,33 +158,8 @@ func loopbackBeam(ctx context.Context, gocmd, dir string) (string, error) {
 	if err := os.RemoveAll(build); err != nil {
 		return "", err
 	}
-	// Along the file's path, real directories whose other entries link
-	// to the module cache's; then the patched file.
-	rel := strings.Split(filepath.ToSlash(prismServerFile), "/")
-	from, to := beam, view
-	for i, name := range rel {
-		if err := os.MkdirAll(to, 0o755); err != nil {
-			return "", err
-		}
-		entries, err := os.ReadDir(from)
-		if err != nil {
-			return "", err
-		}
-		for _, e := range entries {
-			if e.Name() == name {
-				continue
-			}
-			if err := os.Symlink(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
-				return "", err
-			}
-		}
-		if i == len(rel)-1 {
-			patched := bytes.Replace(src, []byte(listenAll), []byte(listenLoopback), 1)
-			if err := os.WriteFile(filepath.Join(to, name), patched, 0o644); err != nil {
-				return "", err
-			}
-		}
-		from, to = filepath.Join(from, name), filepath.Join(to, name)
+	if err := linkView(beam, view, edited); err != nil {
+		return "", err
 	}
 	mod, err := os.ReadFile(gomod)
 	if err != nil {
@@ -182,6 +177,52 @@ func loopbackBeam(ctx context.Context, gocmd, dir string) (string, error) {
 	return build, nil
 }
 
+// linkView makes view a copy of the tree at src in which every entry is a
+// symbolic link to src's, except the directories on the way to the files
+// named (slash-separated, relative) in edited, which are real, and those
+// files, written with edited's contents.
+func linkView(src, view string, edited map[string][]byte) error {
+	if err := os.MkdirAll(view, 0o755); err != nil {
+		return err
+	}
+	// What each entry of this directory leads to: "" for an edited file,
+	// the rest of the path for a directory on the way to one.
+	inner := map[string]map[string][]byte{}
+	for rel, data := range edited {
+		first, rest, deeper := strings.Cut(rel, "/")
+		if !deeper {
+			if err := os.WriteFile(filepath.Join(view, first), data, 0o644); err != nil {
+				return err
+			}
+			inner[first] = nil
+			continue
+		}
+		if inner[first] == nil {
+			inner[first] = map[string][]byte{}
+		}
+		inner[first][rest] = data
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		sub, special := inner[name]
+		switch {
+		case !special:
+			if err := os.Symlink(filepath.Join(src, name), filepath.Join(view, name)); err != nil {
+				return err
+			}
+		case sub != nil:
+			if err := linkView(filepath.Join(src, name), filepath.Join(view, name), sub); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // StartJobServer builds prism into dir (see BuildPrism), starts it on a
 // free loopback port with its web UI off, and returns once the port
 // accepts connections. The server's output goes to dir/prism.log. The
@@ -196,7 +237,7 @@ func StartJobServer(ctx context.Context, dir string) (*JobServer, error) {
 }
 
 // StartJobServerBinary starts an already built prism binary, appending its
-// output to logPath. See StartJobServer.
+// output to logPath, in logPath's directory. See StartJobServer.
 func StartJobServerBinary(ctx context.Context, bin, logPath string) (*JobServer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("starting a job server: %w", err)
@@ -237,6 +278,9 @@ func startPrism(ctx context.Context, bin string, port int, logPath string) (*Job
 		"--log_kind=text",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its working directory is its log's: with PROCESS workers, Beam's
+	// boot program, which inherits it, writes pipeline_options.json there.
+	cmd.Dir = filepath.Dir(logPath)
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %v", bin, err)

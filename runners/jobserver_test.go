@@ -142,34 +142,58 @@ func requireLoopbackOnly(t *testing.T, pid int) {
 	}
 }
 
-func TestLoopbackBeamChangesOnlyTheAddress(t *testing.T) {
+func TestPatchedBeamChangesOnlyTheEdits(t *testing.T) {
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("building Beam's prism needs the go command: %v", err)
 	}
-	build, err := loopbackBeam(context.Background(), gocmd, t.TempDir())
+	build, err := patchedBeam(context.Background(), gocmd, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
-	}
-	view := filepath.Join(build, "beam", prismServerFile)
-	got, err := os.ReadFile(view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Lstat(view); err != nil || fi.Mode()&os.ModeSymlink != 0 {
-		t.Fatalf("%s is not a file of its own: %v", view, err)
 	}
 	orig, err := filepath.EvalSymlinks(filepath.Join(build, "beam", "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile(filepath.Join(filepath.Dir(orig), prismServerFile))
-	if err != nil {
-		t.Fatal(err)
+	for _, e := range prismEdits {
+		view := filepath.Join(build, "beam", e.File)
+		got, err := os.ReadFile(view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Lstat(view); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			t.Fatalf("%s is not a file of its own: %v", view, err)
+		}
+		src, err := os.ReadFile(filepath.Join(filepath.Dir(orig), e.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.Replace(string(src), e.Old, e.New, 1); string(got) != want || want == string(src) {
+			t.Errorf("%s is not Beam's with %s replaced", view, e.Old)
+		}
+		// Its neighbours are links to the module cache's, or directories
+		// on the way to another edited file.
+		entries, err := os.ReadDir(filepath.Dir(view))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range entries {
+			if n.Type()&os.ModeSymlink == 0 && n.Name() != filepath.Base(view) && !onEditPath(filepath.Join(filepath.Dir(e.File), n.Name())) {
+				t.Errorf("%s: a copy, not a link to Beam's", filepath.Join(filepath.Dir(view), n.Name()))
+			}
+		}
 	}
-	if want := strings.Replace(string(src), listenAll, listenLoopback, 1); string(got) != want || want == string(src) {
-		t.Errorf("%s is not Beam's with the listen address replaced", view)
+}
+
+// onEditPath tells whether rel is a file prismEdits change or a directory
+// holding one.
+func onEditPath(rel string) bool {
+	for _, e := range prismEdits {
+		if e.File == rel || strings.HasPrefix(e.File, rel+"/") {
+			return true
+		}
 	}
+	return false
 }
 
 func TestParseProcAddr(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -55,6 +56,7 @@ func main() {
 	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
 		// Worker mode (the runner re-executes this binary with its own
 		// flags) or a bare invocation.
+		removeBootCopy()
 		flag.Parse()
 		beam.Init()
 		usage(os.Stderr)
@@ -152,6 +154,41 @@ func errorLine(err error, verbose bool) string {
 		return brief + " (--verbose shows the runner's detail)"
 	}
 	return err.Error()
+}
+
+// removeBootCopy removes this executable if it is the copy Beam's Go boot
+// program (2.77) made to run it: boot, which starts the worker in a
+// PROCESS or container environment, copies the staged binary to a new
+// /tmp/binNNN/worker each time and never removes it, and the runner kills
+// the worker at the end of its job. On a machine running PROCESS workers
+// that is the whole binary (300 MB) left in /tmp for every job, which is
+// every iteration. A running program's file can go: the kernel keeps it
+// until the process exits.
+func removeBootCopy() {
+	exe, err := os.Executable()
+	if err != nil || filepath.Base(exe) != "worker" {
+		return
+	}
+	dir := filepath.Dir(exe)
+	if filepath.Dir(dir) != "/tmp" || !isBootDir(filepath.Base(dir)) {
+		return
+	}
+	os.RemoveAll(dir)
+}
+
+// isBootDir tells whether name is one os.MkdirTemp("/tmp/", "bin*") makes:
+// "bin" and digits.
+func isBootDir(name string) bool {
+	digits, ok := strings.CutPrefix(name, "bin")
+	if !ok || digits == "" {
+		return false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // exit runs the deferred clean-ups main registered (a profile to flush)

@@ -39,6 +39,8 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	partitions := fs.Int("partitions", 0, "parameter partitions, the keys of the parameter side's shuffles\n(0: max(256, input size / 64 MiB))")
 	resume := fs.Bool("resume", false, "continue the run in --workdir from its last complete snapshot")
 	warm := fs.String("warm-start", "", "model `DIR` whose weights to start from")
+	retries := fs.Int("retries", 2, "rerun a pass (or the export) whose job failed up to `N` times, from its snapshot, waiting 2s, 4s, ... between")
+	passTimeout := fs.Duration("pass-timeout", 0, "fail, and so retry, a pass whose job has not finished after this `duration` (0: no limit); prism waits forever for a killed PROCESS worker")
 	maxBad := fs.Int64("max-bad-lines", 0, "skip up to `N` malformed input lines (listed in WORKDIR/rejects.txt) instead of stopping")
 	return func() error {
 		if *input == "" || *output == "" {
@@ -61,6 +63,12 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		}
 		if *maxBad < 0 {
 			return usageError("--max-bad-lines must be >= 0, got %d", *maxBad)
+		}
+		if *retries < 0 {
+			return usageError("--retries must be >= 0, got %d", *retries)
+		}
+		if *passTimeout < 0 {
+			return usageError("--pass-timeout must be >= 0, got %v", *passTimeout)
 		}
 		if *partitions < 0 || *partitions > 1<<20 {
 			return usageError("--partitions must be between 0 (derived) and 1048576")
@@ -87,7 +95,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
 			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
-			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
+			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Retries: *retries, PassTimeout: *passTimeout, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
 			return err
