@@ -33,13 +33,15 @@ type labelledScore struct {
 	positive bool
 }
 
-// histogramPending is how many scores Add buffers before it sorts them
-// into the bins at once.
+// histogramPending is the least number of scores Add buffers before it
+// sorts them into the bins at once; it buffers as many as there are bins
+// if more, so that a fold, whose cost grows with the bins, comes at most
+// once per as many scores.
 const histogramPending = 1 << 14
 
 // NewScoreHistogram returns a histogram of at most maxBins bins (at least
 // 2): 32 bytes each, plus a buffer of 16 bytes for each of up to
-// histogramPending scores.
+// max(maxBins, histogramPending) scores.
 func NewScoreHistogram(maxBins int) *ScoreHistogram {
 	if maxBins < 2 {
 		panic("model: NewScoreHistogram needs at least 2 bins")
@@ -59,7 +61,7 @@ func (h *ScoreHistogram) Add(positive bool, score float64) {
 		h.neg++
 	}
 	h.pending = append(h.pending, labelledScore{score, positive})
-	if len(h.pending) >= histogramPending {
+	if len(h.pending) >= max(histogramPending, h.maxBins) {
 		h.fold()
 	}
 }
@@ -133,6 +135,33 @@ func (h *ScoreHistogram) Cuts(max int) []Cut {
 		cuts[k] = Cut{Threshold: b.lo, TP: tp, FP: fp}
 	}
 	return cuts
+}
+
+// AUC is the area under the ROC curve through every bin's cut, as auc
+// counts it (ties 1/2), and bound, the most by which it may differ from the
+// exact AUC: a (positive, negative) pair within one bin is counted 1/2,
+// which is exact where the bin holds a single score and off by at most
+// 1/2 where it spans several. So bound is the sum over bins of more than
+// one score of pos*neg/(2*P*N), 0 while no bins have merged. ok is false,
+// and both 0, unless both classes occur.
+func (h *ScoreHistogram) AUC() (auc, bound float64, ok bool) {
+	h.fold()
+	if h.pos == 0 || h.neg == 0 {
+		return 0, 0, false
+	}
+	// Twice the pairs ordered right, and the pairs within mixed bins, in
+	// integers: exact for any count.
+	var u2, within, negBelow uint64
+	for _, b := range h.bins {
+		p, q := uint64(b.pos), uint64(b.neg)
+		u2 += p * (2*negBelow + q)
+		negBelow += q
+		if b.lo < b.hi {
+			within += p * q
+		}
+	}
+	pairs := 2 * float64(h.pos) * float64(h.neg)
+	return float64(u2) / pairs, float64(within) / pairs, true
 }
 
 // mergeBins merges adjacent bins, cheapest first, until at most target

@@ -34,6 +34,10 @@ type Metrics struct {
 	// mistakes for a result, where NaN would poison sums and JSON.
 	AUC        float64
 	AUCDefined bool
+	// AUCBound bounds |AUC - exact AUC|: 0 when AUC is exact, as Evaluate
+	// and EvaluateMargins always compute it; an Evaluator's may be more
+	// (see Evaluator).
+	AUCBound float64
 
 	Positive, Negative ClassMetrics // class 1 and class 0
 
@@ -73,7 +77,9 @@ func Evaluate(labels, probs []float64, threshold float64) (Metrics, error) {
 		}
 		loss += min(l, maxLoss)
 	}
-	return summarize(labels, probs, threshold, c, loss), nil
+	m := summarize(int64(len(labels)), threshold, c, loss)
+	m.AUC, m.AUCDefined = auc(labels, probs)
+	return m, nil
 }
 
 // EvaluateMargins computes the metrics from margins z = w·x, the model's
@@ -94,7 +100,9 @@ func EvaluateMargins(labels, margins []float64, threshold float64) (Metrics, err
 		c.add(labels[i], Sigmoid(z) >= threshold)
 		loss += Loss(z, labels[i])
 	}
-	return summarize(labels, margins, threshold, c, loss), nil
+	m := summarize(int64(len(labels)), threshold, c, loss)
+	m.AUC, m.AUCDefined = auc(labels, margins)
+	return m, nil
 }
 
 func checkInputs(labels, scores []float64, threshold float64, what string) error {
@@ -128,10 +136,9 @@ func (c *Confusion) add(label float64, predicted bool) {
 	}
 }
 
-// summarize derives every metric from validated inputs, the confusion
-// counts and the summed log-loss; scores rank the samples for the AUC.
-func summarize(labels, scores []float64, threshold float64, c Confusion, loss float64) Metrics {
-	n := int64(len(labels))
+// summarize derives every metric but the AUC from the confusion counts of
+// n samples and their summed log-loss.
+func summarize(n int64, threshold float64, c Confusion, loss float64) Metrics {
 	m := Metrics{
 		N:         n,
 		Threshold: threshold,
@@ -144,7 +151,6 @@ func summarize(labels, scores []float64, threshold float64, c Confusion, loss fl
 	m.MacroPrecision = (m.Positive.Precision + m.Negative.Precision) / 2
 	m.MacroRecall = (m.Positive.Recall + m.Negative.Recall) / 2
 	m.MacroF1 = (m.Positive.F1 + m.Negative.F1) / 2
-	m.AUC, m.AUCDefined = auc(labels, scores)
 	return m
 }
 
@@ -206,4 +212,66 @@ func auc(labels, scores []float64) (float64, bool) {
 		return 0, false
 	}
 	return float64(u2) / (2 * float64(pos) * float64(neg)), true
+}
+
+// Evaluator computes the Metrics of labelled margins given one at a time,
+// in memory bounded whatever their number, for evaluations too large to
+// hold (EvaluateMargins keeps every sample). Every metric but the AUC is
+// what EvaluateMargins computes from the same margins in the same order,
+// bit for bit. The AUC comes from a ScoreHistogram of the margins: exact
+// while the distinct margins fit in its bins, and otherwise within
+// Metrics.AUCBound of the exact value (see ScoreHistogram.AUC).
+type Evaluator struct {
+	threshold float64
+	c         Confusion
+	loss      float64
+	hist      *ScoreHistogram
+}
+
+// EvalAUCBins are the AUC bins of dpmr's own evaluations (dpmr eval, a
+// training run's test set): 2 MiB, for an AUCBound near 1e-5 where the
+// classes' margins overlap, and 0 up to this many distinct margins.
+const EvalAUCBins = 1 << 16
+
+// NewEvaluator returns an Evaluator predicting 1 when a sample's
+// probability is >= threshold, counting the margins in at most aucBins bins
+// (at least 2) of 32 bytes each; AUCBound is then about 1/(2*aucBins) or
+// less when the classes overlap evenly.
+func NewEvaluator(threshold float64, aucBins int) (*Evaluator, error) {
+	if math.IsNaN(threshold) {
+		return nil, errors.New("threshold is NaN")
+	}
+	if aucBins < 2 {
+		return nil, fmt.Errorf("an Evaluator needs at least 2 AUC bins, got %d", aucBins)
+	}
+	return &Evaluator{threshold: threshold, hist: NewScoreHistogram(aucBins)}, nil
+}
+
+// Add counts one sample of label 0 or 1 and margin z = w·x, finite.
+func (e *Evaluator) Add(label, z float64) error {
+	if label != 0 && label != 1 {
+		return fmt.Errorf("label %v is not 0 or 1", label)
+	}
+	if math.IsNaN(z) || math.IsInf(z, 0) {
+		return fmt.Errorf("margin %v is not finite", z)
+	}
+	e.c.add(label, Sigmoid(z) >= e.threshold)
+	e.loss += Loss(z, label)
+	e.hist.Add(label == 1, z)
+	return nil
+}
+
+// N is the number of samples added.
+func (e *Evaluator) N() int64 { return e.hist.Positives() + e.hist.Negatives() }
+
+// Metrics are the metrics of the samples added so far; more may be added
+// after.
+func (e *Evaluator) Metrics() (Metrics, error) {
+	n := e.N()
+	if n == 0 {
+		return Metrics{}, errors.New("no samples to evaluate")
+	}
+	m := summarize(n, e.threshold, e.c, e.loss)
+	m.AUC, m.AUCBound, m.AUCDefined = e.hist.AUC()
+	return m, nil
 }

@@ -370,3 +370,115 @@ func TestEvaluateDoesNotReorderInputs(t *testing.T) {
 		t.Errorf("inputs changed to %v %v", labels, probs)
 	}
 }
+
+// evaluatorOf feeds an Evaluator of bins AUC bins.
+func evaluatorOf(t *testing.T, bins int, labels, margins []float64, threshold float64) model.Metrics {
+	t.Helper()
+	e, err := model.NewEvaluator(threshold, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range labels {
+		if err := e.Add(labels[i], margins[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := e.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestEvaluatorExact: with no more distinct margins than bins, ties
+// included, the Evaluator's metrics are EvaluateMargins' bit for bit.
+func TestEvaluatorExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 10, 3000} {
+		for _, levels := range []int{3, 1 << 30} {
+			labels, margins := make([]float64, n), make([]float64, n)
+			for i := range labels {
+				labels[i] = float64(rng.IntN(2))
+				margins[i] = 8 * (float64(rng.IntN(levels))/float64(levels) - 0.5)
+			}
+			want, err := model.EvaluateMargins(labels, margins, .4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := evaluatorOf(t, max(2, n), labels, margins, .4); got != want {
+				t.Errorf("n=%d levels=%d: Evaluator %+v\nEvaluateMargins %+v", n, levels, got, want)
+			}
+		}
+	}
+}
+
+// TestEvaluatorBounded: far more distinct margins than bins. Every metric
+// but the AUC is still EvaluateMargins' exactly, and the AUC is within
+// AUCBound of the exact one, a bound itself near 1/(2*bins).
+func TestEvaluatorBounded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n, bins = 200000, 1024
+	labels, margins := make([]float64, n), make([]float64, n)
+	for i := range labels {
+		z := rng.NormFloat64()
+		if rng.Float64() < model.Sigmoid(2*z) {
+			labels[i] = 1
+		}
+		margins[i] = 3 * z
+	}
+	want, err := model.EvaluateMargins(labels, margins, .5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evaluatorOf(t, bins, labels, margins, .5)
+	t.Logf("AUC %.10f, exact %.10f, bound %.3g", got.AUC, want.AUC, got.AUCBound)
+	if !(got.AUCBound > 0) || got.AUCBound > 1.0/bins {
+		t.Errorf("AUCBound %.3g, want in (0, %.3g]", got.AUCBound, 1.0/bins)
+	}
+	if math.Abs(got.AUC-want.AUC) > got.AUCBound {
+		t.Errorf("AUC %.17g differs from the exact %.17g by more than the bound %.3g", got.AUC, want.AUC, got.AUCBound)
+	}
+	got.AUC, got.AUCBound = want.AUC, 0
+	if got != want {
+		t.Errorf("Evaluator %+v\nEvaluateMargins %+v", got, want)
+	}
+}
+
+func TestEvaluatorErrors(t *testing.T) {
+	if _, err := model.NewEvaluator(math.NaN(), 16); err == nil || err.Error() != "threshold is NaN" {
+		t.Errorf("NaN threshold: error %v", err)
+	}
+	if _, err := model.NewEvaluator(.5, 1); err == nil {
+		t.Error("1 bin: no error")
+	}
+	e, err := model.NewEvaluator(.5, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Metrics(); err == nil || err.Error() != "no samples to evaluate" {
+		t.Errorf("no samples: error %v", err)
+	}
+	for _, tt := range []struct {
+		label, margin float64
+		want          string
+	}{
+		{2, 0, "label 2 is not 0 or 1"},
+		{math.NaN(), 0, "label NaN is not 0 or 1"},
+		{1, math.Inf(-1), "margin -Inf is not finite"},
+		{0, math.NaN(), "margin NaN is not finite"},
+	} {
+		if err := e.Add(tt.label, tt.margin); err == nil || err.Error() != tt.want {
+			t.Errorf("Add(%v, %v): error %v, want %q", tt.label, tt.margin, err, tt.want)
+		}
+	}
+	if e.N() != 0 {
+		t.Errorf("N = %d after refused samples", e.N())
+	}
+	if err := e.Add(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Metrics()
+	if err != nil || m.N != 1 || m.AUCDefined {
+		t.Errorf("one sample: %+v, %v; want N 1 and AUC undefined", m, err)
+	}
+}

@@ -84,7 +84,7 @@ type BenchConfig struct {
 	// Partitions is the number of parameter partitions; 0 derives it from
 	// the input's size, as Train does.
 	Partitions int32
-	Run        Runner
+	Run        Runner // nil is runners.Run
 }
 
 // Bench runs the pipelines of one configuration for measurement: the
@@ -107,9 +107,7 @@ func NewBench(c BenchConfig) (*Bench, error) {
 	if c.Shards == 0 {
 		c.Shards = 8
 	}
-	if c.Run == nil {
-		return nil, fmt.Errorf("bench: no runner")
-	}
+	c.Run = runner(c.Run)
 	return &Bench{c: c}, nil
 }
 

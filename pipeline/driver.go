@@ -19,8 +19,8 @@ import (
 	"github.com/dpmr/dpmr/transforms"
 )
 
-// Runner runs a pipeline to completion. runners.Run is the real one;
-// tests pass a fixed runner.
+// Runner runs a pipeline to completion. runners.Run is the real one, and
+// the one a nil Runner stands for; tests pass a fixed runner.
 type Runner func(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 
 // TrainConfig is everything a training run needs.
@@ -54,8 +54,10 @@ type TrainConfig struct {
 	PassTimeout time.Duration
 	// Flags are the command line, kept in the model for the record.
 	Flags map[string]string
-	Run   Runner
-	Log   io.Writer // progress lines; nil discards
+	// Run runs each pipeline; nil is runners.Run, the runner --runner
+	// names, in-process direct by default.
+	Run Runner
+	Log io.Writer // progress lines; nil discards
 }
 
 // TrainResult sums up a finished run.
@@ -221,6 +223,7 @@ func passDir(work string, pass int) string { return joinPath(work, fmt.Sprintf("
 // complete snapshots are ever read, so a run stopped at any point can be
 // resumed and loses at most the pass in flight.
 func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
+	c.Run = runner(c.Run)
 	c.Train = c.Train.WithDefaults()
 	if err := c.Train.Validate(); err != nil {
 		return nil, err

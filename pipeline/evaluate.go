@@ -9,9 +9,13 @@ import (
 )
 
 // testMetrics evaluates the test set's scores a pass wrote (the "test"
-// dataset) at threshold 0.5. The driver holds two float64 per test sample.
+// dataset) at threshold 0.5, streaming them through a model.Evaluator:
+// the driver's memory does not grow with the test set.
 func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
-	var labels, margins []float64
+	e, err := model.NewEvaluator(0.5, model.EvalAUCBins)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range m.Dataset("test") {
 		data, err := readFile(ctx, f.Path)
 		if err != nil {
@@ -22,18 +26,21 @@ func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
 			if err != nil {
 				return err
 			}
-			labels = append(labels, b.Labels...)
-			margins = append(margins, b.Margins...)
+			for i, y := range b.Labels {
+				if err := e.Add(y, b.Margins[i]); err != nil {
+					return fmt.Errorf("%s: %v", f.Path, err)
+				}
+			}
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	if len(labels) == 0 {
+	if e.N() == 0 {
 		return nil, fmt.Errorf("the test set has no samples")
 	}
-	met, err := model.EvaluateMargins(labels, margins, 0.5)
+	met, err := e.Metrics()
 	if err != nil {
 		return nil, err
 	}

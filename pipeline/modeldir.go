@@ -21,6 +21,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/internal/chart"
 	"github.com/dpmr/dpmr/model"
 )
 
@@ -120,6 +121,17 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 	}
 	if err := writeFile(ctx, joinPath(c.Output, HistoryName), historyCSV(history)); err != nil {
 		return nil, err
+	}
+	if !strings.Contains(c.Output, "://") {
+		// A chart is for a reader of a local model dir; history.csv has
+		// the numbers everywhere.
+		var svg bytes.Buffer
+		if err := chart.Write(&svg, historyChart(history)); err != nil {
+			return nil, err
+		}
+		if err := writeFile(ctx, joinPath(c.Output, HistoryChartName), svg.Bytes()); err != nil {
+			return nil, err
+		}
 	}
 	stored := *info
 	stored.Files = listedFiles(c.Output, info.Files)
@@ -329,7 +341,7 @@ func scanWeights(sf ShardFile, r io.Reader, fn func(name []byte, w float64) erro
 // HistoryName is the per-iteration history, as CSV, in a model directory.
 const HistoryName = "history.csv"
 
-// HistoryChartName is the chart of the history that dpmr train draws in a
+// HistoryChartName is the chart of the history that Train draws in a
 // local model directory.
 const HistoryChartName = "history.svg"
 
@@ -360,4 +372,31 @@ func historyCSV(history []model.Figures) []byte {
 	}
 	w.Flush()
 	return b.Bytes()
+}
+
+// historyChart draws J by pass on a log axis and, with a test set, the
+// test macro F1, AUC and accuracy below it.
+func historyChart(history []model.Figures) chart.Chart {
+	j := chart.Series{Name: "J (objective)"}
+	f1 := chart.Series{Name: "test macro F1"}
+	auc := chart.Series{Name: "test AUC"}
+	acc := chart.Series{Name: "test accuracy"}
+	for _, f := range history {
+		x := float64(f.Pass)
+		j.Points = append(j.Points, chart.Point{X: x, Y: f.J})
+		if t := f.Test; t != nil {
+			f1.Points = append(f1.Points, chart.Point{X: x, Y: t.MacroF1})
+			acc.Points = append(acc.Points, chart.Point{X: x, Y: t.Accuracy})
+			if t.AUCDefined {
+				auc.Points = append(auc.Points, chart.Point{X: x, Y: t.AUC})
+			}
+		}
+	}
+	c := chart.Chart{Title: "dpmr training", XLabel: "iteration (one pass over the data each)",
+		Panels: []chart.Panel{{YLabel: "J", LogY: true, Series: []chart.Series{j}}}}
+	if len(f1.Points) > 0 {
+		c.Panels = append(c.Panels, chart.Panel{YLabel: "test metric", Series: []chart.Series{f1, auc, acc}})
+		c.Height = 650
+	}
+	return c
 }

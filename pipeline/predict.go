@@ -159,7 +159,7 @@ type PredictConfig struct {
 	// Partitions is the number of parameter partitions; 0 derives it from
 	// the input's size.
 	Partitions int32
-	Run        Runner
+	Run        Runner // nil is runners.Run
 	Log        io.Writer
 	// Unlabelled reads every input line as features only
 	// (model.LabelNone); otherwise a line whose first token has a ':' has
@@ -182,6 +182,7 @@ type PredictionsInfo struct {
 // RunPredict scores the inputs with the model and writes the predictions;
 // predictions.json is written last, only when every input line parsed.
 func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) {
+	c.Run = runner(c.Run)
 	info, err := ReadModel(ctx, c.Model)
 	if err != nil {
 		return nil, err

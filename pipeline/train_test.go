@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
@@ -19,7 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { runnertest.Main(m, "direct") }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(libraryEnv); mode != "" {
+		os.Exit(libraryProgram(mode))
+	}
+	runnertest.Main(m, "direct")
+}
 
 // oracleTol is the agreement required between pipeline and reference
 // trainer. Both run the same arithmetic in the same order with exact
@@ -51,19 +55,10 @@ func writeSynth(t *testing.T, dir string, p model.SynthParams) string {
 func readModelWeights(t *testing.T, info *ModelInfo) map[string]float64 {
 	t.Helper()
 	w := map[string]float64{}
-	for _, f := range info.Files {
-		fh, err := os.Open(f.Path)
-		require.NoError(t, err)
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			name, val, ok := strings.Cut(sc.Text(), "\t")
-			require.True(t, ok)
-			x, err := strconv.ParseFloat(val, 64)
-			require.NoError(t, err)
-			w[name] = x
-		}
-		fh.Close()
-	}
+	require.NoError(t, ScanWeights(context.Background(), info.Files, func(name []byte, x float64) error {
+		w[string(name)] = x
+		return nil
+	}))
 	return w
 }
 

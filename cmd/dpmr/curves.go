@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dpmr/dpmr/internal/chart"
 	"github.com/dpmr/dpmr/model"
 )
 
@@ -97,7 +98,7 @@ func writeCurves(dir string, hist *model.ScoreHistogram, rep evalReport) error {
 		fmt.Fprintf(&sweep, "%s,%s,%s,%s\n", g(p.Threshold), g(p.Precision), g(p.Recall), g(p.F1))
 	}
 	var svg bytes.Buffer
-	if err := writeSVGChart(&svg, curvesChart(pts, pos, neg, *rep.AUC)); err != nil {
+	if err := chart.Write(&svg, curvesChart(pts, pos, neg, *rep.AUC)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -116,23 +117,23 @@ func writeCurves(dir string, hist *model.ScoreHistogram, rep evalReport) error {
 
 // curvesChart draws the ROC curve over the precision-recall curve, each
 // with what a classifier that guesses would draw.
-func curvesChart(pts []thresholdPoint, pos, neg int64, auc float64) chart {
-	roc := chartSeries{Name: fmt.Sprintf("ROC (AUC %.4f)", auc), Points: []chartPoint{{0, 0}}}
-	pr := chartSeries{Name: "precision-recall", Points: []chartPoint{{0, pts[0].Precision}}}
+func curvesChart(pts []thresholdPoint, pos, neg int64, auc float64) chart.Chart {
+	roc := chart.Series{Name: fmt.Sprintf("ROC (AUC %.4f)", auc), Points: []chart.Point{{X: 0, Y: 0}}}
+	pr := chart.Series{Name: "precision-recall", Points: []chart.Point{{X: 0, Y: pts[0].Precision}}}
 	for _, p := range pts {
-		roc.Points = append(roc.Points, chartPoint{p.FPR, p.Recall})
-		pr.Points = append(pr.Points, chartPoint{p.Recall, p.Precision})
+		roc.Points = append(roc.Points, chart.Point{X: p.FPR, Y: p.Recall})
+		pr.Points = append(pr.Points, chart.Point{X: p.Recall, Y: p.Precision})
 	}
 	rate := float64(pos) / float64(pos+neg)
-	return chart{
+	return chart.Chart{
 		Title:  fmt.Sprintf("ROC and precision-recall curves of %d predictions", pos+neg),
 		XLabel: "recall",
 		Width:  720, Height: 900,
-		Panels: []chartPanel{
-			{YLabel: "true positive rate (recall)", XLabel: "false positive rate", Series: []chartSeries{
-				roc, {Name: "chance", Points: []chartPoint{{0, 0}, {1, 1}}}}},
-			{YLabel: "precision", Series: []chartSeries{
-				pr, {Name: fmt.Sprintf("chance (positives %.4f)", rate), Points: []chartPoint{{0, rate}, {1, rate}}}}},
+		Panels: []chart.Panel{
+			{YLabel: "true positive rate (recall)", XLabel: "false positive rate", Series: []chart.Series{
+				roc, {Name: "chance", Points: []chart.Point{{X: 0, Y: 0}, {X: 1, Y: 1}}}}},
+			{YLabel: "precision", Series: []chart.Series{
+				pr, {Name: fmt.Sprintf("chance (positives %.4f)", rate), Points: []chart.Point{{X: 0, Y: rate}, {X: 1, Y: rate}}}}},
 		},
 	}
 }

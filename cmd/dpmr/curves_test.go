@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dpmr/dpmr/internal/chart/charttest"
 	"github.com/dpmr/dpmr/model"
 )
 
@@ -210,16 +211,16 @@ func TestEvalCurvesMany(t *testing.T) {
 		}
 	}
 
-	doc := parseSVG(t, mustRead(t, filepath.Join(out, curvesChartName)))
+	doc := charttest.Parse(t, mustRead(t, filepath.Join(out, curvesChartName)))
 	auc := "ROC (AUC " + strconv.FormatFloat(*rep.AUC, 'f', 4, 64) + ")"
-	if !slices.Equal(doc.series[:1], []string{auc}) || !slices.Contains(doc.series, "precision-recall") {
-		t.Errorf("chart series %q", doc.series)
+	if !slices.Equal(doc.Series[:1], []string{auc}) || !slices.Contains(doc.Series, "precision-recall") {
+		t.Errorf("chart series %q", doc.Series)
 	}
-	if got := pathVertices(doc.paths[0]); got != len(roc) {
+	if got := pathVertices(doc.Paths[0]); got != len(roc) {
 		t.Errorf("the ROC path draws %d points, roc.csv has %d", got, len(roc))
 	}
 	for _, want := range []string{"false positive rate", "recall", "precision"} {
-		if !slices.Contains(doc.texts, want) {
+		if !slices.Contains(doc.Texts, want) {
 			t.Errorf("chart has no text %q", want)
 		}
 	}

@@ -29,7 +29,7 @@ func init() {
 }
 
 func evalSetup(fs *flag.FlagSet) func() error {
-	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval holds two float64\n(16 bytes) per labelled prediction in memory, nothing per unlabelled one")
+	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval reads it in bounded memory\n(2 MiB for the AUC, exact up to 65,536 distinct margins and within the error it prints beyond)")
 	threshold := fs.Float64("threshold", 0.5, "predict class 1 when the probability is >= this, in [0, 1]")
 	asJSON := fs.Bool("json", false, "print the metrics as JSON instead of a table")
 	curves := fs.String("curves", "", "write the ROC curve, the precision-recall curve and a threshold sweep to the local `DIR`\n"+
@@ -128,15 +128,15 @@ const maxPredictionLine = 1 << 20
 // difference means a column mix-up or a damaged writer.
 const probabilityTolerance = 1e-9
 
-// predictions are the rows of a prediction output that eval keeps: the
-// labels and margins of the labelled rows, in file order.
+// predictions is a prediction output as eval reads it: the labelled rows
+// go, in file order, into Eval, and into Hist if set; nothing is kept per
+// row.
 type predictions struct {
 	Dir        string
 	Manifest   predictionsManifest
 	Rows       int64 // every row
 	Unlabelled int64 // rows with an empty label, not evaluated
-	Labels     []float64
-	Margins    []float64
+	Eval       *model.Evaluator
 	// Hist, if set, also counts the labelled rows' probabilities.
 	Hist *model.ScoreHistogram
 }
@@ -145,7 +145,7 @@ type predictions struct {
 // then every file it lists, checking each file's size, CRC-32C and record
 // count against it and every line's format. The files are looked up in dir
 // under their base names, so a moved or copied output still reads.
-func readPredictions(ctx context.Context, dir string, hist *model.ScoreHistogram) (*predictions, error) {
+func readPredictions(ctx context.Context, dir string, eval *model.Evaluator, hist *model.ScoreHistogram) (*predictions, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
 		dir = "/"
@@ -164,7 +164,7 @@ func readPredictions(ctx context.Context, dir string, hist *model.ScoreHistogram
 	if err != nil {
 		return nil, err
 	}
-	p := &predictions{Dir: dir, Manifest: *man, Hist: hist}
+	p := &predictions{Dir: dir, Manifest: *man, Eval: eval, Hist: hist}
 	for _, f := range files {
 		if err := p.readFile(ctx, fsys, f); err != nil {
 			return nil, err
@@ -338,8 +338,9 @@ func (p *predictions) addLine(text []byte) error {
 		p.Unlabelled++
 		return nil
 	}
-	p.Labels = append(p.Labels, y)
-	p.Margins = append(p.Margins, z)
+	if err := p.Eval.Add(y, z); err != nil {
+		return err
+	}
 	if p.Hist != nil {
 		// The probability eval's rule compares with the threshold.
 		p.Hist.Add(y == 1, s)
@@ -390,12 +391,15 @@ type evalReport struct {
 	Accuracy    float64  `json:"accuracy"`
 	LogLoss     float64  `json:"log_loss"` // mean negative log-likelihood, from the margins
 	// AUC is null when only one class occurs (AUCDefined false).
-	AUC        *float64        `json:"auc"`
-	AUCDefined bool            `json:"auc_defined"`
-	Class1     classReport     `json:"class_1"`
-	Class0     classReport     `json:"class_0"`
-	MacroAvg   macroReport     `json:"macro_avg"`
-	Confusion  confusionReport `json:"confusion"`
+	AUC        *float64 `json:"auc"`
+	AUCDefined bool     `json:"auc_defined"`
+	// AUCErrorBound bounds |AUC - exact AUC|: 0 up to model.EvalAUCBins
+	// distinct margins, beyond which eval ranks them in that many bins.
+	AUCErrorBound float64         `json:"auc_error_bound"`
+	Class1        classReport     `json:"class_1"`
+	Class0        classReport     `json:"class_0"`
+	MacroAvg      macroReport     `json:"macro_avg"`
+	Confusion     confusionReport `json:"confusion"`
 }
 
 type classReport struct {
@@ -430,34 +434,39 @@ func evalPredictions(ctx context.Context, dir string, threshold float64) (evalRe
 // evalPredictionsWith is evalPredictions that also counts the labelled
 // rows in hist, if not nil, for the curves.
 func evalPredictionsWith(ctx context.Context, dir string, threshold float64, hist *model.ScoreHistogram) (evalReport, error) {
-	p, err := readPredictions(ctx, dir, hist)
+	eval, err := model.NewEvaluator(threshold, model.EvalAUCBins)
 	if err != nil {
 		return evalReport{}, err
 	}
-	if len(p.Labels) == 0 {
+	p, err := readPredictions(ctx, dir, eval, hist)
+	if err != nil {
+		return evalReport{}, err
+	}
+	if eval.N() == 0 {
 		return evalReport{}, fmt.Errorf("%s: %w: none of its %d predictions has a label (predict on labelled data to evaluate)",
 			p.Dir, errNoLabels, p.Rows)
 	}
-	m, err := model.EvaluateMargins(p.Labels, p.Margins, threshold)
+	m, err := eval.Metrics()
 	if err != nil {
 		return evalReport{}, fmt.Errorf("%s: %v", p.Dir, err)
 	}
 	rep := evalReport{
-		Predictions: p.Dir,
-		Model:       p.Manifest.Model,
-		Inputs:      p.Manifest.Inputs,
-		Files:       len(p.Manifest.Files),
-		Rows:        p.Rows,
-		Unlabelled:  p.Unlabelled,
-		N:           m.N,
-		Threshold:   m.Threshold,
-		Accuracy:    m.Accuracy,
-		LogLoss:     m.LogLoss,
-		AUCDefined:  m.AUCDefined,
-		Class1:      classReport{m.Positive.Precision, m.Positive.Recall, m.Positive.F1, m.Positive.Support},
-		Class0:      classReport{m.Negative.Precision, m.Negative.Recall, m.Negative.F1, m.Negative.Support},
-		MacroAvg:    macroReport{m.MacroPrecision, m.MacroRecall, m.MacroF1},
-		Confusion:   confusionReport{TP: m.Confusion.TP, FN: m.Confusion.FN, FP: m.Confusion.FP, TN: m.Confusion.TN},
+		Predictions:   p.Dir,
+		Model:         p.Manifest.Model,
+		Inputs:        p.Manifest.Inputs,
+		Files:         len(p.Manifest.Files),
+		Rows:          p.Rows,
+		Unlabelled:    p.Unlabelled,
+		N:             m.N,
+		Threshold:     m.Threshold,
+		Accuracy:      m.Accuracy,
+		LogLoss:       m.LogLoss,
+		AUCDefined:    m.AUCDefined,
+		AUCErrorBound: m.AUCBound,
+		Class1:        classReport{m.Positive.Precision, m.Positive.Recall, m.Positive.F1, m.Positive.Support},
+		Class0:        classReport{m.Negative.Precision, m.Negative.Recall, m.Negative.F1, m.Negative.Support},
+		MacroAvg:      macroReport{m.MacroPrecision, m.MacroRecall, m.MacroF1},
+		Confusion:     confusionReport{TP: m.Confusion.TP, FN: m.Confusion.FN, FP: m.Confusion.FP, TN: m.Confusion.TN},
 	}
 	if m.AUCDefined {
 		auc := m.AUC
@@ -496,9 +505,12 @@ func writeEvalTable(w io.Writer, rep evalReport) error {
 	pf("threshold\t%g\n", rep.Threshold)
 	pf("accuracy\t%.4f\n", rep.Accuracy)
 	pf("log-loss\t%.6f\n", rep.LogLoss)
-	if rep.AUC != nil {
+	switch {
+	case rep.AUC != nil && rep.AUCErrorBound > 0:
+		pf("AUC\t%.4f (within %.2g of the exact AUC: the margins are ranked in %d bins)\n", *rep.AUC, rep.AUCErrorBound, model.EvalAUCBins)
+	case rep.AUC != nil:
 		pf("AUC\t%.4f\n", *rep.AUC)
-	} else {
+	default:
 		pf("AUC\tundefined: one class only\n")
 	}
 	if err := tw.Flush(); err != nil {

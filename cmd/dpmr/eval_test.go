@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -221,7 +222,7 @@ func TestEvalJSON(t *testing.T) {
 		slices.Sort(k)
 		return k
 	}
-	wantKeys := []string{"accuracy", "auc", "auc_defined", "class_0", "class_1", "confusion", "files", "inputs",
+	wantKeys := []string{"accuracy", "auc", "auc_defined", "auc_error_bound", "class_0", "class_1", "confusion", "files", "inputs",
 		"log_loss", "macro_avg", "model", "n", "predictions", "rows", "threshold", "unlabelled"}
 	if k := keys(got); !slices.Equal(k, wantKeys) {
 		t.Errorf("JSON fields %v, want %v", k, wantKeys)
@@ -235,8 +236,62 @@ func TestEvalJSON(t *testing.T) {
 	if k := keys(got["confusion"].(map[string]any)); !slices.Equal(k, []string{"fn", "fp", "tn", "tp"}) {
 		t.Errorf("confusion fields %v", k)
 	}
-	if got["n"] != 5.0 || got["accuracy"] != 0.6 || got["auc"] != 2.0/3 {
-		t.Errorf("n %v accuracy %v auc %v", got["n"], got["accuracy"], got["auc"])
+	if got["n"] != 5.0 || got["accuracy"] != 0.6 || got["auc"] != 2.0/3 || got["auc_error_bound"] != 0.0 {
+		t.Errorf("n %v accuracy %v auc %v bound %v", got["n"], got["accuracy"], got["auc"], got["auc_error_bound"])
+	}
+}
+
+// TestEvalBoundedMemory: with more runs of one class among the sorted
+// margins than model.EvalAUCBins (about half the rows, with classes this
+// mixed), eval ranks them in bins that mix the classes, and its AUC is within the bound it reports
+// of the exact AUC computed from every row, and says so; every other
+// metric is the exact computation's.
+func TestEvalBoundedMemory(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	n := 4 * model.EvalAUCBins
+	var shards [3]strings.Builder
+	labels, margins := make([]float64, n), make([]float64, n)
+	for i := range n {
+		z := 3 * rng.NormFloat64()
+		label := "0"
+		if rng.Float64() < model.Sigmoid(z/2) {
+			label, labels[i] = "1", 1
+		}
+		margins[i] = z
+		shards[i%3].WriteString(predRow("in.txt", i+1, label, z))
+	}
+	rep, err := evalPredictions(context.Background(), writePredictionOutput(t, shards[0].String(), shards[1].String(), shards[2].String()), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rows in the order eval reads them: shard by shard.
+	var ordered [2][]float64
+	for s := range 3 {
+		for i := s; i < n; i += 3 {
+			ordered[0], ordered[1] = append(ordered[0], labels[i]), append(ordered[1], margins[i])
+		}
+	}
+	exact, err := model.EvaluateMargins(ordered[0], ordered[1], 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("AUC %.10f, exact %.10f, bound %.3g", *rep.AUC, exact.AUC, rep.AUCErrorBound)
+	if !(rep.AUCErrorBound > 0) || rep.AUCErrorBound > 1e-4 {
+		t.Errorf("AUC error bound %.3g, want in (0, 1e-4]", rep.AUCErrorBound)
+	}
+	if math.Abs(*rep.AUC-exact.AUC) > rep.AUCErrorBound {
+		t.Errorf("AUC %.17g is further than %.3g from the exact %.17g", *rep.AUC, rep.AUCErrorBound, exact.AUC)
+	}
+	if rep.LogLoss != exact.LogLoss || rep.Accuracy != exact.Accuracy || rep.Class1 != (classReport{exact.Positive.Precision, exact.Positive.Recall, exact.Positive.F1, exact.Positive.Support}) {
+		t.Errorf("report %+v, exact %+v", rep, exact)
+	}
+	var b bytes.Buffer
+	if err := writeEvalTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("AUC        %.4f (within %.2g of the exact AUC: the margins are ranked in 65536 bins)\n", *rep.AUC, rep.AUCErrorBound)
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 }
 

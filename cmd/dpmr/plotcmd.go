@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dpmr/dpmr/internal/chart"
 	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/pipeline"
 )
@@ -101,7 +102,7 @@ func runPlot(ctx context.Context, o plotOptions, output string, stdout, stderr i
 	}
 	c := plotChart(models, o, jstar)
 	var b bytes.Buffer
-	if err := writeSVGChart(&b, c); err != nil {
+	if err := chart.Write(&b, c); err != nil {
 		return err
 	}
 	if err := os.WriteFile(output, b.Bytes(), 0o644); err != nil {
@@ -235,21 +236,21 @@ func lowestJ(models []*plotModel) float64 {
 
 // plotChart is the chart of the models' histories: the relative gap to
 // jstar (log axis; passes at or below J* are not drawn) or J by pass.
-func plotChart(models []*plotModel, o plotOptions, jstar float64) chart {
-	var series []chartSeries
+func plotChart(models []*plotModel, o plotOptions, jstar float64) chart.Chart {
+	var series []chart.Series
 	for _, m := range models {
-		s := chartSeries{Name: m.Name}
+		s := chart.Series{Name: m.Name}
 		for _, f := range m.Info.History {
 			y := f.J
 			if o.Relative {
 				y = (f.J - jstar) / jstar
 			}
-			s.Points = append(s.Points, chartPoint{float64(f.Pass), y})
+			s.Points = append(s.Points, chart.Point{X: float64(f.Pass), Y: y})
 		}
 		series = append(series, s)
 	}
-	c := chart{XLabel: "pass (iteration: one pass over the data each)"}
-	panel := chartPanel{Series: series}
+	c := chart.Chart{XLabel: "pass (iteration: one pass over the data each)"}
+	panel := chart.Panel{Series: series}
 	if o.Relative {
 		panel.YLabel, panel.LogY = "(J - J*) / J*", true
 		c.Title = fmt.Sprintf("relative gap to the optimum J* = %.10g, by pass", jstar)
@@ -260,7 +261,7 @@ func plotChart(models []*plotModel, o plotOptions, jstar float64) chart {
 	if o.Title != "" {
 		c.Title = o.Title
 	}
-	c.Panels = []chartPanel{panel}
+	c.Panels = []chart.Panel{panel}
 	return c
 }
 
@@ -284,7 +285,7 @@ func writePlotSummary(w io.Writer, models []*plotModel, jstar float64, fromFlag 
 	}
 	fmt.Fprintf(w, "%-*s  %6s", width, "series", "passes")
 	for _, g := range plotGaps {
-		fmt.Fprintf(w, "  %9s", "gap<="+shortExp(strconv.FormatFloat(g, 'e', 0, 64)))
+		fmt.Fprintf(w, "  %9s", "gap<="+chart.ShortExp(strconv.FormatFloat(g, 'e', 0, 64)))
 	}
 	for _, p := range plotPasses {
 		fmt.Fprintf(w, "  %16s", "J@"+strconv.Itoa(p))

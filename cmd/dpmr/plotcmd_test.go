@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/dpmr/dpmr/internal/chart"
+	"github.com/dpmr/dpmr/internal/chart/charttest"
 	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/pipeline"
 	"github.com/dpmr/dpmr/transforms"
@@ -88,13 +90,13 @@ func TestPlotTrainedModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := parseSVG(t, raw)
+	doc := charttest.Parse(t, raw)
 	names := []string{"lbfgs", "gd", "averaging (lr 0.1)"}
-	if !slices.Equal(doc.series, names) {
-		t.Fatalf("series %q, want %q", doc.series, names)
+	if !slices.Equal(doc.Series, names) {
+		t.Fatalf("series %q, want %q", doc.Series, names)
 	}
-	if len(doc.paths) != len(names) {
-		t.Fatalf("%d paths, want one per series", len(doc.paths))
+	if len(doc.Paths) != len(names) {
+		t.Fatalf("%d paths, want one per series", len(doc.Paths))
 	}
 	for i, h := range histories {
 		above := 0
@@ -106,13 +108,13 @@ func TestPlotTrainedModels(t *testing.T) {
 		if above == len(h) && i == 0 {
 			t.Errorf("lbfgs, the best optimizer, does not reach the lowest J")
 		}
-		if got := pathVertices(doc.paths[i]); got != above {
+		if got := pathVertices(doc.Paths[i]); got != above {
 			t.Errorf("%s: path draws %d points, want the %d passes above J* = %v", names[i], got, above, jstar)
 		}
 	}
-	for _, want := range append(names, "(J - J*) / J*", fmt.Sprintf("relative gap to the optimum J* = %.10g, by pass", jstar)) {
-		if !slices.Contains(doc.texts, want) {
-			t.Errorf("no text %q among %q", want, doc.texts)
+	for _, want := range append(names, "(J - J*) / J* (log scale)", fmt.Sprintf("relative gap to the optimum J* = %.10g, by pass", jstar)) {
+		if !slices.Contains(doc.Texts, want) {
+			t.Errorf("no text %q among %q", want, doc.Texts)
 		}
 	}
 
@@ -124,12 +126,12 @@ func TestPlotTrainedModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc = parseSVG(t, raw)
-	if !slices.Equal(doc.series, names[1:]) || len(doc.paths) != 2 {
-		t.Fatalf("series %q paths %d, want gd and averaging", doc.series, len(doc.paths))
+	doc = charttest.Parse(t, raw)
+	if !slices.Equal(doc.Series, names[1:]) || len(doc.Paths) != 2 {
+		t.Fatalf("series %q paths %d, want gd and averaging", doc.Series, len(doc.Paths))
 	}
 	for i, h := range histories[1:] {
-		if got := pathVertices(doc.paths[i]); got != len(h) {
+		if got := pathVertices(doc.Paths[i]); got != len(h) {
 			t.Errorf("%s: J path draws %d points, want all %d passes", names[i+1], got, len(h))
 		}
 	}
@@ -211,7 +213,7 @@ func TestPlotOptimum(t *testing.T) {
 	if p := c.Panels[0]; !p.LogY || p.YLabel != "(J - J*) / J*" {
 		t.Errorf("panel %q log %v, want the relative gap on a log axis", p.YLabel, p.LogY)
 	}
-	wantA := []chartPoint{{0, 1}, {1, 0.1}, {2, 5e-3}, {3, 5e-5}, {4, 5e-7}}
+	wantA := []chart.Point{{X: 0, Y: 1}, {X: 1, Y: 0.1}, {X: 2, Y: 5e-3}, {X: 3, Y: 5e-5}, {X: 4, Y: 5e-7}}
 	if got := c.Panels[0].Series[0].Points; len(got) != len(wantA) {
 		t.Fatalf("a: points %v, want %v", got, wantA)
 	}
@@ -220,8 +222,8 @@ func TestPlotOptimum(t *testing.T) {
 			t.Errorf("a: point %d is %v, want %v", i, pt, wantA[i])
 		}
 	}
-	doc := parseSVG(t, mustRead(t, svg))
-	if got := []int{pathVertices(doc.paths[0]), pathVertices(doc.paths[1])}; !slices.Equal(got, []int{5, 3}) {
+	doc := charttest.Parse(t, mustRead(t, svg))
+	if got := []int{pathVertices(doc.Paths[0]), pathVertices(doc.Paths[1])}; !slices.Equal(got, []int{5, 3}) {
 		t.Errorf("paths draw %v points, want 5 and 3 (b's last pass is below J*)", got)
 	}
 
@@ -234,8 +236,8 @@ func TestPlotOptimum(t *testing.T) {
 	if !strings.Contains(stdout.String(), "J* = 99 (lowest J of the histories)") {
 		t.Errorf("summary lacks J* = 99:\n%s", stdout.String())
 	}
-	doc = parseSVG(t, mustRead(t, svg))
-	if got := []int{pathVertices(doc.paths[0]), pathVertices(doc.paths[1])}; !slices.Equal(got, []int{5, 3}) {
+	doc = charttest.Parse(t, mustRead(t, svg))
+	if got := []int{pathVertices(doc.Paths[0]), pathVertices(doc.Paths[1])}; !slices.Equal(got, []int{5, 3}) {
 		t.Errorf("paths draw %v points, want 5 and 3 (b's last pass is J*)", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/dpmr/dpmr/model"
@@ -100,9 +99,6 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if err != nil {
 			return err
 		}
-		if err := writeHistoryChart(filepath.Join(*output, pipeline.HistoryChartName), res.History); err != nil {
-			return err
-		}
 		m := res.Model
 		gapText := ""
 		if m.Gap > 0 {
@@ -137,40 +133,4 @@ func setFlags(fs *flag.FlagSet) map[string]string {
 	m := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { m[f.Name] = f.Value.String() })
 	return m
-}
-
-// writeHistoryChart draws J (log scale) by iteration and, with a test set,
-// the test F1 and AUC below it.
-func writeHistoryChart(path string, history []model.Figures) error {
-	if strings.Contains(path, "://") {
-		return nil // charts are for a local model dir; history.csv has the numbers
-	}
-	var j, f1, auc, acc chartSeries
-	j.Name, f1.Name, auc.Name, acc.Name = "J (objective)", "test macro F1", "test AUC", "test accuracy"
-	for _, f := range history {
-		x := float64(f.Pass)
-		j.Points = append(j.Points, chartPoint{x, f.J})
-		if t := f.Test; t != nil {
-			f1.Points = append(f1.Points, chartPoint{x, t.MacroF1})
-			acc.Points = append(acc.Points, chartPoint{x, t.Accuracy})
-			if t.AUCDefined {
-				auc.Points = append(auc.Points, chartPoint{x, t.AUC})
-			}
-		}
-	}
-	c := chart{Title: "dpmr training", XLabel: "iteration (one pass over the data each)",
-		Panels: []chartPanel{{YLabel: "J", LogY: true, Series: []chartSeries{j}}}}
-	if len(f1.Points) > 0 {
-		c.Panels = append(c.Panels, chartPanel{YLabel: "test metric", Series: []chartSeries{f1, auc, acc}})
-		c.Height = 650
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := writeSVGChart(f, c); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

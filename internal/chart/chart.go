@@ -1,4 +1,7 @@
-package main
+// Package chart draws line charts as standalone SVG documents: the charts
+// dpmr writes (a training run's history.svg, dpmr plot, eval --curves),
+// from one producer so that they read alike.
+package chart
 
 import (
 	"bytes"
@@ -11,43 +14,56 @@ import (
 	"strings"
 )
 
-// chart is a line chart of one or more panels stacked over a shared x
+// Chart is a line chart of one or more panels stacked over a shared x
 // axis, e.g. the objective J on top and test F1 and AUC below, by
-// iteration. writeSVGChart draws it.
-type chart struct {
+// iteration. Write draws it.
+type Chart struct {
 	Title  string
 	XLabel string
 	// Panels are drawn top to bottom with equal heights; at least one.
-	Panels []chartPanel
+	Panels []Panel
 	// Width and Height are the size in pixels; 0 means 800 wide, 500 high.
 	Width, Height int
 }
 
-// chartPanel is one plot area with its own y axis.
-type chartPanel struct {
+// Panel is one plot area with its own y axis.
+type Panel struct {
 	YLabel string
 	// XLabel, when set, is the panel's own x axis label, for panels whose
 	// x is not the others' (recall under a ROC curve's false positive
 	// rate): the x tick labels and XLabel are drawn under the panel. The
 	// range of x is still the chart's.
 	XLabel string
-	// LogY draws the y axis in log scale; points with y <= 0 are then
-	// skipped like non-finite ones.
+	// LogY draws the y axis in log scale, labelled YLabel + " (log
+	// scale)"; points with y <= 0 are then skipped like non-finite ones.
 	LogY   bool
-	Series []chartSeries
+	Series []Series
 }
 
-// chartSeries is one named line. Points are joined in order; a point
+// yLabel is the y axis label as drawn: a log axis says so, since its
+// decades read like a linear axis' round values.
+func (p Panel) yLabel() string {
+	switch {
+	case !p.LogY:
+		return p.YLabel
+	case p.YLabel == "":
+		return "log scale"
+	}
+	return p.YLabel + " (log scale)"
+}
+
+// Series is one named line. Points are joined in order; a point
 // with a NaN or infinite coordinate is skipped and breaks the line.
-type chartSeries struct {
+type Series struct {
 	Name   string
-	Points []chartPoint
+	Points []Point
 }
 
-type chartPoint struct{ X, Y float64 }
+// Point is a point of a series, in data coordinates.
+type Point struct{ X, Y float64 }
 
 // seriesColors are distinct on white and from each other; a chart with
-// more series reuses them with dashes.
+// more series reuses them.
 var seriesColors = []string{
 	"#1f6fb4", "#d1342b", "#2e9a3a", "#f08a0c", "#8a55c0",
 	"#8c564b", "#d9529f", "#13a8b8", "#6b6b6b", "#a5a51c",
@@ -66,12 +82,13 @@ const (
 	chartLegendMax  = 28 // characters of a series name shown in the legend
 )
 
-// writeSVGChart writes c as a standalone SVG document. Axes get ticks at
+// Write writes c as a standalone SVG document. Axes get ticks at
 // round values (decades on a log axis), every panel a legend on its right,
-// every series its own colour. A panel with no plottable point is drawn
+// every series its own colour and, after a panel's first, dashes (see
+// seriesStyle). A panel with no plottable point is drawn
 // empty with a note. It fails only on a chart it cannot lay out or on a
 // write error.
-func writeSVGChart(w io.Writer, c chart) error {
+func Write(w io.Writer, c Chart) error {
 	if len(c.Panels) == 0 {
 		return errors.New("chart has no panels")
 	}
@@ -204,7 +221,7 @@ func writeSVGChart(w io.Writer, c chart) error {
 }
 
 // plottable tells whether a point can be drawn on an axis.
-func plottable(pt chartPoint, logY bool) bool {
+func plottable(pt Point, logY bool) bool {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	return finite(pt.X) && finite(pt.Y) && (!logY || pt.Y > 0)
 }
@@ -222,7 +239,7 @@ func legendName(name string) string {
 
 // panelLayout is a panel placed on the canvas with its y axis.
 type panelLayout struct {
-	panel                    chartPanel
+	panel                    Panel
 	y                        axis
 	empty                    bool
 	top, bottom, left, right float64
@@ -264,9 +281,9 @@ func (p *panelLayout) draw(b *svgBuilder, xa axis, bottomPanel bool, colour *int
 		b.printf(`<text x="%.2f" y="%.2f" font-size="%d" text-anchor="end" dy="0.35em">%s</text>`+"\n",
 			p.left-chartTickLen-3, y, chartTickSize, esc(t.label))
 	}
-	if p.panel.YLabel != "" {
+	if label := p.panel.yLabel(); label != "" {
 		b.printf(`<text transform="translate(%.2f,%.2f) rotate(-90)" font-size="%d" text-anchor="middle">%s</text>`+"\n",
-			12+chartLabelSize-2.0, p.top+h/2, chartLabelSize, esc(p.panel.YLabel))
+			12+chartLabelSize-2.0, p.top+h/2, chartLabelSize, esc(label))
 	}
 	if p.empty {
 		b.printf(`<text x="%.2f" y="%.2f" font-size="%d" fill="#888888" text-anchor="middle">no data</text>`+"\n",
@@ -274,12 +291,8 @@ func (p *panelLayout) draw(b *svgBuilder, xa axis, bottomPanel bool, colour *int
 	}
 
 	legendY := p.top + 8
-	for _, s := range p.panel.Series {
-		col := seriesColors[*colour%len(seriesColors)]
-		dash := ""
-		if *colour >= len(seriesColors) {
-			dash = ` stroke-dasharray="7 4"`
-		}
+	for k, s := range p.panel.Series {
+		st := styleOf(*colour, k)
 		*colour++
 		b.printf(`<g class="series">`+"<title>%s</title>\n", esc(s.Name))
 		var path strings.Builder
@@ -308,26 +321,92 @@ func (p *panelLayout) draw(b *svgBuilder, xa axis, bottomPanel bool, colour *int
 			plotted++
 		}
 		if path.Len() > 0 {
-			b.printf(`<path d="%s" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"%s/>`+"\n",
-				strings.TrimSpace(path.String()), col, dash)
+			b.printf(`<path d="%s" fill="none" stroke="%s" stroke-width="%g" stroke-linejoin="round" stroke-linecap="%s"%s/>`+"\n",
+				strings.TrimSpace(path.String()), st.colour, st.width, st.cap(), st.dashAttr())
 		}
 		for i, pt := range pts {
 			if plotted <= chartMarkersMax || isolated[i] {
-				b.printf(`<circle cx="%.2f" cy="%.2f" r="3" fill="%s"/>`+"\n", pt[0], pt[1], col)
+				st.marker(b, pt[0], pt[1])
 			}
 		}
 		b.printf("</g>\n")
 
 		// Legend entry, to the right of the plot.
 		lx := p.right + 14
-		b.printf(`<line x1="%.2f" y1="%.2f" x2="%.2f" y2="%.2f" stroke="%s" stroke-width="2"%s/>`+"\n",
-			lx, legendY, lx+24, legendY, col, dash)
+		b.printf(`<line x1="%.2f" y1="%.2f" x2="%.2f" y2="%.2f" stroke="%s" stroke-width="%g"%s/>`+"\n",
+			lx, legendY, lx+24, legendY, st.colour, st.width, st.dashAttr())
 		if plotted <= chartMarkersMax {
-			b.printf(`<circle cx="%.2f" cy="%.2f" r="3" fill="%s"/>`+"\n", lx+12, legendY, col)
+			st.marker(b, lx+12, legendY)
 		}
 		b.printf(`<text x="%.2f" y="%.2f" font-size="%d" dy="0.35em">%s</text>`+"\n",
 			lx+30, legendY, chartLegendSize, esc(legendName(s.Name)))
 		legendY += chartLegendSize + 8
+	}
+}
+
+// seriesStyle is how a series is drawn. Series that overlap must all stay
+// visible: each after a panel's first is drawn over the earlier ones
+// dashed, in a pattern of its own, and thinner, so that one lying on
+// another shows through its gaps and along its edges; where points are
+// marked, each series has its own marker shape too.
+type seriesStyle struct {
+	colour string
+	dash   string // stroke-dasharray, "" for solid
+	width  float64
+	shape  int // index in markerShapes
+}
+
+// seriesDashes are the patterns of a panel's series in turn, solid first;
+// each differs from the others in its dash or gap lengths.
+var seriesDashes = []string{"", "9 5", "2 4", "12 4 2 4", "5 3", "1 6"}
+
+// markerShapes are the markers of a panel's series in turn.
+const markerShapes = 4 // circle, square, triangle, diamond
+
+// styleOf is the style of the chart's n-th series (colours run across
+// panels), the k-th of its panel.
+func styleOf(n, k int) seriesStyle {
+	st := seriesStyle{
+		colour: seriesColors[n%len(seriesColors)],
+		dash:   seriesDashes[0],
+		width:  2.6,
+		shape:  k % markerShapes,
+	}
+	if k > 0 {
+		st.dash = seriesDashes[1+(k-1)%(len(seriesDashes)-1)]
+		st.width = 1.8
+	}
+	return st
+}
+
+func (st seriesStyle) dashAttr() string {
+	if st.dash == "" {
+		return ""
+	}
+	return ` stroke-dasharray="` + st.dash + `"`
+}
+
+// cap keeps dots of a dotted pattern square: round caps would fill its
+// short gaps.
+func (st seriesStyle) cap() string {
+	if st.dash == "" {
+		return "round"
+	}
+	return "butt"
+}
+
+// marker draws the style's marker centred at (x, y).
+func (st seriesStyle) marker(b *svgBuilder, x, y float64) {
+	const r = 3.2
+	switch st.shape {
+	case 0:
+		b.printf(`<circle cx="%.2f" cy="%.2f" r="3" fill="%s"/>`+"\n", x, y, st.colour)
+	case 1:
+		b.printf(`<rect class="marker" x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s"/>`+"\n", x-r*0.85, y-r*0.85, 1.7*r, 1.7*r, st.colour)
+	case 2:
+		b.printf(`<polygon points="%.2f,%.2f %.2f,%.2f %.2f,%.2f" fill="%s"/>`+"\n", x, y-1.2*r, x-1.1*r, y+0.8*r, x+1.1*r, y+0.8*r, st.colour)
+	default:
+		b.printf(`<polygon points="%.2f,%.2f %.2f,%.2f %.2f,%.2f %.2f,%.2f" fill="%s"/>`+"\n", x, y-1.2*r, x+1.2*r, y, x, y+1.2*r, x-1.2*r, y, st.colour)
 	}
 }
 
@@ -438,12 +517,12 @@ func labelTicks(ticks []tick, step float64) {
 			ticks[i].label = "0"
 			continue
 		}
-		ticks[i].label = shortExp(strconv.FormatFloat(v, 'e', digits, 64))
+		ticks[i].label = ShortExp(strconv.FormatFloat(v, 'e', digits, 64))
 	}
 }
 
-// shortExp turns Go's "1.5e+07" into "1.5e7" and "2e-05" into "2e-5".
-func shortExp(s string) string {
+// ShortExp turns Go's "1.5e+07" into "1.5e7" and "2e-05" into "2e-5".
+func ShortExp(s string) string {
 	mant, exp, ok := strings.Cut(s, "e")
 	if !ok {
 		return s

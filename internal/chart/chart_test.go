@@ -1,8 +1,7 @@
-package main
+package chart
 
 import (
 	"bytes"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -10,87 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/dpmr/dpmr/internal/chart/charttest"
 )
 
-// svgDoc is what the tests read back from a chart.
-type svgDoc struct {
-	root     string
-	attrs    map[string]string // of the root element
-	series   []string          // <title> of each <g class="series">
-	paths    []string          // d of each series path
-	circles  int               // markers, in series and legends
-	texts    []string          // character data of every <text>
-	elements int
-}
-
-// parseSVG decodes an SVG document with encoding/xml, failing the test if
-// it is not well-formed XML.
-func parseSVG(t *testing.T, data []byte) svgDoc {
-	t.Helper()
-	doc := svgDoc{attrs: map[string]string{}}
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	var stack []string
-	var text, title strings.Builder
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("not well-formed XML: %v\n%s", err, data)
-		}
-		switch tok := tok.(type) {
-		case xml.StartElement:
-			doc.elements++
-			attr := func(name string) string {
-				for _, a := range tok.Attr {
-					if a.Name.Local == name {
-						return a.Value
-					}
-				}
-				return ""
-			}
-			if len(stack) == 0 {
-				doc.root = tok.Name.Local
-				for _, a := range tok.Attr {
-					doc.attrs[a.Name.Local] = a.Value
-				}
-			}
-			switch {
-			case tok.Name.Local == "g" && attr("class") == "series":
-				doc.series = append(doc.series, "")
-			case tok.Name.Local == "path":
-				doc.paths = append(doc.paths, attr("d"))
-			case tok.Name.Local == "circle":
-				doc.circles++
-			}
-			stack = append(stack, tok.Name.Local)
-			text.Reset()
-			title.Reset()
-		case xml.CharData:
-			text.Write(tok)
-		case xml.EndElement:
-			switch tok.Name.Local {
-			case "text":
-				doc.texts = append(doc.texts, text.String())
-			case "title":
-				if len(doc.series) > 0 {
-					doc.series[len(doc.series)-1] = text.String()
-				}
-			}
-			stack = stack[:len(stack)-1]
-		}
-	}
-	if len(stack) != 0 {
-		t.Fatalf("unclosed elements %v", stack)
-	}
-	return doc
-}
-
-func renderChart(t *testing.T, c chart) []byte {
+func renderChart(t *testing.T, c Chart) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := writeSVGChart(&b, c); err != nil {
+	if err := Write(&b, c); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -98,40 +24,40 @@ func renderChart(t *testing.T, c chart) []byte {
 
 // historyChart is the chart training draws: J on a log scale above test
 // metrics, by iteration.
-func historyChart(iterations int) chart {
-	var j, f1, auc []chartPoint
+func historyChart(iterations int) Chart {
+	var j, f1, auc []Point
 	for i := range iterations {
 		x := float64(i)
-		j = append(j, chartPoint{x, 1500 + 2000*math.Exp(-x/4)})
-		f1 = append(f1, chartPoint{x, 0.8 - 0.3*math.Exp(-x/3)})
-		auc = append(auc, chartPoint{x, 0.9 - 0.4*math.Exp(-x/3)})
+		j = append(j, Point{x, 1500 + 2000*math.Exp(-x/4)})
+		f1 = append(f1, Point{x, 0.8 - 0.3*math.Exp(-x/3)})
+		auc = append(auc, Point{x, 0.9 - 0.4*math.Exp(-x/3)})
 	}
-	return chart{
+	return Chart{
 		Title:  "training <history> & test",
 		XLabel: "iteration",
-		Panels: []chartPanel{
-			{YLabel: "J", LogY: true, Series: []chartSeries{{Name: "J", Points: j}}},
-			{YLabel: "test", Series: []chartSeries{{Name: "F1", Points: f1}, {Name: "AUC", Points: auc}}},
+		Panels: []Panel{
+			{YLabel: "J", LogY: true, Series: []Series{{Name: "J", Points: j}}},
+			{YLabel: "test", Series: []Series{{Name: "F1", Points: f1}, {Name: "AUC", Points: auc}}},
 		},
 	}
 }
 
 func TestWriteSVGChart(t *testing.T) {
 	data := renderChart(t, historyChart(30))
-	doc := parseSVG(t, data)
-	if doc.root != "svg" || doc.attrs["width"] != "800" || doc.attrs["height"] != "500" ||
-		doc.attrs["xmlns"] != "http://www.w3.org/2000/svg" {
-		t.Errorf("root <%s %v>, want an 800x500 <svg> in the SVG namespace", doc.root, doc.attrs)
+	doc := charttest.Parse(t, data)
+	if doc.Root != "svg" || doc.Attrs["width"] != "800" || doc.Attrs["height"] != "500" ||
+		doc.Attrs["xmlns"] != "http://www.w3.org/2000/svg" {
+		t.Errorf("root <%s %v>, want an 800x500 <svg> in the SVG namespace", doc.Root, doc.Attrs)
 	}
-	if !slices.Equal(doc.series, []string{"J", "F1", "AUC"}) {
-		t.Errorf("series %q, want J, F1, AUC", doc.series)
+	if !slices.Equal(doc.Series, []string{"J", "F1", "AUC"}) {
+		t.Errorf("series %q, want J, F1, AUC", doc.Series)
 	}
-	if len(doc.paths) != 3 {
-		t.Errorf("%d paths, want one per series", len(doc.paths))
+	if len(doc.Paths) != 3 {
+		t.Errorf("%d paths, want one per series", len(doc.Paths))
 	}
 	for _, want := range []string{"training <history> & test", "iteration", "J", "test", "F1", "AUC", "2000", "0.5", "25"} {
-		if !slices.Contains(doc.texts, want) {
-			t.Errorf("no text %q among %q", want, doc.texts)
+		if !slices.Contains(doc.Texts, want) {
+			t.Errorf("no text %q among %q", want, doc.Texts)
 		}
 	}
 	// Each series has its own colour.
@@ -153,33 +79,33 @@ func TestWriteSVGChart(t *testing.T) {
 }
 
 func TestWriteSVGChartSinglePoint(t *testing.T) {
-	doc := parseSVG(t, renderChart(t, chart{Panels: []chartPanel{{
-		Series: []chartSeries{{Name: "J", Points: []chartPoint{{3, 1234.5}}}},
+	doc := charttest.Parse(t, renderChart(t, Chart{Panels: []Panel{{
+		Series: []Series{{Name: "J", Points: []Point{{3, 1234.5}}}},
 	}}}))
-	if len(doc.series) != 1 || len(doc.paths) != 1 || doc.paths[0] == "" {
-		t.Fatalf("series %q paths %q", doc.series, doc.paths)
+	if len(doc.Series) != 1 || len(doc.Paths) != 1 || doc.Paths[0] == "" {
+		t.Fatalf("series %q paths %q", doc.Series, doc.Paths)
 	}
 	// A lone point is a marker (and one in the legend), not an invisible
 	// zero-length line.
-	if doc.circles != 2 {
-		t.Errorf("%d markers, want 2", doc.circles)
+	if doc.Circles != 2 {
+		t.Errorf("%d markers, want 2", doc.Circles)
 	}
 	for _, want := range []string{"2", "3", "4"} {
-		if !slices.Contains(doc.texts, want) {
-			t.Errorf("no x tick %q around the point among %q", want, doc.texts)
+		if !slices.Contains(doc.Texts, want) {
+			t.Errorf("no x tick %q around the point among %q", want, doc.Texts)
 		}
 	}
 }
 
 func TestWriteSVGChartSkipsNonFinite(t *testing.T) {
-	pts := []chartPoint{{0, 1}, {1, 2}, {2, math.NaN()}, {3, 4}, {4, 5}, {math.Inf(1), 1}, {5, 6}, {6, math.Inf(-1)}}
-	data := renderChart(t, chart{Panels: []chartPanel{{Series: []chartSeries{{Name: "s", Points: pts}}}}})
-	doc := parseSVG(t, data)
-	if len(doc.paths) != 1 {
-		t.Fatalf("paths %q", doc.paths)
+	pts := []Point{{0, 1}, {1, 2}, {2, math.NaN()}, {3, 4}, {4, 5}, {math.Inf(1), 1}, {5, 6}, {6, math.Inf(-1)}}
+	data := renderChart(t, Chart{Panels: []Panel{{Series: []Series{{Name: "s", Points: pts}}}}})
+	doc := charttest.Parse(t, data)
+	if len(doc.Paths) != 1 {
+		t.Fatalf("paths %q", doc.Paths)
 	}
 	// Three runs of finite points: (0,1)-(1,2), (3,4)-(4,5), (5,6).
-	d := doc.paths[0]
+	d := doc.Paths[0]
 	if m, l := strings.Count(d, "M"), strings.Count(d, "L"); m != 3 || l != 2 {
 		t.Errorf("path %q has %d moves and %d lines, want 3 and 2", d, m, l)
 	}
@@ -190,41 +116,41 @@ func TestWriteSVGChartSkipsNonFinite(t *testing.T) {
 	}
 	// The axes span the plotted points only: x 0 to 5, y 1 to 6, both
 	// with step 1.
-	if !slices.Contains(doc.texts, "6") || slices.Contains(doc.texts, "7") {
-		t.Errorf("tick labels %q, want 0 to 6", doc.texts)
+	if !slices.Contains(doc.Texts, "6") || slices.Contains(doc.Texts, "7") {
+		t.Errorf("tick labels %q, want 0 to 6", doc.Texts)
 	}
 }
 
 func TestWriteSVGChartLogSkipsNonPositive(t *testing.T) {
-	pts := []chartPoint{{0, 100}, {1, 0}, {2, -3}, {3, 1}}
-	doc := parseSVG(t, renderChart(t, chart{Panels: []chartPanel{{LogY: true, Series: []chartSeries{{Name: "s", Points: pts}}}}}))
-	if d := doc.paths[0]; strings.Count(d, "M") != 2 || strings.Count(d, "L") != 0 {
+	pts := []Point{{0, 100}, {1, 0}, {2, -3}, {3, 1}}
+	doc := charttest.Parse(t, renderChart(t, Chart{Panels: []Panel{{LogY: true, Series: []Series{{Name: "s", Points: pts}}}}}))
+	if d := doc.Paths[0]; strings.Count(d, "M") != 2 || strings.Count(d, "L") != 0 {
 		t.Errorf("path %q, want two lone points", d)
 	}
 	for _, want := range []string{"1", "10", "100"} {
-		if !slices.Contains(doc.texts, want) {
-			t.Errorf("no decade tick %q among %q", want, doc.texts)
+		if !slices.Contains(doc.Texts, want) {
+			t.Errorf("no decade tick %q among %q", want, doc.Texts)
 		}
 	}
 }
 
 func TestWriteSVGChartNoData(t *testing.T) {
-	doc := parseSVG(t, renderChart(t, chart{Title: "empty", Panels: []chartPanel{
-		{Series: []chartSeries{{Name: "nothing", Points: []chartPoint{{math.NaN(), 1}}}}},
+	doc := charttest.Parse(t, renderChart(t, Chart{Title: "empty", Panels: []Panel{
+		{Series: []Series{{Name: "nothing", Points: []Point{{math.NaN(), 1}}}}},
 		{},
 	}}))
-	if len(doc.series) != 1 || !slices.Contains(doc.texts, "no data") {
-		t.Errorf("series %q texts %q", doc.series, doc.texts)
+	if len(doc.Series) != 1 || !slices.Contains(doc.Texts, "no data") {
+		t.Errorf("series %q texts %q", doc.Series, doc.Texts)
 	}
 }
 
 func TestWriteSVGChartErrors(t *testing.T) {
-	for _, c := range []chart{
+	for _, c := range []Chart{
 		{},
-		{Width: 100, Panels: []chartPanel{{}}},
-		{Height: 200, Panels: []chartPanel{{}, {}}},
+		{Width: 100, Panels: []Panel{{}}},
+		{Height: 200, Panels: []Panel{{}, {}}},
 	} {
-		if err := writeSVGChart(io.Discard, c); err == nil {
+		if err := Write(io.Discard, c); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
 	}
@@ -273,8 +199,8 @@ func TestAxisTicks(t *testing.T) {
 
 func TestShortExp(t *testing.T) {
 	for in, want := range map[string]string{"1.5e+07": "1.5e7", "2e-05": "2e-5", "3e+00": "3", "12": "12"} {
-		if got := shortExp(in); got != want {
-			t.Errorf("shortExp(%q) = %q, want %q", in, got, want)
+		if got := ShortExp(in); got != want {
+			t.Errorf("ShortExp(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -283,15 +209,15 @@ func TestShortExp(t *testing.T) {
 // the x tick labels and that label between it and the next panel; the
 // bottom panel keeps the chart's.
 func TestWriteSVGChartPanelXLabel(t *testing.T) {
-	line := []chartPoint{{0, 100}, {10, 200}}
-	data := renderChart(t, chart{XLabel: "bottom x", Panels: []chartPanel{
-		{XLabel: "top x", Series: []chartSeries{{Name: "a", Points: line}}},
-		{Series: []chartSeries{{Name: "b", Points: line}}},
+	line := []Point{{0, 100}, {10, 200}}
+	data := renderChart(t, Chart{XLabel: "bottom x", Panels: []Panel{
+		{XLabel: "top x", Series: []Series{{Name: "a", Points: line}}},
+		{Series: []Series{{Name: "b", Points: line}}},
 	}})
-	doc := parseSVG(t, data)
+	doc := charttest.Parse(t, data)
 	count := func(s string) int {
 		n := 0
-		for _, x := range doc.texts {
+		for _, x := range doc.Texts {
 			if x == s {
 				n++
 			}
@@ -299,7 +225,7 @@ func TestWriteSVGChartPanelXLabel(t *testing.T) {
 		return n
 	}
 	if count("top x") != 1 || count("bottom x") != 1 || count("10") != 2 || count("0") != 2 {
-		t.Errorf("texts %q: want each x label once and the x ticks 0 to 10 under both panels", doc.texts)
+		t.Errorf("texts %q: want each x label once and the x ticks 0 to 10 under both panels", doc.Texts)
 	}
 	// The frames, top first, and where the top panel's label sits.
 	var frames [][2]float64 // top and bottom of each panel
@@ -316,5 +242,45 @@ func TestWriteSVGChartPanelXLabel(t *testing.T) {
 	}
 	if len(frames) != 2 || !(frames[0][1] < labelY && labelY < frames[1][0]) {
 		t.Errorf("panels %v, top x label at y %v: want it between them", frames, labelY)
+	}
+}
+
+// TestWriteSVGChartOverlapping: series drawn on the very same points stay
+// visible: each after a panel's first is dashed in a pattern of its own,
+// thinner, with markers of its own shape; a log axis says it is one.
+func TestWriteSVGChartOverlapping(t *testing.T) {
+	var same []Point
+	for i := range 10 {
+		same = append(same, Point{X: float64(i), Y: math.Pow(10, -float64(i))})
+	}
+	var series []Series
+	for _, name := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		series = append(series, Series{Name: name, Points: same})
+	}
+	data := renderChart(t, Chart{Panels: []Panel{{YLabel: "(J - J*) / J*", LogY: true, Series: series}, {LogY: true, Series: series[:1]}}})
+	doc := charttest.Parse(t, data)
+	for _, want := range []string{"(J - J*) / J* (log scale)", "log scale"} {
+		if !slices.Contains(doc.Texts, want) {
+			t.Errorf("no y label %q among %q", want, doc.Texts)
+		}
+	}
+	if len(doc.Strokes) != 8 {
+		t.Fatalf("%d series paths, want 8", len(doc.Strokes))
+	}
+	seen := map[[2]string]bool{}
+	for i, s := range doc.Strokes[:7] {
+		colourDash := [2]string{s[0], s[2]}
+		if seen[colourDash] {
+			t.Errorf("series %d is drawn like an earlier one: %q", i, s)
+		}
+		seen[colourDash] = true
+		if (i == 0) != (s[2] == "") || (i > 0) && !(s[1] < doc.Strokes[0][1]) {
+			t.Errorf("series %d: stroke %q; want the first solid and wider, the others dashed and thinner than %q", i, s, doc.Strokes[0])
+		}
+	}
+	// Each of the 8 series marks its 10 points and its legend entry, in 4
+	// shapes in turn: circles for a, e and the second panel's.
+	if doc.Markers != 8*11 || doc.Circles != 3*11 {
+		t.Errorf("%d markers, %d of them circles; want %d and %d", doc.Markers, doc.Circles, 8*11, 3*11)
 	}
 }
