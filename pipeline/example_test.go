@@ -42,7 +42,7 @@ func ExampleTrain() {
 	fmt.Printf("test AUC %.4f\n", last.Test.AUC)
 	// Output:
 	// 30 samples, 7 features (the intercept included)
-	// J 15.7935 after 4 passes, stopped by gap
+	// J 15.7935 after 3 passes, stopped by gradient
 	// test AUC 0.8911
 }
 
@@ -115,7 +115,7 @@ func ExampleModel_Score() {
 	}
 	// Output:
 	// 1:1 2:0.5 p(1) = 0.8115, margin +1.4601
-	// 3:1 4:2   p(1) = 0.0386, margin -3.2139
+	// 3:1 4:2   p(1) = 0.0386, margin -3.2140
 	// 1 3:1     p(1) = 0.3368, margin -0.6775
 }
 
