@@ -41,12 +41,12 @@ func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, 
 }
 
 // Train runs passes until a stop rule fires and returns its reason.
-// progress, if not nil, sees each pass's figures.
-func (t *Trainer) Train(progress func(Figures)) Stop {
+// rec, if not nil, sees each pass's figures.
+func (t *Trainer) Train(rec Recorder) Stop {
 	for {
 		f := t.Pass()
-		if progress != nil {
-			progress(f)
+		if rec != nil {
+			rec.Record(f)
 		}
 		if reason := StopReason(t.Params, t.History); reason != "" {
 			return reason

@@ -58,6 +58,9 @@ type TrainConfig struct {
 	// names, in-process direct by default.
 	Run Runner
 	Log io.Writer // progress lines; nil discards
+	// Recorder, if set, also sees each pass's figures, as the reference
+	// trainer's does.
+	Recorder model.Recorder
 }
 
 // TrainResult sums up a finished run.
@@ -387,7 +390,12 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		}
 		history = append(history, f)
 		rows = m.Dataset("rows")
-		c.logf("%s", f)
+		if c.Log != nil {
+			model.LineRecorder{W: c.Log}.Record(f)
+		}
+		if c.Recorder != nil {
+			c.Recorder.Record(f)
+		}
 		reason = model.StopReason(c.Train, history)
 	}
 	c.logf("stopped: %s", reason)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -155,4 +156,38 @@ func TestPredictRefusesADamagedModel(t *testing.T) {
 	require.ErrorContains(t, predict(), "checksum differs from model.json")
 	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
 	require.ErrorContains(t, predict(), "the model is damaged")
+}
+
+// figureLog is a model.Recorder that keeps what it sees.
+type figureLog []model.Figures
+
+func (l *figureLog) Record(f model.Figures) { *l = append(*l, f) }
+
+// TestRecorderSeesEveryPass: the driver's Recorder and the reference
+// trainer's see the same passes, with the same J, gradient and gap.
+func TestRecorderSeesEveryPass(t *testing.T) {
+	dir := t.TempDir()
+	train := writeSynth(t, dir, model.SynthParams{Samples: 1500, Features: 200, PerSample: 6, Seed: 33})
+	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 100, Iterations: 4, Tol: -1, GTol: -1, GapTol: -1}
+	var got figureLog
+	var lines strings.Builder
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{train}, WorkDir: filepath.Join(dir, "work"),
+		Output: filepath.Join(dir, "model"), Train: tp, Shards: 2, Run: runnerFor("direct"), Recorder: &got, Log: &lines})
+	require.NoError(t, err)
+	require.Len(t, got, len(res.History))
+
+	d, err := model.ReadDataset([]string{train}, true, tp.BlockSize)
+	require.NoError(t, err)
+	tr, err := model.NewTrainer(d, tp, nil)
+	require.NoError(t, err)
+	var want figureLog
+	tr.Train(&want)
+	require.Len(t, want, len(got))
+	for i := range got {
+		require.Equal(t, res.History[i].J, got[i].J, "pass %d", i)
+		require.InDelta(t, want[i].J, got[i].J, 1e-9*want[i].J, "pass %d", i)
+		require.InDelta(t, want[i].GradNorm, got[i].GradNorm, 1e-9*want[i].GradNorm, "pass %d", i)
+		require.InDelta(t, want[i].Gap, got[i].Gap, 1e-9*want[i].Gap, "pass %d", i)
+		require.Contains(t, lines.String(), fmt.Sprintf("iter %3d  J %.10g", i, got[i].J))
+	}
 }
