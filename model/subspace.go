@@ -28,7 +28,7 @@ import (
 // 24 / 35, names 13 / 21 instead of 8 / 13.
 //
 // It is the default: on real text it reaches LIBLINEAR's optimum in a
-// third to a fifth of lbfgs's passes (README "Optimizers"), at the price of
+// third to a sixth of lbfgs's passes (README "Optimizers"), at the price of
 // more local work per pass and more bytes per (feature, block) pair: each
 // block gets its columns' whole rows.
 const Subspace = "subspace"
