@@ -106,20 +106,16 @@ func MethodHelp() string {
 // proposed, taken as it is.
 func forcedUnitStep(Figures) ([]float64, bool) { return []float64{1}, true }
 
-// gdMethod is the DPMR paper's fixed-step gradient descent,
-// w <- w - eta*g.
+// GD is the DPMR paper's fixed-step gradient descent, w <- w - eta*g.
+const GD = "gd"
+
 type gdMethod struct{}
 
-func (gdMethod) Name() string    { return GD }
-func (gdMethod) Summary() string { return "the paper's fixed step" }
-func (gdMethod) Needs() Needs    { return Needs{UsesLearningRate: true} }
-func (gdMethod) Defaults(p TrainParams) TrainParams {
-	if p.Tol == 0 {
-		p.Tol = 1e-7
-	}
-	return p
-}
-func (gdMethod) Steps(f Figures) ([]float64, bool) { return forcedUnitStep(f) }
+func (gdMethod) Name() string                       { return GD }
+func (gdMethod) Summary() string                    { return "the paper's fixed step" }
+func (gdMethod) Needs() Needs                       { return Needs{UsesLearningRate: true} }
+func (gdMethod) Defaults(p TrainParams) TrainParams { return withStepTol(p) }
+func (gdMethod) Steps(f Figures) ([]float64, bool)  { return forcedUnitStep(f) }
 func (gdMethod) Move(r Row, m Measured) Row {
 	r = moveRow(r, m)
 	r.D = -m.Eta * r.G
@@ -127,9 +123,11 @@ func (gdMethod) Move(r Row, m Measured) Row {
 }
 func (gdMethod) NoDescent([]Figures) bool { return false }
 
-// averagingMethod is Iterative Reduce: every block runs one epoch of local
-// SGD from the current weights and each feature takes the mean of the
-// blocks' results.
+// Averaging is Iterative Reduce: every block runs one epoch of local SGD
+// from the current weights and each feature takes the mean of the blocks'
+// results.
+const Averaging = "averaging"
+
 type averagingMethod struct{}
 
 func (averagingMethod) Name() string    { return Averaging }
@@ -138,9 +136,7 @@ func (averagingMethod) Needs() Needs {
 	return Needs{LocalSGD: true, UsesLearningRate: true, UsesBlockSize: true}
 }
 func (averagingMethod) Defaults(p TrainParams) TrainParams {
-	if p.Tol == 0 {
-		p.Tol = 1e-7
-	}
+	p = withStepTol(p)
 	if p.LearningRate == 0 {
 		p.LearningRate = 0.1
 	}
@@ -153,6 +149,15 @@ func (averagingMethod) Move(r Row, m Measured) Row {
 	return r
 }
 func (averagingMethod) NoDescent([]Figures) bool { return false }
+
+// withStepTol sets gd's and averaging's default Tol: they estimate no gap,
+// so a small relative decrease of J is what stops them.
+func withStepTol(p TrainParams) TrainParams {
+	if p.Tol == 0 {
+		p.Tol = 1e-7
+	}
+	return p
+}
 
 // moveRow is the common part of a line-search method's Move: the row at
 // W + alpha*D with its gradient there. The step D stays until the method

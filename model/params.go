@@ -5,17 +5,6 @@ import (
 	"math"
 )
 
-// Names of methods (see Methods) defined with their methods in
-// method.go; LBFGS and Subspace are in optimizer.go and subspace.go.
-const (
-	// GD is the DPMR paper's fixed-step gradient descent, w <- w - eta*g.
-	GD = "gd"
-	// Averaging is Iterative Reduce: every block runs one epoch of local SGD
-	// from the current weights and each feature takes the mean of the blocks'
-	// results.
-	Averaging = "averaging"
-)
-
 // BiasName is the parameter row of the intercept. Real feature names are
 // never empty (the parser rejects them), so it cannot collide with one.
 const BiasName = ""
