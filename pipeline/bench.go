@@ -346,8 +346,7 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sink(s, blocks)
 		return
 	}
-	choice := searchStage(s, rows, blocks, p)
-	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	choice, grads := gradientStage(s, rows, blocks, p)
 	if k == 4 {
 		sinkKV(s, grads)
 		return
@@ -465,8 +464,7 @@ func MeteredPass(s beam.Scope, p PassParams) {
 		tapKV(s, "RestoreDocuments", "blocks", docs),
 		tapKV(s, "RestoreDocuments", "weights", weights))
 	blocks = beam.ParDo(s, &tapFn{Stage: "LineSearch+ComputeGradients", What: "sufficient blocks"}, blocks)
-	choice := searchStage(s, rows, blocks, p)
-	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	choice, grads := gradientStage(s, rows, blocks, p)
 	up := transforms.UpdateParameters(s,
 		tapKV(s, "UpdateParameters", "rows", rows),
 		tapKV(s, "UpdateParameters", "gradients", grads), choice, updateParams(p))

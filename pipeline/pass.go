@@ -53,8 +53,7 @@ func Pass(s beam.Scope, p PassParams) {
 func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
 	rows = newtonStage(s, rows, idx, hot, p)
 	blocks := transforms.RestoreDocuments(s, idx.Docs, distributeStage(s, rows, idx.Features, hot, p))
-	choice := searchStage(s, rows, blocks, p)
-	grads := transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	choice, grads := gradientStage(s, rows, blocks, p)
 	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
 }
 
@@ -70,7 +69,7 @@ func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot 
 	return transforms.LocalNewton(s, rows, blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
 }
 
-// distributeStage and searchStage are the stages that differ by
+// distributeStage and gradientStage are the stages that differ by
 // optimizer: subspace sends the blocks the rows themselves and searches a
 // subspace where the others search a line.
 func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
@@ -80,11 +79,15 @@ func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassP
 	return transforms.DistributeParameters(s, rows, features, hot, p.Partitions, false)
 }
 
-func searchStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) beam.PCollection {
+// gradientStage searches from the blocks and differentiates at the point
+// chosen: it returns the choice and the gradient packs.
+func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (choice, grads beam.PCollection) {
 	if p.Train.Method().Needs().Subspace {
-		return transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
+		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
+		return searched.Choice, transforms.SubspaceGradients(s, searched, p.Partitions)
 	}
-	return transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 }
 
 // gradientParams and updateParams are the stage parameters of a pass.
@@ -93,7 +96,6 @@ func gradientParams(p PassParams) transforms.GradientParams {
 	return transforms.GradientParams{
 		Averaging:  needs.LocalSGD,
 		Curvature:  needs.Curvature,
-		Subspace:   needs.Subspace,
 		Eta:        p.Eta,
 		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
 		Partitions: p.Partitions,

@@ -26,6 +26,8 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(RowPack{}), encodeRowPack, DecodeRowPack)
 	beam.RegisterCoder(reflect.TypeOf(SufficientBlock{}), encodeSufficientBlock, decodeSufficientBlock)
 	beam.RegisterCoder(reflect.TypeOf(GradPack{}), encodeGradPack, decodeGradPack)
+	beam.RegisterCoder(reflect.TypeOf(MarginBlock{}), encodeMarginBlock, decodeMarginBlock)
+	beam.RegisterCoder(reflect.TypeOf(GradientBlock{}), encodeGradientBlock, decodeGradientBlock)
 	beam.RegisterCoder(reflect.TypeOf(PredictionBlock{}), encodePredictionBlock, DecodePredictionBlock)
 }
 
@@ -638,6 +640,65 @@ func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 		return sb, ErrMalformed
 	}
 	return sb, checkDocBlock(sb.DocBlock)
+}
+
+func (e *encoder) margins(m model.SubspaceMargins) {
+	e.f64s(m.ZW)
+	e.uint(uint64(len(m.Z)))
+	for _, z := range m.Z {
+		e.f64s(z)
+	}
+}
+
+// margins decodes a block's margins; every vector has one entry per row.
+func (d *decoder) margins(rows int) model.SubspaceMargins {
+	m := model.SubspaceMargins{ZW: d.f64s()}
+	if n := d.count(1); n > 0 {
+		m.Z = make([][]float64, n)
+		for a := range m.Z {
+			m.Z[a] = d.f64s()
+		}
+	}
+	if len(m.ZW) != rows {
+		d.fail()
+	}
+	for _, z := range m.Z {
+		if len(z) != rows {
+			d.fail()
+		}
+	}
+	return m
+}
+
+func encodeMarginBlock(b MarginBlock) []byte {
+	e := encoder{b: make([]byte, 0, 16+8*len(b.Labels)*(2+len(b.Margins.Z)))}
+	e.f64s(b.Labels)
+	e.margins(b.Margins)
+	return e.b
+}
+
+func decodeMarginBlock(b []byte) (MarginBlock, error) {
+	d := decoder{b: b}
+	mb := MarginBlock{Labels: d.f64s()}
+	mb.Margins = d.margins(len(mb.Labels))
+	return mb, d.done()
+}
+
+func encodeGradientBlock(b GradientBlock) []byte {
+	e := encoder{}
+	e.docBlock(b.DocBlock)
+	e.margins(b.Margins)
+	return e.b
+}
+
+func decodeGradientBlock(b []byte) (GradientBlock, error) {
+	d := decoder{b: b}
+	gb := GradientBlock{DocBlock: d.docBlock()}
+	gb.Margins = d.margins(len(gb.Labels))
+	if err := d.done(); err != nil {
+		return gb, err
+	}
+	return gb, checkDocBlock(gb.DocBlock)
 }
 
 func encodeGradPack(g GradPack) []byte {

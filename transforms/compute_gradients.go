@@ -14,6 +14,7 @@ func init() {
 	register.Emitter1[model.Choice]()
 	register.DoFn3x0[SufficientBlock, model.Choice, func(int32, GradPack)](&blockGradientFn{})
 	register.Emitter2[int32, GradPack]()
+	register.DoFn3x0[GradientBlock, model.Choice, func(int32, GradPack)](&subspaceGradientFn{})
 }
 
 // LineSearch evaluates J at every trial point of the plan in one scan of
@@ -109,10 +110,7 @@ type GradientParams struct {
 	Averaging bool
 	// Curvature also sums each feature's Hessian diagonal (model.Block's
 	// Curvature), which L-BFGS takes as its preconditioner.
-	Curvature bool
-	// Subspace differentiates at the search's point W + V c instead
-	// (model.Block.SubspaceGradients), with curvature.
-	Subspace   bool
+	Curvature  bool
 	Eta        float64 // local SGD step
 	Shrink     float64 // per-sample L2 shrinkage, lambda/N
 	Partitions int32   // of the parameter rows
@@ -138,10 +136,6 @@ type blockGradientFn struct {
 }
 
 func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
-	if f.Params.Subspace {
-		f.subspace(b, c, emit)
-		return
-	}
 	n := len(b.Labels)
 	zw, zd, resid := make([]float64, n), make([]float64, n), make([]float64, n)
 	grad := make([]float64, len(b.Features))
@@ -168,12 +162,23 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 	emitPacks(f.Params.Partitions, b.Features, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
 }
 
-func (f *blockGradientFn) subspace(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
-	m := b.Matrix()
-	w, basis := model.SubspaceColumns(b.ParamRows, len(c.Coef))
-	margins := m.SubspaceMargins(w, basis, len(c.Coef))
-	grad, curv := m.SubspaceGradients(&margins, c.Coef)
-	emitPacks(f.Params.Partitions, b.Features, GradPack{G: grad, Curv: curv}, emit)
+// SubspaceGradients is ComputeGradients for subspace: each block's data
+// gradient and curvature at the search's point W + V c
+// (model.Block.SubspaceGradients), from the margins SubspaceSearch kept.
+// Expects the Searched blocks and choice; returns PCollection<KV<int32,
+// GradPack>>.
+func SubspaceGradients(s beam.Scope, searched Searched, partitions int32) beam.PCollection {
+	s = s.Scope("dpmr.ComputeGradients")
+	return beam.ParDo(s, &subspaceGradientFn{Partitions: partitions}, searched.Blocks, beam.SideInput{Input: searched.Choice})
+}
+
+type subspaceGradientFn struct {
+	Partitions int32
+}
+
+func (f *subspaceGradientFn) ProcessElement(b GradientBlock, c model.Choice, emit func(int32, GradPack)) {
+	grad, curv := b.Matrix().SubspaceGradients(&b.Margins, c.Coef)
+	emitPacks(f.Partitions, b.Features, GradPack{G: grad, Curv: curv}, emit)
 }
 
 // emitPacks sends a block's per-column results (cols, whose fields are

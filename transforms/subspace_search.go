@@ -10,7 +10,10 @@ import (
 
 func init() {
 	register.Combiner3[figuresAcc, RowPack, model.SubspaceState](&subspaceFiguresFn{})
-	register.DoFn3x0[SufficientBlock, model.SubspaceState, func([]float64)](&blockTermsFn{})
+	register.DoFn4x0[SufficientBlock, model.SubspaceState, func(MarginBlock), func(GradientBlock)](&blockMarginsFn{})
+	register.Emitter1[MarginBlock]()
+	register.Emitter1[GradientBlock]()
+	register.DoFn3x0[MarginBlock, model.SubspaceState, func([]float64)](&blockTermsFn{})
 	register.Function2x1[[]float64, model.SubspaceState, model.SubspaceState](addRound)
 	register.DoFn2x0[model.SubspaceState, func(model.Choice)](&subspaceChoiceFn{})
 	register.Emitter1[model.SubspaceState]()
@@ -28,24 +31,47 @@ type SearchParams struct {
 
 // SubspaceSearch is subspace's line search: it minimizes J over the
 // affine subspace W + span(basis) of model.Subspace in a few damped Newton
-// steps, each a stage over the sufficient blocks. One combine over the
-// rows gives the subspace figures; then each round's blocks compute their
-// terms of J restricted to the subspace at the round's trial points
-// (model.SubspaceSearch.BlockTerms), exactly summed into the search state,
-// which the next round's blocks take as a side input and replay. Only a
-// few dozen scalars per block travel; the rows do not move. Expects rows
-// PCollection<KV<int32, RowPack>> and PCollection<SufficientBlock> from
-// DistributeRows; returns a singleton PCollection<model.Choice> whose
-// Coef the row updates apply.
-func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) beam.PCollection {
+// steps, each a stage over the blocks. One combine over the rows gives the
+// subspace figures; each block then computes its margins along W and the
+// basis once (what the rounds and the gradient stage need of its rows);
+// then each round's blocks compute their terms of J restricted to the
+// subspace at the round's trial points (model.SubspaceSearch.BlockTerms),
+// exactly summed into the search state, which the next round's blocks take
+// as a side input and replay. Only a few dozen scalars per block travel;
+// the rows do not move, and the rounds read labels and margins only.
+// Expects rows PCollection<KV<int32, RowPack>> and PCollection<
+// SufficientBlock> from DistributeRows.
+func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) Searched {
 	s = s.Scope("dpmr.SubspaceSearch")
 	state := beam.Combine(s, &subspaceFiguresFn{Bias: p.Bias, Basis: p.Basis}, beam.DropKey(s, rows))
+	margins, gradBlocks := beam.ParDo2(s, &blockMarginsFn{}, blocks, beam.SideInput{Input: state})
 	for r := 0; r < model.SubspaceSearchRounds; r++ {
 		rs := s.Scope(fmt.Sprintf("round%d", r))
-		terms := beam.ParDo(rs, &blockTermsFn{Lambda: p.Lambda}, blocks, beam.SideInput{Input: state})
+		terms := beam.ParDo(rs, &blockTermsFn{Lambda: p.Lambda}, margins, beam.SideInput{Input: state})
 		state = beam.ParDo(rs, addRound, SumVectors(rs, terms, 0), beam.SideInput{Input: state})
 	}
-	return beam.ParDo(s, &subspaceChoiceFn{Lambda: p.Lambda}, state)
+	return Searched{Choice: beam.ParDo(s, &subspaceChoiceFn{Lambda: p.Lambda}, state), Blocks: gradBlocks}
+}
+
+// Searched is SubspaceSearch's result: the singleton PCollection<
+// model.Choice> whose Coef the row updates apply, and the blocks with
+// their margins, PCollection<GradientBlock>, for SubspaceGradients.
+type Searched struct {
+	Choice, Blocks beam.PCollection
+}
+
+// blockMarginsFn computes a block's margins along W and the basis, and
+// sends them on with the labels alone to the search rounds and with the
+// postings to the gradient stage. The basis size comes from the subspace
+// figures, on which all rows agree.
+type blockMarginsFn struct{}
+
+func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, search func(MarginBlock), grad func(GradientBlock)) {
+	k := st.Fig.K
+	w, basis := model.SubspaceColumns(b.ParamRows, k)
+	m := b.Matrix().SubspaceMargins(w, basis, k)
+	search(MarginBlock{Labels: b.Labels, Margins: m})
+	grad(GradientBlock{DocBlock: b.DocBlock, Margins: m})
 }
 
 // figuresAcc sums model.AddSubspaceRow over the rows exactly. K is the
@@ -117,16 +143,13 @@ type blockTermsFn struct {
 	Lambda float64
 }
 
-func (f *blockTermsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, emit func([]float64)) {
+func (f *blockTermsFn) ProcessElement(b MarginBlock, st model.SubspaceState, emit func([]float64)) {
 	search := st.Replay(f.Lambda)
 	if search.Trials() == nil {
 		emit([]float64{})
 		return
 	}
-	m := b.Matrix()
-	w, basis := model.SubspaceColumns(b.ParamRows, st.Fig.K)
-	margins := m.SubspaceMargins(w, basis, st.Fig.K)
-	emit(search.BlockTerms(m, &margins))
+	emit(search.BlockTerms(&model.Block{Labels: b.Labels}, &b.Margins))
 }
 
 func addRound(sums []float64, st model.SubspaceState) model.SubspaceState { return st.Add(sums) }

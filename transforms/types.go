@@ -111,6 +111,23 @@ type SufficientBlock struct {
 	ParamRows []model.Row
 }
 
+// MarginBlock is a block as subspace's search rounds see it: its labels
+// and its margins along W and the basis (model.SubspaceMargins), computed
+// once per pass. The rounds need no postings and no rows, and each round
+// reads every block again, so this is what is kept between them.
+type MarginBlock struct {
+	Labels  []float64
+	Margins model.SubspaceMargins
+}
+
+// GradientBlock is what subspace's gradient stage needs of a block: its
+// postings and its margins, from which the margins at the chosen point
+// follow without the rows.
+type GradientBlock struct {
+	DocBlock
+	Margins model.SubspaceMargins
+}
+
 // GradPack is one block's contribution to the gradients of the features of
 // one partition it uses (names ascending), for L-BFGS and subspace to
 // their curvature (the Hessian's diagonal), and for averaging their
