@@ -341,7 +341,7 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sinkKV(s, idx.Docs)
 		return
 	}
-	blocks := transforms.RestoreDocuments(s, idx.Docs, weights)
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), weights)
 	if k == 3 {
 		sink(s, blocks)
 		return

@@ -52,7 +52,7 @@ func Pass(s beam.Scope, p PassParams) {
 // passTransforms is the chain of stages of one pass, apart from I/O.
 func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
 	rows = newtonStage(s, rows, idx, hot, p)
-	blocks := transforms.RestoreDocuments(s, idx.Docs, distributeStage(s, rows, idx.Features, hot, p))
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), distributeStage(s, rows, idx.Features, hot, p))
 	choice, grads := gradientStage(s, rows, blocks, p)
 	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
 }
@@ -65,7 +65,7 @@ func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot 
 		return rows
 	}
 	s = s.Scope("newton")
-	blocks := transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeGradients(s, rows, idx.Features, hot, p.Partitions))
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), transforms.DistributeGradients(s, rows, idx.Features, hot, p.Partitions))
 	return transforms.LocalNewton(s, rows, blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
 }
 

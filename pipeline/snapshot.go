@@ -305,6 +305,17 @@ func ReadDataset(s beam.Scope, name string, files []ShardFile) beam.PCollection 
 type readShardFn struct{}
 
 func (f *readShardFn) ProcessElement(ctx context.Context, sf ShardFile, emit func([]byte)) error {
+	return streamShard(ctx, sf, func(rec []byte) error {
+		emit(rec)
+		return nil
+	})
+}
+
+// streamShard calls fn with each record of a shard file as it reads it,
+// and checks the file's record count, size and checksum against the
+// manifest once read to the end. A record that fn refuses or that does
+// not decode may be the damage the checksum would have found.
+func streamShard(ctx context.Context, sf ShardFile, fn func([]byte) error) error {
 	fs, err := filesystem.New(ctx, sf.Path)
 	if err != nil {
 		return err
@@ -332,7 +343,9 @@ func (f *readShardFn) ProcessElement(ctx context.Context, sf ShardFile, emit fun
 		}
 		size += int64(uvarintLen(n)) + int64(n)
 		records++
-		emit(rec)
+		if err := fn(rec); err != nil {
+			return err
+		}
 	}
 	switch {
 	case records != sf.Records:

@@ -478,7 +478,8 @@ func DecodeBlockFeatures(b []byte) (BlockFeatures, error) {
 }
 
 func encodeBlockWeights(w BlockWeights) []byte {
-	e := encoder{b: make([]byte, 0, 4+20*len(w.Cols))}
+	e := encoder{b: make([]byte, 0, 12+20*len(w.Cols))}
+	e.int(w.Block)
 	e.i32s(w.Cols)
 	e.f64s(w.W)
 	e.f64s(w.D)
@@ -488,7 +489,7 @@ func encodeBlockWeights(w BlockWeights) []byte {
 
 func decodeBlockWeights(b []byte) (BlockWeights, error) {
 	d := decoder{b: b}
-	w := BlockWeights{Cols: d.i32s(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
+	w := BlockWeights{Block: d.int(), Cols: d.i32s(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
 	if err := d.done(); err != nil {
 		return w, err
 	}

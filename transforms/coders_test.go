@@ -74,7 +74,7 @@ func codecs() []codec {
 		codecOf("BlockFeatures", true, encodeBlockFeatures, DecodeBlockFeatures,
 			BlockFeatures{Block: math.MinInt64, Names: []string{"", "a", "zz"}, Cols: []int32{0, 7, math.MaxInt32}}),
 		codecOf("BlockWeights", true, encodeBlockWeights, decodeBlockWeights,
-			BlockWeights{Cols: []int32{3, 0, 1}, W: edgeF64[:3], D: edgeF64[5:8]},
+			BlockWeights{Block: -5, Cols: []int32{3, 0, 1}, W: edgeF64[:3], D: edgeF64[5:8]},
 			BlockWeights{Cols: []int32{2}, W: []float64{1}, D: []float64{0},
 				ParamRows: []model.Row{{W: 1, G: -2, H: 3, U: oddNaN, S: []float64{0.5, negZero}}}}),
 		codecOf("FreqPack", true, encodeFreqPack, decodeFreqPack,

@@ -121,7 +121,7 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 	var bf BlockFeatures
 	var size int64
 	for features(&bf) {
-		out := BlockWeights{Cols: bf.Cols, W: make([]float64, len(bf.Names)), D: make([]float64, len(bf.Names))}
+		out := BlockWeights{Block: bf.Block, Cols: bf.Cols, W: make([]float64, len(bf.Names)), D: make([]float64, len(bf.Names))}
 		if f.Whole {
 			out.ParamRows = make([]model.Row, len(bf.Names))
 		}

@@ -47,6 +47,18 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 		}
 		return fmt.Errorf("dpmr: block %d has %d inverted blocks, want 1 (index out of step)", block, n)
 	}
+	sb, err := RestoreBlock(block, doc, weights)
+	if err != nil {
+		return err
+	}
+	restoreKeySize.Update(ctx, int64(len(sb.Rows)))
+	emit(sb)
+	return nil
+}
+
+// RestoreBlock puts each of the weights its partitions sent a block into
+// the block's column, checking that every column gets exactly one.
+func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (SufficientBlock, error) {
 	cols := len(doc.Features)
 	doc.Block = block
 	sb := SufficientBlock{DocBlock: doc, W: make([]float64, cols), D: make([]float64, cols)}
@@ -59,7 +71,7 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 		}
 		for i, c := range bw.Cols {
 			if c < 0 || int(c) >= cols || seen[c] {
-				return fmt.Errorf("dpmr: block %d: a weight for column %d of its %d arrived twice or out of range", block, c, cols)
+				return sb, fmt.Errorf("dpmr: block %d: a weight for column %d of its %d arrived twice or out of range", block, c, cols)
 			}
 			seen[c] = true
 			sb.W[c], sb.D[c] = bw.W[i], bw.D[i]
@@ -72,11 +84,9 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 	if got != cols {
 		for c, ok := range seen {
 			if !ok {
-				return fmt.Errorf("dpmr: block %d: feature %q got no weight (%d of %d columns did)", block, doc.Features[c], got, cols)
+				return sb, fmt.Errorf("dpmr: block %d: feature %q got no weight (%d of %d columns did)", block, doc.Features[c], got, cols)
 			}
 		}
 	}
-	restoreKeySize.Update(ctx, int64(len(doc.Rows)))
-	emit(sb)
-	return nil
+	return sb, nil
 }

@@ -81,6 +81,7 @@ type BlockFeatures struct {
 // for an optimizer whose blocks need more of them (subspace); nil
 // otherwise.
 type BlockWeights struct {
+	Block     int64 // the block they are for, which is also their key
 	Cols      []int32
 	W, D      []float64
 	ParamRows []model.Row

@@ -1,0 +1,123 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/transforms"
+)
+
+func init() {
+	register.DoFn3x0[int64, transforms.BlockWeights, func(int32, transforms.BlockWeights)](&weightsByShardFn{})
+	register.Emitter2[int32, transforms.BlockWeights]()
+	register.Function1x2[int32, int32, int32](shardKey)
+	register.DoFn5x1[context.Context, int32, func(*int32) bool, func(*transforms.BlockWeights) bool, func(transforms.SufficientBlock), error](&restoreShardFn{})
+	register.Iter1[int32]()
+}
+
+// RestoreFromIndex is transforms.RestoreDocuments with the inverted blocks
+// read where their weights are grouped instead of shuffled to them. The
+// blocks never change, yet shuffling them to their weights moved every
+// posting through the runner once per trip (twice a pass for subspace).
+// Now a pass moves only weights: they are grouped by the index shard that
+// holds their block (the index's blocks are sharded by
+// transforms.BlockShard), and each shard's file is streamed, checked
+// against the manifest, and its blocks restored one at a time by
+// transforms.RestoreBlock. Every shard is visited, so a block that no
+// weight reaches is still restored (its columns, if any, then fail as
+// missing). files are the index's "blocks" dataset. Expects weights
+// PCollection<KV<int64, BlockWeights>>; returns PCollection<
+// SufficientBlock>.
+func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection) beam.PCollection {
+	s = s.Scope("dpmr.RestoreDocuments")
+	byShard, n := indexShards(files)
+	shards := make([]int32, 0, len(byShard))
+	for shard := range byShard {
+		shards = append(shards, shard)
+	}
+	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
+	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
+	visit := beam.ParDo(s, shardKey, beam.CreateList(s, shards))
+	return beam.ParDo(s, &restoreShardFn{Files: byShard}, beam.CoGroupByKey(s, visit, keyed))
+}
+
+// indexShards maps the blocks dataset's files to their shard numbers, and
+// returns how many shards the dataset was written as. A shard with no
+// blocks has no file.
+func indexShards(files []ShardFile) (map[int32]ShardFile, int32) {
+	byShard := map[int32]ShardFile{}
+	n := 0
+	for _, sf := range files {
+		shard, of, ok := ParseShardName(path.Base(sf.Path), "blocks")
+		if !ok || (n != 0 && of != n) {
+			panic(fmt.Sprintf("pipeline: index file %s is not a blocks shard of its dataset", sf.Path))
+		}
+		n = of
+		byShard[int32(shard)] = sf
+	}
+	return byShard, int32(max(n, 1))
+}
+
+func shardKey(shard int32) (int32, int32) { return shard, shard }
+
+type weightsByShardFn struct{ Shards int32 }
+
+func (f *weightsByShardFn) ProcessElement(block int64, w transforms.BlockWeights, emit func(int32, transforms.BlockWeights)) {
+	emit(transforms.BlockShard(block, f.Shards), w)
+}
+
+type restoreShardFn struct {
+	Files map[int32]ShardFile
+}
+
+func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit func(*int32) bool, weights func(*transforms.BlockWeights) bool, emit func(transforms.SufficientBlock)) error {
+	var v int32
+	for visit(&v) {
+	}
+	byBlock := map[int64][]transforms.BlockWeights{}
+	for {
+		var w transforms.BlockWeights
+		if !weights(&w) {
+			break
+		}
+		byBlock[w.Block] = append(byBlock[w.Block], w)
+	}
+	sf, ok := f.Files[shard]
+	if !ok {
+		for block := range byBlock {
+			return fmt.Errorf("dpmr: weights for block %d, whose index shard %d has no file (index out of step)", block, shard)
+		}
+		return nil
+	}
+	err := streamShard(ctx, sf, func(rec []byte) error {
+		block, doc, err := decodeDocsRecord(rec)
+		if err != nil {
+			return notDecodable("blocks", err)
+		}
+		ws := byBlock[block]
+		delete(byBlock, block)
+		sb, err := transforms.RestoreBlock(block, doc, func(w *transforms.BlockWeights) bool {
+			if len(ws) == 0 {
+				return false
+			}
+			*w, ws = ws[0], ws[1:]
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		emit(sb)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for block := range byBlock {
+		return fmt.Errorf("dpmr: weights for block %d, which index shard %s does not hold (index out of step)", block, sf.Path)
+	}
+	return nil
+}
