@@ -39,6 +39,14 @@ var BenchStages = []string{
 	"Write",
 }
 
+// FirstTrip is the stage under which MeteredPass counts subspace's first
+// trip to the blocks (newtonStage). It is in MeteredStages only: its time
+// falls in the prefix pipelines' DistributeParameters.
+const FirstTrip = "LocalNewton (first trip)"
+
+// MeteredStages names the stages MeteredPass counts, in pass order.
+var MeteredStages = append([]string{BenchStages[0], FirstTrip}, BenchStages[1:]...)
+
 // numPrefixes counts PassPrefix's cuts: the empty job and one after each
 // stage but Write, which only the full pass has.
 var numPrefixes = len(BenchStages)
@@ -432,6 +440,11 @@ type Flow struct {
 // them; the direct runner moves the same elements in memory. Counted:
 //
 //   - ReadIndex: the snapshot records read (file I/O; no shuffle);
+//   - LocalNewton (first trip), subspace's passes after the first only:
+//     DistributeGradients' CoGroupByKey input (row packs and block
+//     features), RestoreDocuments' (inverted blocks and the weights with
+//     W, G and H), and LocalNewton's row packs; its Newton shares, made
+//     and shuffled inside transforms.LocalNewton, are not counted;
 //   - DistributeParameters: the CoGroupByKey input, the row packs (hot
 //     features' fanned-out copies not counted) and the block features;
 //   - RestoreDocuments: the CoGroupByKey input, inverted blocks and weights;
@@ -441,9 +454,6 @@ type Flow struct {
 //     packs, and the moved rows, kept until the L-BFGS direction (a side
 //     input) is known;
 //   - Write: the records entering the writer's GroupByKey.
-//
-// Subspace's first trip to the blocks (newtonStage) is not counted; its
-// time falls in DistributeParameters'.
 //
 // Global combines (the line search's losses, the L-BFGS dot products, the
 // figures) are lifted to one accumulator per bundle and are not counted.
@@ -456,7 +466,8 @@ func MeteredPass(s beam.Scope, p PassParams) {
 	features := beam.ParDo(s, decodeFeatures, read("features", p.Index.Dataset("features")))
 	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
 	rows := beam.ParDo(s, rowsDecoder(p.Rows), read("rows", p.Rows))
-	rows = newtonStage(s, rows, transforms.Index{Docs: docs, Features: features}, hot, p)
+	rows = tappedNewtonStage(s, rows, transforms.Index{Docs: docs, Features: features}, hot, p,
+		func(what string, col beam.PCollection) beam.PCollection { return tapKV(s, FirstTrip, what, col) })
 
 	weights := distributeStage(s,
 		tapKV(s, "DistributeParameters", "rows", rows),
@@ -480,7 +491,7 @@ func tapKV(s beam.Scope, stage, what string, col beam.PCollection) beam.PCollect
 	return beam.ParDo(s, &tapKVFn{Stage: stage, What: what}, col)
 }
 
-// Flows reads the counters of a MeteredPass run, in BenchStages order.
+// Flows reads the counters of a MeteredPass run, in MeteredStages order.
 func Flows(pr beam.PipelineResult) []Flow {
 	byKey := map[[2]string]*Flow{}
 	var order [][2]string
@@ -511,7 +522,7 @@ func Flows(pr beam.PipelineResult) []Flow {
 		}
 	}
 	var out []Flow
-	for _, stage := range BenchStages {
+	for _, stage := range MeteredStages {
 		for _, key := range order {
 			if key[0] == stage {
 				out = append(out, *byKey[key])

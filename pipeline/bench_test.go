@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -64,6 +65,19 @@ func TestBenchPipelines(t *testing.T) {
 			require.Equal(t, packs, got["DistributeParameters/rows"].Elements)
 			require.Equal(t, packs, got["UpdateParameters/rows"].Elements)
 			require.Equal(t, packs, got["Write/records"].Elements)
+			// Subspace's first trip shuffles what the second does, and the
+			// row packs once more to set U.
+			require.Equal(t, packs, got[FirstTrip+"/rows"].Elements)
+			require.Equal(t, packs, got[FirstTrip+"/rows to LocalNewton"].Elements)
+			require.Equal(t, features, got[FirstTrip+"/block features"].Elements)
+			require.Equal(t, features, got[FirstTrip+"/weights"].Elements)
+			require.Equal(t, meta.Blocks, got[FirstTrip+"/blocks"].Elements)
+			last := 0
+			for _, fl := range flows {
+				k := slices.Index(MeteredStages, fl.Stage)
+				require.GreaterOrEqual(t, k, last, "%s/%s: flows out of MeteredStages order", fl.Stage, fl.What)
+				last = k
+			}
 			// A block sends its gradients to each partition it has features
 			// in; hot features' block features were moved to shard partitions.
 			require.GreaterOrEqual(t, got["UpdateParameters/gradients"].Elements, meta.Blocks)

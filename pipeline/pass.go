@@ -62,12 +62,23 @@ func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, h
 // the first: it sets each row's U (transforms.LocalNewton). The other
 // optimizers' rows pass through.
 func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) beam.PCollection {
+	return tappedNewtonStage(s, rows, idx, hot, p, nil)
+}
+
+// tappedNewtonStage is newtonStage with tap, when not nil, put on each
+// input of its shuffles, so that MeteredPass counts them as it does the
+// rest of the pass.
+func tappedNewtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams, tap func(what string, col beam.PCollection) beam.PCollection) beam.PCollection {
 	if !p.Train.Method().Needs().Subspace || p.Plan.Pass == 0 {
 		return rows
 	}
+	if tap == nil {
+		tap = func(_ string, col beam.PCollection) beam.PCollection { return col }
+	}
 	s = s.Scope("newton")
-	blocks := transforms.RestoreDocuments(s, idx.Docs, transforms.DistributeGradients(s, rows, idx.Features, hot, p.Partitions))
-	return transforms.LocalNewton(s, rows, blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
+	grads := transforms.DistributeGradients(s, tap("rows", rows), tap("block features", idx.Features), hot, p.Partitions)
+	blocks := transforms.RestoreDocuments(s, tap("blocks", idx.Docs), tap("weights", grads))
+	return transforms.LocalNewton(s, tap("rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
 }
 
 // distributeStage and searchStage are the stages that differ by
