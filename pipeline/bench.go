@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/transforms"
@@ -38,6 +39,12 @@ var BenchStages = []string{
 	"UpdateParameters",
 	"Write",
 }
+
+// MeteredStages names the stages MeteredPass counts, in pass order.
+// FirstTrip, subspace's first trip to the blocks, is counted but not
+// timed apart: its time falls in the prefix pipelines'
+// DistributeParameters.
+var MeteredStages = append([]string{BenchStages[0], FirstTrip}, BenchStages[1:]...)
 
 // numPrefixes counts PassPrefix's cuts: the empty job and one after each
 // stage but Write, which only the full pass has.
@@ -325,20 +332,18 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sink(s, beam.Impulse(s))
 		return
 	}
-	idx, hot := ReadIndex(s, p.Index)
+	features, hot := ReadFeatures(s, p.Index)
 	rows := ReadRows(s, p.Rows)
 	if k == 1 {
-		sinkKV(s, idx.Docs)
-		sinkKV(s, idx.Features)
+		sinkKV(s, features)
 		sinkKV(s, hot)
 		sinkKV(s, rows)
 		return
 	}
-	rows = newtonStage(s, rows, idx, hot, p)
-	weights := distributeStage(s, rows, idx.Features, hot, p)
+	rows = newtonStage(s, rows, features, hot, p, noTap)
+	weights := distributeStage(s, rows, features, hot, p)
 	if k == 2 {
 		sinkKV(s, weights)
-		sinkKV(s, idx.Docs)
 		return
 	}
 	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), weights)
@@ -430,55 +435,44 @@ type Flow struct {
 // project's records), key and value, as a distributed runner would ship
 // them; the direct runner moves the same elements in memory. Counted:
 //
-//   - ReadIndex: the snapshot records read (file I/O; no shuffle);
+//   - ReadIndex: the block features and rows read (file I/O; no shuffle).
+//     The inverted blocks are not read here but streamed from the index
+//     files by each trip's RestoreDocuments (RestoreFromIndex): they are
+//     never shuffled;
+//   - LocalNewton (first trip), subspace's passes after the first only:
+//     DistributeGradients' CoGroupByKey input (row packs and block
+//     features), the weights with W, G and H grouped by index shard, and
+//     LocalNewton's row packs; its Newton shares, made and shuffled inside
+//     transforms.LocalNewton, are not counted;
 //   - DistributeParameters: the CoGroupByKey input, the row packs (hot
 //     features' fanned-out copies not counted) and the block features;
-//   - RestoreDocuments: the CoGroupByKey input, inverted blocks and weights;
-//   - LineSearch+ComputeGradients: the sufficient blocks, which the runner
-//     keeps until the line search's choice (a side input) is known;
+//   - RestoreDocuments: the weights, grouped by index shard;
+//   - LineSearch+ComputeGradients: the restored blocks. Lbfgs, gd and
+//     averaging keep them until the line search's choice (a side input) is
+//     known; subspace turns each into its margins at once and keeps those
+//     (transforms.SubspaceSearch), which are not counted;
 //   - UpdateParameters: the CoGroupByKey input, row packs and gradient
 //     packs, and the moved rows, kept until the L-BFGS direction (a side
 //     input) is known;
 //   - Write: the records entering the writer's GroupByKey.
 //
-// Subspace's first trip to the blocks (newtonStage) is not counted; its
-// time falls in DistributeParameters'.
-//
 // Global combines (the line search's losses, the L-BFGS dot products, the
 // figures) are lifted to one accumulator per bundle and are not counted.
 func MeteredPass(s beam.Scope, p PassParams) {
 	s = s.Scope("dpmr.bench.Metered")
-	read := func(name string, files []ShardFile) beam.PCollection {
-		return beam.ParDo(s, &tapFn{Stage: "ReadIndex", What: name}, ReadDataset(s, name, files))
-	}
-	docs := beam.ParDo(s, decodeDocs, read("blocks", p.Index.Dataset("blocks")))
-	features := beam.ParDo(s, decodeFeatures, read("features", p.Index.Dataset("features")))
-	hot := beam.ParDo(s, decodeHot, read("hot", p.Index.Dataset("hot")))
-	rows := beam.ParDo(s, rowsDecoder(p.Rows), read("rows", p.Rows))
-	rows = newtonStage(s, rows, transforms.Index{Docs: docs, Features: features}, hot, p)
-
-	weights := distributeStage(s,
-		tapKV(s, "DistributeParameters", "rows", rows),
-		tapKV(s, "DistributeParameters", "block features", features), hot, p)
-	blocks := transforms.RestoreDocuments(s,
-		tapKV(s, "RestoreDocuments", "blocks", docs),
-		tapKV(s, "RestoreDocuments", "weights", weights))
-	blocks = beam.ParDo(s, &tapFn{Stage: "LineSearch+ComputeGradients", What: "sufficient blocks"}, blocks)
-	choice, grads := gradientStage(s, rows, blocks, p)
-	up := transforms.UpdateParameters(s,
-		tapKV(s, "UpdateParameters", "rows", rows),
-		tapKV(s, "UpdateParameters", "gradients", grads), choice, updateParams(p))
-	next := tapKV(s, "UpdateParameters", "moved rows", up.Rows)
-	recs := beam.ParDo(s, &encodeRowsFn{Shards: p.Shards}, next)
-	files := WriteDataset(s, p.Dir, "rows", p.Shards, tapKV(s, "Write", "records", recs))
-	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
+	passGraph(s, p, func(stage, what string, col beam.PCollection) beam.PCollection {
+		if typex.IsKV(col.Type()) {
+			return tapKV(s, stage, what, col)
+		}
+		return beam.ParDo(s, &tapFn{Stage: stage, What: what}, col)
+	})
 }
 
 func tapKV(s beam.Scope, stage, what string, col beam.PCollection) beam.PCollection {
 	return beam.ParDo(s, &tapKVFn{Stage: stage, What: what}, col)
 }
 
-// Flows reads the counters of a MeteredPass run, in BenchStages order.
+// Flows reads the counters of a MeteredPass run, in MeteredStages order.
 func Flows(pr beam.PipelineResult) []Flow {
 	byKey := map[[2]string]*Flow{}
 	var order [][2]string
@@ -509,7 +503,7 @@ func Flows(pr beam.PipelineResult) []Flow {
 		}
 	}
 	var out []Flow
-	for _, stage := range BenchStages {
+	for _, stage := range MeteredStages {
 		for _, key := range order {
 			if key[0] == stage {
 				out = append(out, *byKey[key])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -59,11 +60,28 @@ func TestBenchPipelines(t *testing.T) {
 			features := b.index.Records("features")
 			require.Equal(t, features, got["DistributeParameters/block features"].Elements)
 			require.Equal(t, features, got["RestoreDocuments/weights"].Elements, "one weights element per block features element")
-			require.Equal(t, meta.Blocks, got["RestoreDocuments/blocks"].Elements)
-			require.Equal(t, meta.Blocks, got["LineSearch+ComputeGradients/sufficient blocks"].Elements)
+			// The inverted blocks are read from the index by each trip's
+			// restore, never shuffled.
+			require.NotContains(t, got, "RestoreDocuments/blocks")
+			require.NotContains(t, got, FirstTrip+"/blocks")
+			require.Equal(t, meta.Blocks, got["LineSearch+ComputeGradients/restored blocks"].Elements)
+			require.Equal(t, features, got["ReadIndex/block features"].Elements)
+			require.Equal(t, packs, got["ReadIndex/rows"].Elements)
 			require.Equal(t, packs, got["DistributeParameters/rows"].Elements)
 			require.Equal(t, packs, got["UpdateParameters/rows"].Elements)
 			require.Equal(t, packs, got["Write/records"].Elements)
+			// Subspace's first trip shuffles what the second does, and the
+			// row packs once more to set U.
+			require.Equal(t, packs, got[FirstTrip+"/rows"].Elements)
+			require.Equal(t, packs, got[FirstTrip+"/rows to LocalNewton"].Elements)
+			require.Equal(t, features, got[FirstTrip+"/block features"].Elements)
+			require.Equal(t, features, got[FirstTrip+"/weights"].Elements)
+			last := 0
+			for _, fl := range flows {
+				k := slices.Index(MeteredStages, fl.Stage)
+				require.GreaterOrEqual(t, k, last, "%s/%s: flows out of MeteredStages order", fl.Stage, fl.What)
+				last = k
+			}
 			// A block sends its gradients to each partition it has features
 			// in; hot features' block features were moved to shard partitions.
 			require.GreaterOrEqual(t, got["UpdateParameters/gradients"].Elements, meta.Blocks)

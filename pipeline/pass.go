@@ -32,41 +32,65 @@ type PassParams struct {
 }
 
 // Pass builds one iteration: DistributeParameters, RestoreDocuments, the
-// line search, ComputeGradients and UpdateParameters, over one shuffle of
-// the index; it writes the new rows and, in the manifest, the figures.
-func Pass(s beam.Scope, p PassParams) {
+// line search, ComputeGradients and UpdateParameters, over the index; it
+// writes the new rows and, in the manifest, the figures.
+func Pass(s beam.Scope, p PassParams) { passGraph(s, p, nil) }
+
+// Tap, where the pass is built with one, is put on every collection that
+// crosses a stage boundary (a shuffle's input, a materialized collection,
+// the records read and written), named by stage and what it holds; it
+// returns the collection to use in its place. The bench counts what a
+// pass moves with one, so that what it counts is the pass itself.
+type Tap func(stage, what string, col beam.PCollection) beam.PCollection
+
+func noTap(_, _ string, col beam.PCollection) beam.PCollection { return col }
+
+// passGraph is the one graph of a pass, which Pass and the bench's
+// MeteredPass build.
+func passGraph(s beam.Scope, p PassParams, tap Tap) {
 	s = s.Scope("dpmr.Pass")
-	idx, hot := ReadIndex(s, p.Index)
-	rows := ReadRows(s, p.Rows)
-	up := passTransforms(s, rows, idx, hot, p)
-	files := WriteRows(s, p.Dir, p.Shards, up.Rows)
+	if tap == nil {
+		tap = noTap
+	}
+	features, hot := ReadFeatures(s, p.Index)
+	features = tap("ReadIndex", "block features", features)
+	rows := tap("ReadIndex", "rows", ReadRows(s, p.Rows))
+	up := passTransforms(s, rows, features, hot, p, tap)
+	moved := tap("UpdateParameters", "moved rows", up.Rows)
+	files := WriteDataset(s, p.Dir, "rows", p.Shards, tap("Write", "records", beam.ParDo(s, &encodeRowsFn{Shards: p.Shards}, moved)))
 	if p.Test != nil {
 		s := s.Scope("test")
 		tidx, thot := ReadIndex(s, p.Test)
-		preds := transforms.Classify(s, up.Rows, tidx, thot, p.Partitions)
+		preds := transforms.Classify(s, moved, tidx, thot, p.Partitions)
 		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, encodeTestFn, preds)))
 	}
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
 }
 
 // passTransforms is the chain of stages of one pass, apart from I/O.
-func passTransforms(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) transforms.Update {
-	rows = newtonStage(s, rows, idx, hot, p)
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), distributeStage(s, rows, idx.Features, hot, p))
-	choice, grads := gradientStage(s, rows, blocks, p)
-	return transforms.UpdateParameters(s, rows, grads, choice, updateParams(p))
+func passTransforms(s beam.Scope, rows, features, hot beam.PCollection, p PassParams, tap Tap) transforms.Update {
+	rows = newtonStage(s, rows, features, hot, p, tap)
+	weights := distributeStage(s, tap("DistributeParameters", "rows", rows), tap("DistributeParameters", "block features", features), hot, p)
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap("RestoreDocuments", "weights", weights))
+	choice, grads := gradientStage(s, rows, tap("LineSearch+ComputeGradients", "restored blocks", blocks), p)
+	return transforms.UpdateParameters(s, tap("UpdateParameters", "rows", rows), tap("UpdateParameters", "gradients", grads), choice, updateParams(p))
 }
+
+// FirstTrip is the stage name of subspace's first trip to the blocks
+// (newtonStage) where the pass is tapped.
+const FirstTrip = "LocalNewton (first trip)"
 
 // newtonStage is subspace's first trip to the blocks, in every pass after
 // the first: it sets each row's U (transforms.LocalNewton). The other
 // optimizers' rows pass through.
-func newtonStage(s beam.Scope, rows beam.PCollection, idx transforms.Index, hot beam.PCollection, p PassParams) beam.PCollection {
+func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams, tap Tap) beam.PCollection {
 	if !p.Train.Method().Needs().Subspace || p.Plan.Pass == 0 {
 		return rows
 	}
 	s = s.Scope("newton")
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), transforms.DistributeGradients(s, rows, idx.Features, hot, p.Partitions))
-	return transforms.LocalNewton(s, rows, blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
+	grads := transforms.DistributeGradients(s, tap(FirstTrip, "rows", rows), tap(FirstTrip, "block features", features), hot, p.Partitions)
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap(FirstTrip, "weights", grads))
+	return transforms.LocalNewton(s, tap(FirstTrip, "rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
 }
 
 // distributeStage and gradientStage are the stages that differ by

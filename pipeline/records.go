@@ -230,7 +230,15 @@ func WriteRows(s beam.Scope, dir string, shards int, rows beam.PCollection) beam
 // block features and the hot table.
 func ReadIndex(s beam.Scope, m *Manifest) (idx transforms.Index, hot beam.PCollection) {
 	idx.Docs = beam.ParDo(s, decodeDocs, ReadDataset(s, "blocks", m.Dataset("blocks")))
-	idx.Features = beam.ParDo(s, decodeFeatures, ReadDataset(s, "features", m.Dataset("features")))
-	hot = beam.ParDo(s, decodeHot, ReadDataset(s, "hot", m.Dataset("hot")))
+	idx.Features, hot = ReadFeatures(s, m)
 	return idx, hot
+}
+
+// ReadFeatures reads the index's block features and hot table: what a
+// training pass reads of it through the runner (RestoreFromIndex reads
+// the blocks themselves).
+func ReadFeatures(s beam.Scope, m *Manifest) (features, hot beam.PCollection) {
+	features = beam.ParDo(s, decodeFeatures, ReadDataset(s, "features", m.Dataset("features")))
+	hot = beam.ParDo(s, decodeHot, ReadDataset(s, "hot", m.Dataset("hot")))
+	return features, hot
 }
