@@ -128,17 +128,17 @@ func (b *Bench) Setup(ctx context.Context) (Timing, error) {
 	if err != nil {
 		return Timing{}, err
 	}
+	stamps, err := stampInputs(ctx, files)
+	if err != nil {
+		return Timing{}, err
+	}
 	if b.c.Partitions == 0 {
-		stamps, err := stampInputs(ctx, files)
-		if err != nil {
-			return Timing{}, err
-		}
 		b.c.Partitions = PartitionsFor(totalBytes(stamps))
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Setup(s, SetupParams{Files: files, Dir: b.indexDir(), StartDir: b.startDir(), Bias: b.c.Train.Bias,
 		Lambda: b.c.Train.Lambda, BlockSize: b.c.Train.BlockSize, Partitions: b.c.Partitions,
-		Sharding: b.c.Sharding, Shards: b.c.Shards})
+		Sharding: b.c.Sharding, Shards: b.c.Shards, BlockShards: BlockShardsFor(totalBytes(stamps), b.c.Shards)})
 	t, err := Measure(func() error {
 		_, err := b.c.Run(ctx, p)
 		return err

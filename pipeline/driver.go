@@ -85,6 +85,19 @@ const (
 	PartitionBytes = 64 << 20
 )
 
+// BlockShardsFor is the number of files of an index's blocks for an input
+// of size bytes: shards (the --shards of every dataset), and one more per
+// BlockShardBytes of input. Each trip of a pass restores the blocks one
+// index shard per key (RestoreFromIndex), holding that shard's weights, so
+// the shards must grow with the data for the work to spread over workers
+// and each key's memory to stay bounded.
+func BlockShardsFor(size int64, shards int) int {
+	return int(max(int64(shards), min(1<<20, (size+BlockShardBytes-1)/BlockShardBytes)))
+}
+
+// BlockShardBytes is the input BlockShardsFor gives one index shard.
+const BlockShardBytes = 16 << 20
+
 // inputStamp tells cheaply whether an input file changed: its size and,
 // where the file system keeps one, its modification time.
 type inputStamp struct {
@@ -288,6 +301,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		t0 := time.Now()
 		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda,
 			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
+			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards),
 			TestFiles: testFiles, TestDir: testDir}
 		if c.Warm != "" {
 			wm, err := ReadModel(ctx, c.Warm)

@@ -61,6 +61,9 @@ type SetupParams struct {
 	Partitions int32
 	Sharding   transforms.ShardingParams
 	Shards     int // files per dataset
+	// BlockShards is the number of files of the inverted blocks (0:
+	// Shards); see BlockShardsFor.
+	BlockShards int
 	// Warm, if set, are the weights files of a model to start from.
 	Warm []ShardFile
 	// TestFiles, if any, are indexed into TestDir for evaluation.
@@ -93,6 +96,10 @@ func Setup(s beam.Scope, p SetupParams) {
 // sharded), the hot table and the rejected lines, with IndexMeta in the
 // manifest.
 func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) transforms.Index {
+	blockShards := p.BlockShards
+	if blockShards == 0 {
+		blockShards = p.Shards
+	}
 	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
@@ -106,7 +113,7 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) tran
 	meta := beam.ParDo(s, &indexMetaFn{Partitions: p.Partitions}, stats, beam.SideInput{Input: first})
 
 	written := beam.Flatten(s,
-		WriteDataset(s, dir, "blocks", p.Shards, beam.ParDo(s, &encodeDocsFn{Shards: p.Shards}, idx.Docs)),
+		WriteDataset(s, dir, "blocks", blockShards, beam.ParDo(s, &encodeDocsFn{Shards: blockShards}, idx.Docs)),
 		WriteDataset(s, dir, "features", p.Shards, beam.ParDo(s, &encodeFeaturesFn{Shards: p.Shards}, features)),
 		WriteDataset(s, dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, hot)),
 		WriteDataset(s, dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
