@@ -301,8 +301,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		t0 := time.Now()
 		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda,
 			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
-			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards),
-			TestFiles: testFiles, TestDir: testDir}
+			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards), TestFiles: testFiles, TestDir: testDir}
 		if c.Warm != "" {
 			wm, err := ReadModel(ctx, c.Warm)
 			if err != nil {
