@@ -13,8 +13,9 @@ import (
 // StagePlan predicts how one keyed stage's work spreads over workers when
 // the runner hash-partitions its keys, as Flink, Spark and Dataflow do.
 // DistributeParameters' keys are parameter partitions and its work is
-// (feature, block) pairs served; RestoreDocuments' keys are blocks and its
-// work is postings.
+// (feature, block) pairs served; RestoreDocuments' keys are the index's
+// block shards (RestoreFromIndex) and its work is their postings, which
+// the blocks' search and gradients, fused with it, follow.
 type StagePlan struct {
 	Stage    string  `json:"stage"`
 	Sharded  bool    `json:"sharded"`
@@ -34,21 +35,22 @@ type StagePlan struct {
 type KeySizes struct {
 	Partitions map[int32]int64 // DistributeParameters, hot features not sharded: pairs
 	Sharded    map[int32]int64 // DistributeParameters as the index is sharded: pairs
-	Blocks     map[int64]int64 // RestoreDocuments: postings
-	Pairs      int64           // (feature, block) pairs
+	Shards     map[int32]int64 // RestoreDocuments: postings per index shard
+	Blocks     int64
+	Pairs      int64 // (feature, block) pairs
 	Postings   int64
 }
 
 // ReadKeySizes reads an index and counts the work of every key: the
 // (feature, block) pairs each parameter partition serves, as the index's
 // hot features are sharded and as they would be unsharded, and the
-// postings of every block.
+// postings of every index shard of blocks.
 func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
 	var meta IndexMeta
 	if err := json.Unmarshal(index.Meta, &meta); err != nil || meta.Partitions < 1 {
 		return nil, fmt.Errorf("the index has no parameter partitions (written by an older dpmr?)")
 	}
-	ks := &KeySizes{Partitions: map[int32]int64{}, Sharded: map[int32]int64{}, Blocks: map[int64]int64{}}
+	ks := &KeySizes{Partitions: map[int32]int64{}, Sharded: map[int32]int64{}, Shards: map[int32]int64{}}
 	err := eachRecord(ctx, index.Dataset("features"), func(rec []byte) error {
 		p, bf, err := decodeFeaturesRecord(rec)
 		if err != nil {
@@ -64,13 +66,20 @@ func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = eachRecord(ctx, index.Dataset("blocks"), func(rec []byte) error {
-		return decodeDocs(rec, func(block int64, doc transforms.DocBlock) {
-			ks.Blocks[block] += int64(len(doc.Rows))
-			ks.Postings += int64(len(doc.Rows))
+	byShard, _ := indexShards(index.Dataset("blocks"))
+	for shard, sf := range byShard {
+		err = eachRecord(ctx, []ShardFile{sf}, func(rec []byte) error {
+			return decodeDocs(rec, func(block int64, doc transforms.DocBlock) {
+				ks.Shards[shard] += int64(len(doc.Rows))
+				ks.Postings += int64(len(doc.Rows))
+				ks.Blocks++
+			})
 		})
-	})
-	return ks, err
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ks, nil
 }
 
 // eachRecord calls f on every record of a dataset's files.
@@ -95,7 +104,7 @@ func (ks *KeySizes) Plan(workers []int) []StagePlan {
 		out = append(out,
 			planStage("DistributeParameters", false, w, ks.Pairs, sizesOf(ks.Partitions, part)),
 			planStage("DistributeParameters", true, w, ks.Pairs, sizesOf(ks.Sharded, part)),
-			planStage("RestoreDocuments", false, w, ks.Postings, sizesOf(ks.Blocks, func(k int64) []byte { return int64Key(k) })),
+			planStage("RestoreDocuments", false, w, ks.Postings, sizesOf(ks.Shards, part)),
 		)
 	}
 	return out

@@ -40,13 +40,15 @@ func TestPlanReadsAnIndex(t *testing.T) {
 	ks, err := ReadKeySizes(context.Background(), index)
 	require.NoError(t, err)
 	require.Equal(t, res.Index.Nonzeros, ks.Postings)
-	require.Len(t, ks.Blocks, 60)
 	sum := func(m map[int32]int64) (n int64) {
 		for _, v := range m {
 			n += v
 		}
 		return n
 	}
+	require.EqualValues(t, 60, ks.Blocks)
+	require.Len(t, ks.Shards, 2, "60 blocks in the index's 2 shards")
+	require.Equal(t, ks.Postings, sum(ks.Shards))
 	require.Equal(t, ks.Pairs, sum(ks.Partitions))
 	require.Equal(t, ks.Pairs, sum(ks.Sharded), "sharding moves pairs, never loses them")
 	require.NotEqual(t, ks.Partitions, ks.Sharded, "the intercept (3000 postings) is sharded at 300")

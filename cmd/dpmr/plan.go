@@ -49,8 +49,8 @@ func planSetup(fs *flag.FlagSet) func() error {
 			return enc.Encode(plans)
 		}
 		fmt.Printf("%d (feature, block) pairs, %d postings; DistributeParameters' keys are parameter partitions\n"+
-			"(work: pairs served; sharding as the index was built, or none), RestoreDocuments' are blocks\n"+
-			"(work: postings); keys hash-partitioned over the workers\n\n", ks.Pairs, ks.Postings)
+			"(work: pairs served; sharding as the index was built, or none), RestoreDocuments' are the index's\n"+
+			"block shards (work: postings, which the blocks' search and gradients follow); keys hash-partitioned over the workers\n\n", ks.Pairs, ks.Postings)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "stage\tsharding\tworkers\tkeys\tlargest key\tbalance\tspeedup\tbound\t")
 		for _, p := range plans {
