@@ -157,11 +157,24 @@ func columnMajor(rb rawBlock, rank []int32) DataBlock {
 // stops at the first malformed line with its *ParseError.
 func ReadDataset(paths []string, bias bool, blockSize int) (*Dataset, error) {
 	b := NewDatasetBuilder(bias, blockSize)
+	if err := EachSample(paths, b.Add); err != nil {
+		return nil, err
+	}
+	if b.d.Samples == 0 {
+		return nil, fmt.Errorf("no samples in %v", paths)
+	}
+	return b.Dataset(), nil
+}
+
+// EachSample reads the files, in the order given, and calls fn with each
+// sample and the position of its file in paths; s is reused between
+// calls. It stops at the first malformed line with its *ParseError.
+func EachSample(paths []string, fn func(file int, s *Sample)) error {
 	var s Sample
 	for i, path := range paths {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r := NewReader(f, path)
 		for {
@@ -171,16 +184,13 @@ func ReadDataset(paths []string, bias bool, blockSize int) (*Dataset, error) {
 			}
 			if err != nil {
 				f.Close()
-				return nil, err
+				return err
 			}
-			b.Add(i, &s)
+			fn(i, &s)
 		}
 		f.Close()
 	}
-	if b.d.Samples == 0 {
-		return nil, fmt.Errorf("no samples in %v", paths)
-	}
-	return b.Dataset(), nil
+	return nil
 }
 
 // Margins returns every sample's margin z under the weights (features

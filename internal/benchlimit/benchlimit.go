@@ -7,8 +7,6 @@ package benchlimit
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/dpmr/dpmr/model"
@@ -57,32 +55,18 @@ func Load(paths []string, bias bool) (*CSR, error) {
 	if bias {
 		biasID = id(model.BiasName)
 	}
-	var s model.Sample
-	for _, path := range paths {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
+	err := model.EachSample(paths, func(_ int, s *model.Sample) {
+		if bias {
+			m.Cols, m.Vals = append(m.Cols, biasID), append(m.Vals, 1)
 		}
-		r := model.NewReader(f, path)
-		for {
-			err := r.Read(&s)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return nil, err
-			}
-			if bias {
-				m.Cols, m.Vals = append(m.Cols, biasID), append(m.Vals, 1)
-			}
-			for _, ft := range s.Features {
-				m.Cols, m.Vals = append(m.Cols, id(ft.Name)), append(m.Vals, ft.Value)
-			}
-			m.Labels = append(m.Labels, s.Label)
-			m.RowPtr = append(m.RowPtr, int64(len(m.Vals)))
+		for _, ft := range s.Features {
+			m.Cols, m.Vals = append(m.Cols, id(ft.Name)), append(m.Vals, ft.Value)
 		}
-		f.Close()
+		m.Labels = append(m.Labels, s.Label)
+		m.RowPtr = append(m.RowPtr, int64(len(m.Vals)))
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(m.Labels) == 0 {
 		return nil, fmt.Errorf("no samples in %v", paths)
