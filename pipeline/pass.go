@@ -60,8 +60,11 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 	files := WriteDataset(s, p.Dir, "rows", p.Shards, tap("Write", "records", beam.ParDo(s, &encodeRowsFn{Shards: p.Shards}, moved)))
 	if p.Test != nil {
 		s := s.Scope("test")
-		tidx, thot := ReadIndex(s, p.Test)
-		preds := transforms.Classify(s, moved, tidx, thot, p.Partitions)
+		// transforms.Classify, with the test blocks read where their
+		// weights are grouped, as the training blocks are.
+		tfeatures, thot := ReadFeatures(s, p.Test)
+		weights := transforms.DistributeParameters(s, moved, tfeatures, thot, p.Partitions, true)
+		preds := transforms.ScoreBlocks(s, RestoreFromIndex(s, p.Test.Dataset("blocks"), weights))
 		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, encodeTestFn, preds)))
 	}
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))

@@ -28,7 +28,14 @@ type PredictionBlock struct {
 func Classify(s beam.Scope, rows beam.PCollection, idx Index, hot beam.PCollection, partitions int32) beam.PCollection {
 	s = s.Scope("dpmr.Classify")
 	weights := DistributeParameters(s, rows, idx.Features, hot, partitions, true)
-	return beam.ParDo(s, scoreBlock, RestoreDocuments(s, idx.Docs, weights))
+	return ScoreBlocks(s, RestoreDocuments(s, idx.Docs, weights))
+}
+
+// ScoreBlocks is Classify's last step: each sufficient block's margins.
+// Expects PCollection<SufficientBlock>; returns
+// PCollection<PredictionBlock>.
+func ScoreBlocks(s beam.Scope, blocks beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, scoreBlock, blocks)
 }
 
 func scoreBlock(b SufficientBlock) PredictionBlock {
