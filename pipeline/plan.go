@@ -36,8 +36,8 @@ type KeySizes struct {
 	Partitions map[int32]int64 // DistributeParameters, hot features not sharded: pairs
 	Sharded    map[int32]int64 // DistributeParameters as the index is sharded: pairs
 	Shards     map[int32]int64 // RestoreDocuments: postings per index shard
-	Blocks     int64
-	Pairs      int64 // (feature, block) pairs
+	Blocks     int64           // sample blocks in the index
+	Pairs      int64           // (feature, block) pairs
 	Postings   int64
 }
 

@@ -93,6 +93,7 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 		}
 		return nil
 	}
+	var postings int64
 	err := streamShard(ctx, sf, func(rec []byte) error {
 		block, doc, err := decodeDocsRecord(rec)
 		if err != nil {
@@ -110,6 +111,7 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 		if err != nil {
 			return err
 		}
+		postings += int64(len(sb.Rows))
 		emit(sb)
 		return nil
 	})
@@ -119,5 +121,6 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 	for block := range byBlock {
 		return fmt.Errorf("dpmr: weights for block %d, which index shard %s does not hold (index out of step)", block, sf.Path)
 	}
+	transforms.RestoreKeySize.Update(ctx, postings)
 	return nil
 }

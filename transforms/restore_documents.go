@@ -31,8 +31,9 @@ func RestoreDocuments(s beam.Scope, docs, weights beam.PCollection) beam.PCollec
 
 type restoreFn struct{}
 
-// restoreKeySize measures RestoreDocuments' keys (blocks) in postings.
-var restoreKeySize = beam.NewDistribution(MetricsNamespace, "RestoreDocuments.key_postings")
+// RestoreKeySize measures RestoreDocuments' keys in postings: blocks
+// here, index shards in pipeline.RestoreFromIndex.
+var RestoreKeySize = beam.NewDistribution(MetricsNamespace, "RestoreDocuments.key_postings")
 
 func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*DocBlock) bool, weights func(*BlockWeights) bool, emit func(SufficientBlock)) error {
 	var doc DocBlock
@@ -51,7 +52,7 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 	if err != nil {
 		return err
 	}
-	restoreKeySize.Update(ctx, int64(len(sb.Rows)))
+	RestoreKeySize.Update(ctx, int64(len(sb.Rows)))
 	emit(sb)
 	return nil
 }
