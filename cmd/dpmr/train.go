@@ -34,7 +34,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	memory := fs.Int("memory", 0, "steps kept in each parameter row: subspace's past steps (0: 20) or L-BFGS's pairs (0: 10)")
 	blockSize := fs.Int("block-size", 16384, "input lines per sample block; 1 is the paper's per-sample flow")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: max(10000, nonzeros/1024))")
-	shards := fs.Int("shards", 8, "files per snapshot dataset and in the model")
+	shards := fs.Int("shards", 8, "files per snapshot dataset and in the model; the index's blocks get one more\nper 16 MiB of input (on a cluster, use at least the workers)")
 	partitions := fs.Int("partitions", 0, "parameter partitions, the keys of the parameter side's shuffles\n(0: max(256, input size / 64 MiB))")
 	resume := fs.Bool("resume", false, "continue the run in --workdir from its last complete snapshot")
 	warm := fs.String("warm-start", "", "model `DIR` whose weights to start from")
