@@ -52,6 +52,9 @@ type TrainConfig struct {
 	// whose job has not finished after it: prism 2.77 waits forever for a
 	// PROCESS worker that was killed.
 	PassTimeout time.Duration
+	// EarlyStop, with a test set, exports the pass whose weights score
+	// best on it rather than the last, and may end training early.
+	EarlyStop model.EarlyStop
 	// Flags are the command line, kept in the model for the record.
 	Flags map[string]string
 	// Run runs each pipeline; nil is runners.Run, the runner --runner
@@ -256,6 +259,12 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if c.RetryDelay == 0 {
 		c.RetryDelay = DefaultRetryDelay
 	}
+	if err := c.EarlyStop.Validate(); err != nil {
+		return nil, err
+	}
+	if c.EarlyStop.Enabled() && len(c.Tests) == 0 {
+		return nil, fmt.Errorf("--early-stop %s chooses a pass by its test metric: give a test set (--test)", c.EarlyStop.Metric)
+	}
 	files, err := ExpandInputs(ctx, c.Inputs)
 	if err != nil {
 		return nil, err
@@ -351,6 +360,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			}
 			return nil, &BadInputError{Count: tm.BadLines, First: tm.FirstBad.Message, List: list}
 		}
+		if c.EarlyStop.Metric == "auc" && (tm.Positives == 0 || tm.Positives == tm.Samples) {
+			return nil, fmt.Errorf("--early-stop auc: every sample of the test set %s has the same label, so AUC is undefined", strings.Join(c.Tests, ", "))
+		}
 	}
 	c.logf("index: %d samples (%d positive), %d features, %d nonzeros, %d blocks",
 		meta.Samples, meta.Positives, meta.Features, meta.Nonzeros, meta.Blocks)
@@ -363,7 +375,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	var retries []Retry
 	var reason model.Stop
 	if len(history) > 0 {
-		reason = model.StopReason(c.Train, history)
+		reason = c.stopReason(history)
 		c.logf("resuming after pass %d", len(history)-1)
 	}
 	for reason == "" {
@@ -409,18 +421,56 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		if c.Recorder != nil {
 			c.Recorder.Record(f)
 		}
-		reason = model.StopReason(c.Train, history)
+		reason = c.stopReason(history)
 	}
 	c.logf("stopped: %s", reason)
 	if err := lock.Err(); err != nil {
 		return nil, err
 	}
 
-	info, err := c.export(ctx, lock, rows, meta, history, reason, &retries)
+	early, err := c.earlyChoice(ctx, history, reason)
+	if err != nil {
+		return nil, err
+	}
+	if early != nil {
+		m, err := ReadManifest(ctx, passDir(c.WorkDir, early.Pass))
+		if err != nil {
+			return nil, fmt.Errorf("early stop: pass %d: %w", early.Pass, err)
+		}
+		rows = m.Dataset("rows")
+	}
+	info, err := c.export(ctx, lock, rows, meta, history, reason, early, &retries)
 	if err != nil {
 		return nil, err
 	}
 	return &TrainResult{Model: info, Index: meta, History: history}, nil
+}
+
+// earlyChoice is the pass early stopping exports, or nil to export the
+// last: without --early-stop, or when no pass has the metric defined.
+func (c *TrainConfig) earlyChoice(ctx context.Context, history []model.Figures, reason model.Stop) (*model.EarlyChoice, error) {
+	if !c.EarlyStop.Enabled() {
+		return nil, nil
+	}
+	choice, ok := c.EarlyStop.Best(history)
+	if !ok {
+		c.logf("warning: no pass has a defined test %s; exporting the last", c.EarlyStop.Metric)
+		return nil, nil
+	}
+	choice.Stopped = reason == model.StopEarly
+	c.logf("early stop: exporting pass %d, whose test %s %.6g is the best of passes 0-%d", choice.Pass, choice.Metric, choice.Value, len(history)-1)
+	return &choice, nil
+}
+
+// stopReason is the optimizer's stop rules, then early stopping's.
+func (c *TrainConfig) stopReason(history []model.Figures) model.Stop {
+	if reason := model.StopReason(c.Train, history); reason != "" {
+		return reason
+	}
+	if c.EarlyStop.Stop(history) {
+		return model.StopEarly
+	}
+	return ""
 }
 
 // DefaultRetryDelay is TrainConfig.RetryDelay's default.

@@ -52,8 +52,11 @@ type ModelInfo struct {
 	Optimizer  string     `json:"optimizer"`
 	Iterations int        `json:"iterations"` // passes after the first
 	StopReason model.Stop `json:"stop_reason"`
-	// Gap is the last pass's estimate of (J - J*)/J* (see
-	// model.GapEstimate); 0 when the optimizer makes none.
+	// EarlyStop, when set, is the pass exported in place of the last
+	// (TrainConfig.EarlyStop).
+	EarlyStop *model.EarlyChoice `json:"early_stop,omitempty"`
+	// Gap, J and GradNorm are the exported pass's; Gap estimates
+	// (J - J*)/J* (see model.GapEstimate), 0 when the optimizer makes none.
 	Gap      float64 `json:"final_gap_estimate"`
 	J        float64 `json:"final_objective"`
 	GradNorm float64 `json:"final_grad_norm"`
@@ -83,7 +86,7 @@ const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^
 
 // export writes the model: the weights files through a pipeline, then
 // model.json.
-func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFile, meta IndexMeta, history []model.Figures, reason model.Stop, retries *[]Retry) (*ModelInfo, error) {
+func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFile, meta IndexMeta, history []model.Figures, reason model.Stop, early *model.EarlyChoice, retries *[]Retry) (*ModelInfo, error) {
 	if err := clearOutputs(c.Output, ModelFileName, "weights", HistoryName, HistoryChartName); err != nil {
 		return nil, err
 	}
@@ -102,6 +105,9 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 		return nil, err
 	}
 	last := history[len(history)-1]
+	if early != nil {
+		last = history[early.Pass]
+	}
 	info := &ModelInfo{
 		Format: ModelFormat, Version: modelVersion, Objective: objectiveText,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339),
@@ -109,7 +115,7 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 		Iterations: len(history) - 1, StopReason: reason, Gap: last.Gap, J: last.J, GradNorm: last.GradNorm,
 		Features: meta.Features, Samples: meta.Samples, Positives: meta.Positives, Nonzeros: meta.Nonzeros,
 		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),
-		Retries: len(*retries), RetryLog: *retries,
+		Retries: len(*retries), RetryLog: *retries, EarlyStop: early,
 	}
 	for _, f := range c.Inputs {
 		info.Inputs = append(info.Inputs, f)

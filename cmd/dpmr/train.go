@@ -40,6 +40,8 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	warm := fs.String("warm-start", "", "model `DIR` whose weights to start from")
 	retries := fs.Int("retries", 2, "rerun a pass (or the export) whose job failed up to `N` times, from its snapshot, waiting 2s, 4s, ... between")
 	passTimeout := fs.Duration("pass-timeout", 0, "fail, and so retry, a pass whose job has not finished after this `duration` (0: no limit); prism waits forever for a killed PROCESS worker")
+	earlyStop := fs.String("early-stop", "", "with --test, export the iteration whose weights score best on the test set by this `METRIC`, not the last:\n"+model.EarlyStopHelp())
+	patience := fs.Int("patience", 5, "with --early-stop, end training after `N` iterations in a row that do not better the best test metric (0: train to the usual stop rules)")
 	maxBad := fs.Int64("max-bad-lines", 0, "skip up to `N` malformed input lines (listed in WORKDIR/rejects.txt) instead of stopping")
 	return func() error {
 		if *input == "" || *output == "" {
@@ -72,6 +74,13 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if *partitions < 0 || *partitions > 1<<20 {
 			return usageError("--partitions must be between 0 (derived) and 1048576")
 		}
+		early := model.EarlyStop{Metric: *earlyStop, Patience: *patience}
+		if err := early.Validate(); err != nil {
+			return usageError("--early-stop/--patience: %v", err)
+		}
+		if early.Enabled() && *test == "" {
+			return usageError("--early-stop needs a test set (--test)")
+		}
 		if *workdir == "" {
 			*workdir = strings.TrimSuffix(*output, "/") + ".work"
 		}
@@ -94,7 +103,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
 			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
-			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Retries: *retries, PassTimeout: *passTimeout, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
+			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Retries: *retries, PassTimeout: *passTimeout, EarlyStop: early, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
 			return err
@@ -103,6 +112,11 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		gapText := ""
 		if m.Gap > 0 {
 			gapText = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
+		}
+		if e := m.EarlyStop; e != nil {
+			fmt.Printf("model: %s (%d features; iteration %d of %d, the best test %s %.6g; J %.10g, |g| %.3g%s; stopped by %s)\n",
+				*output, m.Features, e.Pass, m.Iterations, e.Metric, e.Value, m.J, m.GradNorm, gapText, m.StopReason)
+			return nil
 		}
 		fmt.Printf("model: %s (%d features, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
 			*output, m.Features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
