@@ -6,10 +6,10 @@ import (
 )
 
 // EarlyStop picks the pass whose weights score best on a held-out test
-// set, instead of the last one. On real text data the test metrics peak
-// long before J's optimum (AUC 0.849 at pass 2 against 0.822 at the
-// optimum on one of the sets kept aside), and every pass's weights are
-// already kept as a snapshot, so choosing among them costs nothing.
+// set, instead of the last one. On real text data the test metrics may
+// peak long before J's optimum (sotu, every 5th line held out: AUC 0.898
+// at pass 3 against 0.858 at the optimum, pass 34), and every pass's
+// weights are already kept as a snapshot, so choosing costs nothing.
 type EarlyStop struct {
 	// Metric is one of EarlyStopMetrics; "" turns early stopping off.
 	Metric string

@@ -84,7 +84,8 @@ func Evaluate(labels, probs []float64, threshold float64) (Metrics, error) {
 
 // EvaluateMargins computes the metrics from margins z = w·x, the model's
 // log-odds. It agrees with Evaluate(labels, Sigmoid(z), threshold) but for
-// two gains in exactness: the log-loss is Loss(z, y), with no clipping, and
+// two gains in exactness: the log-loss is Loss(z, y), with no clipping
+// (summed exactly, so the order of the samples does not matter), and
 // AUC ranks the margins themselves, which stay distinct where their
 // probabilities round to the same float64 (all z above about 37 give 1).
 func EvaluateMargins(labels, margins []float64, threshold float64) (Metrics, error) {
@@ -92,15 +93,15 @@ func EvaluateMargins(labels, margins []float64, threshold float64) (Metrics, err
 		return Metrics{}, err
 	}
 	var c Confusion
-	var loss float64
+	var loss ExactSum
 	for i, z := range margins {
 		if math.IsNaN(z) || math.IsInf(z, 0) {
 			return Metrics{}, fmt.Errorf("margin %v at index %d is not finite", z, i)
 		}
 		c.add(labels[i], Sigmoid(z) >= threshold)
-		loss += Loss(z, labels[i])
+		loss.Add(Loss(z, labels[i]))
 	}
-	m := summarize(int64(len(labels)), threshold, c, loss)
+	m := summarize(int64(len(labels)), threshold, c, loss.Float64())
 	m.AUC, m.AUCDefined = auc(labels, margins)
 	return m, nil
 }
@@ -220,11 +221,12 @@ func auc(labels, scores []float64) (float64, bool) {
 // what EvaluateMargins computes from the same margins in the same order,
 // bit for bit. The AUC comes from a ScoreHistogram of the margins: exact
 // while the distinct margins fit in its bins, and otherwise within
-// Metrics.AUCBound of the exact value (see ScoreHistogram.AUC).
+// Metrics.AUCBound of the exact value (see ScoreHistogram.AUC). Every
+// metric is the same whatever the order of the samples.
 type Evaluator struct {
 	threshold float64
 	c         Confusion
-	loss      float64
+	loss      ExactSum // in any order the same, as a test set's scores arrive
 	hist      *ScoreHistogram
 }
 
@@ -256,7 +258,7 @@ func (e *Evaluator) Add(label, z float64) error {
 		return fmt.Errorf("margin %v is not finite", z)
 	}
 	e.c.add(label, Sigmoid(z) >= e.threshold)
-	e.loss += Loss(z, label)
+	e.loss.Add(Loss(z, label))
 	e.hist.Add(label == 1, z)
 	return nil
 }
@@ -271,7 +273,7 @@ func (e *Evaluator) Metrics() (Metrics, error) {
 	if n == 0 {
 		return Metrics{}, errors.New("no samples to evaluate")
 	}
-	m := summarize(n, e.threshold, e.c, e.loss)
+	m := summarize(n, e.threshold, e.c, e.loss.Float64())
 	m.AUC, m.AUCBound, m.AUCDefined = e.hist.AUC()
 	return m, nil
 }
