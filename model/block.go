@@ -10,16 +10,39 @@ import "math"
 // arithmetic in the same order.
 type Block struct {
 	Labels []float64 // per row, 0 or 1
-	ColPtr []int32   // column c's postings are [ColPtr[c], ColPtr[c+1])
-	Rows   []int32   // row of each posting
-	Vals   []float64 // value of each posting
+	// Weights are the rows' sample weights (Sample.Weight times the class
+	// weight); nil when every one is 1, the usual case, which then costs
+	// nothing.
+	Weights []float64
+	ColPtr  []int32   // column c's postings are [ColPtr[c], ColPtr[c+1])
+	Rows    []int32   // row of each posting
+	Vals    []float64 // value of each posting
 }
 
 // NumRows returns the number of samples in the block.
 func (b *Block) NumRows() int { return len(b.Labels) }
 
+// Weight is row r's sample weight.
+func (b *Block) Weight(r int) float64 {
+	if b.Weights == nil {
+		return 1
+	}
+	return b.Weights[r]
+}
+
 // NumCols returns the number of distinct features in the block.
 func (b *Block) NumCols() int { return len(b.ColPtr) - 1 }
+
+// ColumnSumSq is the sum over column c's postings of the row's weight
+// times the value squared, in row order.
+func (b *Block) ColumnSumSq(c int) float64 {
+	sum := 0.0
+	for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
+		v := b.Vals[k]
+		sum += b.Weight(int(b.Rows[k])) * v * v
+	}
+	return sum
+}
 
 // Margins sets zw[r] = sum_c w[c]*x[r,c] and zd[r] = sum_c d[c]*x[r,c],
 // where w and d are given per column. Each row's sum runs in column order.
@@ -43,7 +66,7 @@ func (b *Block) AddLosses(dst, zw, zd, steps []float64) {
 	for i, a := range steps {
 		sum := 0.0
 		for r, y := range b.Labels {
-			sum += Loss(zw[r]+a*zd[r], y)
+			sum += b.Weight(r) * Loss(zw[r]+a*zd[r], y)
 		}
 		dst[i] += sum
 	}
@@ -53,7 +76,7 @@ func (b *Block) AddLosses(dst, zw, zd, steps []float64) {
 // with p_r the predicted probability. resid is scratch of NumRows.
 func (b *Block) Gradient(dst, resid, zw, zd []float64, alpha float64) {
 	for r, y := range b.Labels {
-		resid[r] = Sigmoid(zw[r]+alpha*zd[r]) - y
+		resid[r] = b.Weight(r) * (Sigmoid(zw[r]+alpha*zd[r]) - y)
 	}
 	for c := 0; c+1 < len(b.ColPtr); c++ {
 		sum := 0.0
@@ -70,7 +93,7 @@ func (b *Block) Gradient(dst, resid, zw, zd []float64, alpha float64) {
 func (b *Block) Curvature(dst, scratch, zw, zd []float64, alpha float64) {
 	for r := range b.Labels {
 		p := Sigmoid(zw[r] + alpha*zd[r])
-		scratch[r] = max(p*(1-p), CurvatureFloor)
+		scratch[r] = b.Weight(r) * max(p*(1-p), CurvatureFloor)
 	}
 	for c := 0; c+1 < len(b.ColPtr); c++ {
 		sum := 0.0
@@ -84,7 +107,7 @@ func (b *Block) Curvature(dst, scratch, zw, zd []float64, alpha float64) {
 
 // LocalSGD runs one epoch of stochastic gradient descent over the block's
 // rows in order, starting from w (per column, updated in place): for each
-// sample, w -= eta*((p-y)*x_r + shrink*w), where shrink is lambda/N so that
+// sample, w -= eta*(weight*(p-y)*x_r + shrink*w), where shrink is lambda/N so that
 // an epoch over all N samples applies the full penalty once. The penalty
 // shrinks every column at every sample, not only the sample's features
 // (rare features would otherwise go almost unregularized); it is applied
@@ -129,7 +152,7 @@ func (b *Block) LocalSGD(w []float64, eta, shrink float64, noShrink int) {
 			catchUp(c, int32(r))
 			z += w[c] * vals[k]
 		}
-		g := Sigmoid(z) - y
+		g := b.Weight(r) * (Sigmoid(z) - y)
 		for k := rowPtr[r]; k < rowPtr[r+1]; k++ {
 			c := cols[k]
 			step := g * vals[k]

@@ -16,7 +16,7 @@ type Dataset struct {
 	Samples   int64
 	Nonzeros  int64   // postings, the intercept included
 	Positives int64   // samples labelled 1
-	SumSq     float64 // sum of squared values, the intercept included
+	SumSq     float64 // sum of squared values times the sample weights, the intercept included
 }
 
 // DataBlock is one block of a Dataset.
@@ -35,22 +35,27 @@ func BlockKey(file int, line int64, blockSize int) int64 {
 
 // DatasetBuilder gathers samples, in file and line order, into a Dataset.
 type DatasetBuilder struct {
-	bias      bool
-	blockSize int
-	ids       map[string]int32
-	names     []string
-	blocks    []rawBlock
-	lastKey   int64
-	d         Dataset
+	// ClassWeight multiplies the weight of each sample of class 0 and 1
+	// (TrainParams.ClassWeight); zero means 1.
+	ClassWeight [2]float64
+	bias        bool
+	blockSize   int
+	ids         map[string]int32
+	names       []string
+	blocks      []rawBlock
+	lastKey     int64
+	d           Dataset
 }
 
 type rawBlock struct {
 	file   int
 	lines  []int64
 	labels []float64
-	rows   []int32
-	cols   []int32
-	vals   []float64
+	// weights stays nil until a sample weighs other than 1.
+	weights []float64
+	rows    []int32
+	cols    []int32
+	vals    []float64
 }
 
 // NewDatasetBuilder starts an empty Dataset.
@@ -84,13 +89,15 @@ func (b *DatasetBuilder) Add(file int, s *Sample) {
 	r := int32(len(rb.labels))
 	rb.labels = append(rb.labels, s.Label)
 	rb.lines = append(rb.lines, s.Line)
+	w := SampleWeight(s.Weight, s.Label, b.ClassWeight)
+	rb.weights = AppendWeight(rb.weights, int(r), w)
 	if b.bias {
 		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.ids[BiasName]), append(rb.vals, 1)
-		b.d.SumSq++
+		b.d.SumSq += w
 	}
 	for _, f := range s.Features {
 		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.id(f.Name)), append(rb.vals, f.Value)
-		b.d.SumSq += f.Value * f.Value
+		b.d.SumSq += w * f.Value * f.Value
 	}
 	b.d.Samples++
 	if s.Label == 1 {
@@ -133,7 +140,7 @@ func columnMajor(rb rawBlock, rank []int32) DataBlock {
 		return rb.rows[idx[i]] < rb.rows[idx[j]]
 	})
 	db := DataBlock{File: rb.file, Lines: rb.lines, Block: Block{
-		Labels: rb.labels, ColPtr: []int32{0},
+		Labels: rb.labels, Weights: rb.weights, ColPtr: []int32{0},
 		Rows: make([]int32, len(idx)), Vals: make([]float64, len(idx)),
 	}}
 	for k, i := range idx {
@@ -153,10 +160,45 @@ func columnMajor(rb rawBlock, rank []int32) DataBlock {
 	return db
 }
 
+// SampleWeight is the weight of a sample of weight w (Sample.Weight) and
+// label y under class weights cw, a zero w or class weight meaning 1 (a
+// Sample built without one).
+func SampleWeight(w, y float64, cw [2]float64) float64 {
+	if w == 0 {
+		w = 1
+	}
+	if !Labelled(y) {
+		return w
+	}
+	if c := cw[int(y)]; c != 0 {
+		w *= c
+	}
+	return w
+}
+
+// AppendWeight records row r's weight w in weights, which stays nil while
+// every weight is 1.
+func AppendWeight(weights []float64, r int, w float64) []float64 {
+	if weights == nil && w == 1 {
+		return nil
+	}
+	for len(weights) < r {
+		weights = append(weights, 1)
+	}
+	return append(weights, w)
+}
+
 // ReadDataset reads the files, in the order given, into a Dataset. It
 // stops at the first malformed line with its *ParseError.
 func ReadDataset(paths []string, bias bool, blockSize int) (*Dataset, error) {
-	b := NewDatasetBuilder(bias, blockSize)
+	return ReadTrainingSet(paths, TrainParams{Bias: bias, BlockSize: blockSize})
+}
+
+// ReadTrainingSet reads the files as ReadDataset does, with p's intercept,
+// block size and class weights.
+func ReadTrainingSet(paths []string, p TrainParams) (*Dataset, error) {
+	b := NewDatasetBuilder(p.Bias, p.BlockSize)
+	b.ClassWeight = p.ClassWeight
 	if err := EachSample(paths, b.Add); err != nil {
 		return nil, err
 	}

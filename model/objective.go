@@ -19,8 +19,8 @@ func Objective(d *Dataset, w []float64, lambda float64, bias bool, grad []float6
 		}
 		resid := make([]float64, len(z))
 		for r, y := range b.Labels {
-			j += Loss(z[r], y)
-			resid[r] = Sigmoid(z[r]) - y
+			j += b.Weight(r) * Loss(z[r], y)
+			resid[r] = b.Weight(r) * (Sigmoid(z[r]) - y)
 		}
 		if grad != nil {
 			for c, f := range b.Cols {

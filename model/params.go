@@ -28,6 +28,10 @@ type TrainParams struct {
 	Lambda float64
 	// Bias adds the intercept, a feature of value 1 in every sample.
 	Bias bool
+	// ClassWeight multiplies the weight of the samples of class 0 and of
+	// class 1, as LIBLINEAR's -wi; default 1. A sample's loss counts
+	// weight times: its own (label:weight) times its class's.
+	ClassWeight [2]float64
 	// Optimizer is the Name of one of Methods; default Subspace.
 	Optimizer string
 	// LearningRate is gd's eta and averaging's local SGD step. Zero picks
@@ -74,6 +78,11 @@ func (p TrainParams) WithDefaults() TrainParams {
 	if p.Memory == 0 {
 		p.Memory = 10
 	}
+	for c, w := range p.ClassWeight {
+		if w == 0 {
+			p.ClassWeight[c] = 1
+		}
+	}
 	if p.BlockSize == 0 {
 		p.BlockSize = 16384
 	}
@@ -114,6 +123,11 @@ func (p TrainParams) Validate() error {
 	}
 	if p.BlockSize < 1 {
 		return fmt.Errorf("block size %d must be >= 1", p.BlockSize)
+	}
+	for c, w := range p.ClassWeight {
+		if !(w >= 0) || math.IsInf(w, 0) {
+			return fmt.Errorf("class %d's weight %v must be a finite number > 0", c, w)
+		}
 	}
 	if p.Iterations < 1 {
 		return fmt.Errorf("iterations %d must be >= 1", p.Iterations)

@@ -26,9 +26,14 @@ type Feature struct {
 // deterministic, so a run can be reproduced and every error or prediction
 // points back to its source line.
 type Sample struct {
-	File     string
-	Line     int64   // 1-based physical line number in File
-	Label    float64 // 0 or 1, or NoLabel for a line read without one
+	File  string
+	Line  int64   // 1-based physical line number in File
+	Label float64 // 0 or 1, or NoLabel for a line read without one
+	// Weight is the sample's weight in the loss, from a first token
+	// label:weight; 1 when the line gives none. A weight of 2 counts the
+	// sample as if its line were written twice. The parser always sets
+	// it; 0, in a Sample built otherwise, means 1 (SampleWeight).
+	Weight   float64
 	Features []Feature
 }
 
@@ -49,10 +54,10 @@ const (
 	LabelRequired LabelMode = iota
 	// LabelOptional: a line whose first token contains ':' (a name:value
 	// feature) has no label and is all features; any other line starts
-	// with its label, as under LabelRequired. No label token contains
-	// ':', so a labelled line is never read as unlabelled. The one line
-	// this cannot express is an unlabelled one whose first feature is
-	// written without a value: write it name:1, or use LabelNone.
+	// with its label, as under LabelRequired, though never with a weight:
+	// libsvm's unlabelled lines start 1:0.5, feature 1. The one line this
+	// cannot express is an unlabelled one whose first feature is written
+	// without a value: write it name:1, or use LabelNone.
 	LabelOptional
 	// LabelNone: no line has a label; every token is a feature, the first
 	// one too, even if it reads 1 or 0.
@@ -87,6 +92,7 @@ var (
 	ErrFeature = errors.New("bad feature")
 	ErrValue   = errors.New("bad value")
 	ErrBinary  = errors.New("binary data")
+	ErrWeight  = errors.New("bad sample weight")
 )
 
 // ParseError reports a malformed line as File:Line:Column: message, the
@@ -135,7 +141,10 @@ func (e *lineError) Unwrap() error { return e.kind }
 // of spaces and tabs:
 //
 //   - The label is 1 or +1 (class 1) or 0 or -1 (class 0); anything else is
-//     an ErrLabel. A line with a label and no features is a valid sample:
+//     an ErrLabel. Under LabelRequired it may carry the sample's weight as
+//     label:weight (1:2.5), a decimal number > 0 within the values' range;
+//     anything else there is an ErrWeight. A line with a label and no
+//     features is a valid sample:
 //     it still has the bias. A line read without a label (see LabelMode)
 //     gets Label NoLabel.
 //   - A feature token is name:value, split at the last ':', so names may
@@ -161,7 +170,7 @@ func ParseLine(dst *Sample, file string, line int64, text []byte) (ok bool, err 
 
 // ParseLineLabels is ParseLine with the LabelMode given.
 func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels LabelMode) (ok bool, err error) {
-	dst.File, dst.Line, dst.Label = file, line, 0
+	dst.File, dst.Line, dst.Label, dst.Weight = file, line, 0, 1
 	dst.Features = dst.Features[:0]
 
 	text = trimEOL(text)
@@ -180,8 +189,12 @@ func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels L
 	// One copy per line; names and values are substrings of it.
 	s := string(text)
 	end := nextBlank(s, start)
-	switch first := s[start:end]; {
-	case labels == LabelNone || labels == LabelOptional && strings.IndexByte(first, ':') >= 0:
+	first, weight, weighted := s[start:end], "", false
+	if c := strings.LastIndexByte(first, ':'); c >= 0 && labels == LabelRequired && isLabel(first[:c]) {
+		first, weight, weighted = first[:c], first[c+1:], true
+	}
+	switch {
+	case labels == LabelNone || labels == LabelOptional && !weighted && strings.IndexByte(first, ':') >= 0:
 		dst.Label = NoLabel
 		end = start // the first token is a feature
 	case first == "1" || first == "+1":
@@ -194,6 +207,16 @@ func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels L
 			msg += " (a line without a label starts with a name:value feature)"
 		}
 		return false, lineErr(file, line, start+1, ErrLabel, msg)
+	}
+	if weighted {
+		w, msg := parseValue(weight)
+		if msg == "" && !(w > 0) {
+			msg = "is not > 0"
+		}
+		if msg != "" {
+			return false, lineErr(file, line, start+len(first)+2, ErrWeight, fmt.Sprintf("weight %s of the sample %s", quote(weight), msg))
+		}
+		dst.Weight = w
 	}
 
 	fs := dst.Features
@@ -232,6 +255,8 @@ func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels L
 	dst.Features = fs[:n]
 	return true, nil
 }
+
+func isLabel(tok string) bool { return tok == "1" || tok == "+1" || tok == "0" || tok == "-1" }
 
 func lineErr(file string, line int64, col int, kind error, msg string) *ParseError {
 	return &ParseError{File: file, Line: line, Column: col, Err: &lineError{kind: kind, msg: msg}}

@@ -18,6 +18,7 @@ import (
 	"testing/iotest"
 
 	"github.com/dpmr/dpmr/model"
+	"github.com/stretchr/testify/require"
 )
 
 type feats = []model.Feature
@@ -75,6 +76,40 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
+func TestParseLineWeights(t *testing.T) {
+	for _, tt := range []struct {
+		text          string
+		label, weight float64
+		want          feats
+	}{
+		{"1 a", 1, 1, feats{{"a", 1}}},
+		{"1:2.5 a", 1, 2.5, feats{{"a", 1}}},
+		{"-1:0.25 a:3", 0, 0.25, feats{{"a", 3}}},
+		{"+1:1e-3", 1, 1e-3, nil},
+		{"0:7\tb:2 c", 0, 7, feats{{"b", 2}, {"c", 1}}},
+	} {
+		var s model.Sample
+		ok, err := model.ParseLine(&s, "f.txt", 1, []byte(tt.text))
+		require.True(t, ok)
+		require.NoError(t, err)
+		require.Equal(t, tt.label, s.Label, tt.text)
+		require.Equal(t, tt.weight, s.Weight, tt.text)
+		require.Equal(t, len(tt.want), len(s.Features), tt.text)
+		require.True(t, slices.Equal(tt.want, s.Features), tt.text)
+	}
+	// Where a label is optional or absent, a first token 1:2 is feature
+	// 1 of value 2, as in libsvm's unlabelled lines.
+	for _, mode := range []model.LabelMode{model.LabelOptional, model.LabelNone} {
+		var s model.Sample
+		ok, err := model.ParseLineLabels(&s, "f.txt", 1, []byte("1:2 a"), mode)
+		require.True(t, ok)
+		require.NoError(t, err)
+		require.False(t, model.Labelled(s.Label))
+		require.Equal(t, 1.0, s.Weight)
+		require.Equal(t, []model.Feature{{Name: "1", Value: 2}, {Name: "a", Value: 1}}, s.Features)
+	}
+}
+
 func TestParseLineNoSample(t *testing.T) {
 	tests := []struct{ name, text string }{
 		{"empty", ""},
@@ -120,6 +155,14 @@ func TestParseLineErrors(t *testing.T) {
 			`label "` + long[:64] + `"... is not 1, +1, 0 or -1`},
 		{"truncation keeps runes whole", strings.Repeat("é", 40), model.ErrLabel, 1,
 			`label "` + strings.Repeat("é", 32) + `"... is not 1, +1, 0 or -1`},
+		{"weight 0", "1:0 a", model.ErrWeight, 3, `weight "0" of the sample is not > 0`},
+		{"negative weight", "0:-2 a", model.ErrWeight, 3, `weight "-2" of the sample is not > 0`},
+		{"empty weight", "  +1: a", model.ErrWeight, 6, `weight "" of the sample is not a number`},
+		{"weight word", "-1:heavy a", model.ErrWeight, 4, `weight "heavy" of the sample is not a number`},
+		{"weight nan", "1:NaN a", model.ErrWeight, 3, `weight "NaN" of the sample is not finite`},
+		{"weight inf", "1:inf", model.ErrWeight, 3, `weight "inf" of the sample is not finite`},
+		{"weight out of range", "1:1e101 a", model.ErrWeight, 3, `weight "1e101" of the sample is out of range: nonzero values must have a magnitude between 1e-100 and 1e100`},
+		{"weight on a bad label", "2:1 a", model.ErrLabel, 1, `label "2:1" is not 1, +1, 0 or -1`},
 		{"non-numeric value", "1 foo:abc", model.ErrValue, 3, `value "abc" of feature "foo" is not a number`},
 		{"bad value column", "1 a:1  b:2 foo:1x", model.ErrValue, 12, `value "1x" of feature "foo" is not a number`},
 		{"incomplete exponent", "1 a:1e", model.ErrValue, 3, `value "1e" of feature "a" is not a number`},
@@ -237,7 +280,7 @@ func TestParseLineReusesFeatures(t *testing.T) {
 	if &s.Features[0] != first {
 		t.Error("Features' backing array was not reused")
 	}
-	want := model.Sample{File: "g", Line: 2, Label: 0, Features: feats{{"x", 2}}}
+	want := model.Sample{File: "g", Line: 2, Label: 0, Weight: 1, Features: feats{{"x", 2}}}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got %+v; want %+v", s, want)
 	}

@@ -192,10 +192,10 @@ func (b *Block) SubspaceTerms(m *SubspaceMargins, c []float64) []float64 {
 	out := make([]float64, NumSubspaceTerms(k))
 	za := make([]float64, k)
 	for r, y := range b.Labels {
-		z := m.at(r, c)
-		out[0] += Loss(z, y)
+		z, wt := m.at(r, c), b.Weight(r)
+		out[0] += wt * Loss(z, y)
 		p := Sigmoid(z)
-		res, cu := p-y, p*(1-p)
+		res, cu := wt*(p-y), wt*p*(1-p)
 		for a := range za {
 			za[a] = m.Z[a][r]
 			out[1+a] += res * za[a]
@@ -451,7 +451,7 @@ func (b *Block) LocalNewton(dst, z, g, h, lam []float64, iters int) {
 	dd := make([]float64, n)
 	for r := range dd {
 		p := Sigmoid(z[r])
-		dd[r] = max(p*(1-p), CurvatureFloor)
+		dd[r] = b.Weight(r) * max(p*(1-p), CurvatureFloor)
 	}
 	hb := make([]float64, nc)
 	sc := make([]float64, nc)

@@ -232,15 +232,6 @@ func AveragingStep(w, sum float64, n int64) float64 {
 	return sum/float64(n) - w
 }
 
-// SumSquares returns the sum of squares of vals, in order.
-func SumSquares(vals []float64) float64 {
-	s := 0.0
-	for _, v := range vals {
-		s += v * v
-	}
-	return s
-}
-
 func grow(s []float64, n int) []float64 {
 	if cap(s) < n {
 		return make([]float64, n)

@@ -121,7 +121,7 @@ func TestPassCurvatureIsFlooredHessianDiagonal(t *testing.T) {
 			b := &d.Blocks[bi]
 			for c, f := range b.Cols {
 				if int(f) == j {
-					sumSq += SumSquares(b.Vals[b.ColPtr[c]:b.ColPtr[c+1]])
+					sumSq += b.ColumnSumSq(c)
 				}
 			}
 		}
@@ -193,7 +193,7 @@ func TestReferenceOptimumMatchesGonum(t *testing.T) {
 	}
 }
 
-// hessian sets h to the objective's Hessian, sum_i p(1-p) x_i x_i' + lambda*I.
+// hessian sets h to the objective's Hessian, sum_i weight_i p(1-p) x_i x_i' + lambda*I.
 func hessian(h *mat.SymDense, d *Dataset, w []float64, lambda float64, bias bool) {
 	n := len(w)
 	h.Zero()
@@ -212,16 +212,17 @@ func hessian(h *mat.SymDense, d *Dataset, w []float64, lambda float64, bias bool
 				}{f, b.Vals[k]})
 			}
 		}
-		for _, row := range rows {
+		for r, row := range rows {
 			z := 0.0
 			for _, e := range row {
 				z += w[e.f] * e.v
 			}
 			p := Sigmoid(z)
+			cu := b.Weight(r) * p * (1 - p)
 			for _, a := range row {
 				for _, c := range row {
 					if a.f <= c.f {
-						h.SetSym(int(a.f), int(c.f), h.At(int(a.f), int(c.f))+p*(1-p)*a.v*c.v)
+						h.SetSym(int(a.f), int(c.f), h.At(int(a.f), int(c.f))+cu*a.v*c.v)
 					}
 				}
 			}

@@ -628,7 +628,7 @@ func LoadReference(paths []string, p model.TrainParams) (*ReferenceBench, error)
 	p = p.WithDefaults()
 	r := &ReferenceBench{}
 	t, err := Measure(func() error {
-		d, err := model.ReadDataset(paths, p.Bias, p.BlockSize)
+		d, err := model.ReadTrainingSet(paths, p)
 		if err != nil {
 			return err
 		}

@@ -308,7 +308,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err != nil || serr != nil || terr != nil {
 		c.logf("setup: reading %d file(s), building the index", len(files))
 		t0 := time.Now()
-		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda,
+		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda, ClassWeight: c.Train.ClassWeight,
 			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
 			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards), TestFiles: testFiles, TestDir: testDir}
 		if c.Warm != "" {
@@ -335,6 +335,11 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			}
 		}
 		c.logf("setup: done in %.1fs", time.Since(t0).Seconds())
+	}
+	for _, m := range []*Manifest{index, test} {
+		if m != nil && m.Version < blocksWithWeights {
+			return nil, fmt.Errorf("the index in %s was written by an older dpmr (snapshot format %d); use a new work dir", c.WorkDir, m.Version)
+		}
 	}
 	var meta IndexMeta
 	if err := json.Unmarshal(index.Meta, &meta); err != nil || index.Meta == nil || string(index.Meta) == "null" {

@@ -82,7 +82,7 @@ type ModelInfo struct {
 // ModelFileName is the name of the model's description.
 const ModelFileName = "model.json"
 
-const objectiveText = "sum_i [log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 (intercept not regularized); z_i = sum_j w_j*x_ij"
+const objectiveText = "sum_i c_i*[log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 (intercept not regularized); z_i = sum_j w_j*x_ij; c_i = sample i's weight times its class's, 1 unless given"
 
 // export writes the model: the weights files through a pipeline, then
 // model.json.

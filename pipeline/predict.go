@@ -49,7 +49,7 @@ type PredictParams struct {
 // input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
-	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels)
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{})
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 	idx.Features = features

@@ -44,18 +44,20 @@ const maxRejectText = 4096
 // file's samples into blocks of blockSize lines. Files are read by
 // model.Reader, the same line reader as the in-memory trainer's: .gz and
 // .bz2 files are decompressed, a byte order mark is skipped, and labels
-// says how lines start. Lines that fail to parse come out as Rejects;
+// says how lines start. Each sample's weight is its line's times
+// classWeight's for its label (model.SampleWeight). Lines that fail to parse come out as Rejects;
 // nothing is dropped silently. Returns PCollection<transforms.ParsedBlock>
 // and PCollection<Reject>.
-func ReadBlocks(s beam.Scope, files []InputFile, blockSize int, labels model.LabelMode) (beam.PCollection, beam.PCollection) {
+func ReadBlocks(s beam.Scope, files []InputFile, blockSize int, labels model.LabelMode, classWeight [2]float64) (beam.PCollection, beam.PCollection) {
 	s = s.Scope("dpmr.ReadBlocks")
 	in := beam.Reshuffle(s, beam.CreateList(s, files))
-	return beam.ParDo2(s, &readBlocksFn{BlockSize: blockSize, Labels: labels}, in)
+	return beam.ParDo2(s, &readBlocksFn{BlockSize: blockSize, Labels: labels, ClassWeight: classWeight}, in)
 }
 
 type readBlocksFn struct {
-	BlockSize int
-	Labels    model.LabelMode
+	BlockSize   int
+	Labels      model.LabelMode
+	ClassWeight [2]float64
 }
 
 func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit func(transforms.ParsedBlock), reject func(Reject)) error {
@@ -105,6 +107,7 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, in InputFile, emit fu
 		}
 		cur.Lines = append(cur.Lines, smp.Line)
 		cur.Labels = append(cur.Labels, smp.Label)
+		cur.Weights = model.AppendWeight(cur.Weights, len(cur.Labels)-1, model.SampleWeight(smp.Weight, smp.Label, f.ClassWeight))
 		for _, ft := range smp.Features {
 			cur.Names = append(cur.Names, ft.Name)
 			cur.Vals = append(cur.Vals, ft.Value)

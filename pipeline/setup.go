@@ -57,6 +57,9 @@ type SetupParams struct {
 	Bias      bool
 	Lambda    float64
 	BlockSize int
+	// ClassWeight multiplies the sample weights by class, in the training
+	// set and the test set alike (model.TrainParams.ClassWeight).
+	ClassWeight [2]float64
 	// Partitions is the number of parameter partitions (PartitionsFor).
 	Partitions int32
 	Sharding   transforms.ShardingParams
@@ -100,7 +103,7 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) tran
 	if blockShards == 0 {
 		blockShards = p.Shards
 	}
-	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired)
+	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired, p.ClassWeight)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 
@@ -134,8 +137,14 @@ func blockStats(b transforms.ParsedBlock) []float64 {
 		}
 	}
 	v[statNonzeros] = float64(len(b.Vals))
-	for _, x := range b.Vals {
-		v[statSumSq] += x * x
+	for r := range b.Labels {
+		w := 1.0
+		if b.Weights != nil {
+			w = b.Weights[r]
+		}
+		for _, x := range b.Vals[b.RowPtr[r]:b.RowPtr[r+1]] {
+			v[statSumSq] += w * x * x
+		}
 	}
 	v[statBlocks] = 1
 	return v

@@ -35,8 +35,13 @@ const ManifestName = "manifest.json"
 
 // manifestVersion is the snapshot format version: 2 names files relative
 // to the manifest's directory; 3 adds U (subspace's local-Newton
-// direction) to each parameter row.
-const manifestVersion = 3
+// direction) to each parameter row; 4 adds the samples' weights to each
+// block of an index.
+const manifestVersion = 4
+
+// blocksWithWeights is the first format whose index blocks hold the
+// samples' weights; an older index cannot be read, only rebuilt.
+const blocksWithWeights = 4
 
 // rowsWithU is the first format whose rows hold U.
 const rowsWithU = 3

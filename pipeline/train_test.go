@@ -65,7 +65,7 @@ func readModelWeights(t *testing.T, info *ModelInfo) map[string]float64 {
 func reference(t *testing.T, paths []string, p model.TrainParams) (*model.Trainer, model.Stop) {
 	t.Helper()
 	p = p.WithDefaults()
-	d, err := model.ReadDataset(paths, p.Bias, p.BlockSize)
+	d, err := model.ReadTrainingSet(paths, p)
 	require.NoError(t, err)
 	tr, err := model.NewTrainer(d, p, nil)
 	require.NoError(t, err)

@@ -361,6 +361,7 @@ func encodeParsedBlock(pb ParsedBlock) []byte {
 	e.int(int64(pb.File))
 	e.i64s(pb.Lines)
 	e.f64s(pb.Labels)
+	e.vals(pb.Weights)
 	e.i32s(pb.RowPtr)
 	e.strs(pb.Names)
 	e.vals(pb.Vals)
@@ -369,7 +370,7 @@ func encodeParsedBlock(pb ParsedBlock) []byte {
 
 func decodeParsedBlock(b []byte) (ParsedBlock, error) {
 	d := decoder{b: b}
-	pb := ParsedBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(),
+	pb := ParsedBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(), Weights: d.vals(),
 		RowPtr: d.i32s(), Names: d.strs(), Vals: d.vals()}
 	if err := d.done(); err != nil {
 		return pb, err
@@ -381,7 +382,7 @@ func decodeParsedBlock(b []byte) (ParsedBlock, error) {
 // row pointers from 0 to the entries' count without going back.
 func checkParsedBlock(pb ParsedBlock) error {
 	n := len(pb.Lines)
-	if len(pb.Labels) != n || len(pb.Vals) != len(pb.Names) {
+	if len(pb.Labels) != n || len(pb.Vals) != len(pb.Names) || !weightsFit(pb.Weights, n) {
 		return ErrMalformed
 	}
 	if n == 0 && len(pb.RowPtr) <= 1 && len(pb.Names) == 0 {
@@ -413,6 +414,7 @@ func (e *encoder) docBlock(b DocBlock) {
 	e.int(int64(b.File))
 	e.i64s(b.Lines)
 	e.vals(b.Labels)
+	e.vals(b.Weights)
 	e.strs(b.Features)
 	e.csc(b.ColPtr, b.Rows, b.Vals)
 }
@@ -432,15 +434,19 @@ func DecodeDocBlock(b []byte) (DocBlock, error) {
 }
 
 func (d *decoder) docBlock() DocBlock {
-	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Features: d.strs()}
+	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Weights: d.vals(), Features: d.strs()}
 	db.ColPtr, db.Rows, db.Vals = d.csc()
 	return db
 }
 
+// weightsFit tells whether a block's sample weights are none (all 1) or
+// one per sample.
+func weightsFit(w []float64, n int) bool { return len(w) == 0 || len(w) == n }
+
 // checkDocBlock checks a block's shape: one label per line, a column per
 // feature, rows in range.
 func checkDocBlock(db DocBlock) error {
-	if len(db.Lines) != len(db.Labels) {
+	if len(db.Lines) != len(db.Labels) || !weightsFit(db.Weights, len(db.Labels)) {
 		return ErrMalformed
 	}
 	return checkCSC(len(db.Labels), len(db.Features), db.ColPtr, db.Rows, db.Vals)
@@ -674,15 +680,22 @@ func (d *decoder) margins(rows int) model.SubspaceMargins {
 func encodeMarginBlock(b MarginBlock) []byte {
 	e := encoder{b: make([]byte, 0, 16+8*len(b.Labels)*(2+len(b.Margins.Z)))}
 	e.f64s(b.Labels)
+	e.vals(b.Weights)
 	e.margins(b.Margins)
 	return e.b
 }
 
 func decodeMarginBlock(b []byte) (MarginBlock, error) {
 	d := decoder{b: b}
-	mb := MarginBlock{Labels: d.f64s()}
+	mb := MarginBlock{Labels: d.f64s(), Weights: d.vals()}
 	mb.Margins = d.margins(len(mb.Labels))
-	return mb, d.done()
+	if err := d.done(); err != nil {
+		return mb, err
+	}
+	if !weightsFit(mb.Weights, len(mb.Labels)) {
+		return mb, ErrMalformed
+	}
+	return mb, nil
 }
 
 func encodeGradientBlock(b GradientBlock) []byte {

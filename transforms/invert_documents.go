@@ -66,7 +66,7 @@ func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlo
 		bf.Cols = append(bf.Cols, int32(c))
 		fp.Names = append(fp.Names, name)
 		fp.Postings = append(fp.Postings, int64(doc.ColPtr[c+1]-doc.ColPtr[c]))
-		fp.SumSq = append(fp.SumSq, model.SumSquares(doc.Vals[doc.ColPtr[c]:doc.ColPtr[c+1]]))
+		fp.SumSq = append(fp.SumSq, doc.Matrix().ColumnSumSq(c))
 	}
 	for _, p := range sortedKeys(feats) {
 		emitFeats(p, *feats[p])
@@ -80,7 +80,7 @@ func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlo
 // A feature twice in one sample is an error (the parser merges them).
 func Invert(b ParsedBlock, bias bool) (DocBlock, error) {
 	n := len(b.Labels)
-	doc := DocBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels}
+	doc := DocBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Weights: b.Weights}
 	ids := make(map[string]int32, len(b.Names)/4+1)
 	var names []string
 	var count []int32

@@ -70,7 +70,7 @@ func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceStat
 	k := st.Fig.K
 	w, basis := model.SubspaceColumns(b.ParamRows, k)
 	m := b.Matrix().SubspaceMargins(w, basis, k)
-	search(MarginBlock{Labels: b.Labels, Margins: m})
+	search(MarginBlock{Labels: b.Labels, Weights: b.Weights, Margins: m})
 	grad(GradientBlock{DocBlock: b.DocBlock, Margins: m})
 }
 
@@ -149,7 +149,7 @@ func (f *blockTermsFn) ProcessElement(b MarginBlock, st model.SubspaceState, emi
 		emit([]float64{})
 		return
 	}
-	emit(search.BlockTerms(&model.Block{Labels: b.Labels}, &b.Margins))
+	emit(search.BlockTerms(&model.Block{Labels: b.Labels, Weights: b.Weights}, &b.Margins))
 }
 
 func addRound(sums []float64, st model.SubspaceState) model.SubspaceState { return st.Add(sums) }

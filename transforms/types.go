@@ -41,9 +41,12 @@ type ParsedBlock struct {
 	File   int32 // position of the file in the sorted input list
 	Lines  []int64
 	Labels []float64
-	RowPtr []int32
-	Names  []string
-	Vals   []float64
+	// Weights are the samples' weights (model.Block.Weights): nil when
+	// all are 1.
+	Weights []float64
+	RowPtr  []int32
+	Names   []string
+	Vals    []float64
 }
 
 // DocBlock is a block of samples inverted once, at setup: a column-major
@@ -55,6 +58,7 @@ type DocBlock struct {
 	File     int32
 	Lines    []int64
 	Labels   []float64
+	Weights  []float64 // nil when all are 1
 	Features []string
 	ColPtr   []int32
 	Rows     []int32
@@ -63,7 +67,7 @@ type DocBlock struct {
 
 // Matrix views the block as the model's column-major block.
 func (b *DocBlock) Matrix() *model.Block {
-	return &model.Block{Labels: b.Labels, ColPtr: b.ColPtr, Rows: b.Rows, Vals: b.Vals}
+	return &model.Block{Labels: b.Labels, Weights: b.Weights, ColPtr: b.ColPtr, Rows: b.Rows, Vals: b.Vals}
 }
 
 // BlockFeatures is the inverted index at block granularity: the features
@@ -118,6 +122,7 @@ type SufficientBlock struct {
 // reads every block again, so this is what is kept between them.
 type MarginBlock struct {
 	Labels  []float64
+	Weights []float64 // nil when all are 1
 	Margins model.SubspaceMargins
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/dpmr/dpmr/model"
@@ -24,6 +26,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	workdir := fs.String("workdir", "", "`DIR` for snapshots, on any Beam file system (default OUTPUT.work)")
 	lambda := fs.Float64("lambda", 1, "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda")
 	c := fs.Float64("C", 0, "LIBLINEAR's cost C; sets --lambda to 1/C")
+	classWeight := fs.String("class-weight", "", "multiply the weight of each sample of a class, as LIBLINEAR's -wi: `CLASS=W,...` (1=5,0=1)")
 	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
 	optimizer := fs.String("optimizer", model.Methods[0].Name(), model.MethodHelp())
 	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
@@ -87,8 +90,12 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if err := runners.Validate(); err != nil {
 			return usageError("%v", err)
 		}
+		cw, err := parseClassWeight(*classWeight)
+		if err != nil {
+			return usageError("--class-weight: %v", err)
+		}
 		p := model.TrainParams{
-			Lambda: *lambda, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
+			ClassWeight: cw, Lambda: *lambda, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
 			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol, GapTol: *gap,
 		}
 		if *gtol == 0 {
@@ -122,6 +129,32 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			*output, m.Features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
 		return nil
 	}
+}
+
+// parseClassWeight parses CLASS=W pairs, a class written as in the data
+// (1 or +1, 0 or -1), W a finite number > 0. A class not given weighs 1.
+func parseClassWeight(s string) ([2]float64, error) {
+	var cw [2]float64
+	for _, pair := range splitList(s) {
+		class, w, ok := strings.Cut(pair, "=")
+		if !ok {
+			return cw, fmt.Errorf("%q is not CLASS=WEIGHT", pair)
+		}
+		c := map[string]int{"1": 1, "+1": 1, "0": 0, "-1": 0}
+		k, known := c[strings.TrimSpace(class)]
+		if !known {
+			return cw, fmt.Errorf("class %q is not 1, +1, 0 or -1", class)
+		}
+		x, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
+		if err != nil || !(x > 0) || math.IsInf(x, 0) {
+			return cw, fmt.Errorf("class %s's weight %q is not a finite number > 0", class, w)
+		}
+		if cw[k] != 0 {
+			return cw, fmt.Errorf("class %s is given twice", class)
+		}
+		cw[k] = x
+	}
+	return cw, nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty parts.
