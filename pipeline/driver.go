@@ -337,8 +337,14 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		c.logf("setup: done in %.1fs", time.Since(t0).Seconds())
 	}
 	for _, m := range []*Manifest{index, test} {
-		if m != nil && m.Version < blocksWithWeights {
+		if m == nil {
+			continue
+		}
+		if m.Version < blocksWithWeights {
 			return nil, fmt.Errorf("the index in %s was written by an older dpmr (snapshot format %d); use a new work dir", c.WorkDir, m.Version)
+		}
+		if err := checkBlockShards(m); err != nil {
+			return nil, err
 		}
 	}
 	var meta IndexMeta

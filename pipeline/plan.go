@@ -66,7 +66,10 @@ func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
 	if err != nil {
 		return nil, err
 	}
-	byShard, _ := indexShards(index.Dataset("blocks"))
+	byShard, _, err := blockShards(index.Dataset("blocks"))
+	if err != nil {
+		return nil, err
+	}
 	for shard, sf := range byShard {
 		err = eachRecord(ctx, []ShardFile{sf}, func(rec []byte) error {
 			return decodeDocs(rec, func(block int64, doc transforms.DocBlock) {

@@ -47,19 +47,34 @@ func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection)
 
 // indexShards maps the blocks dataset's files to their shard numbers, and
 // returns how many shards the dataset was written as. A shard with no
-// blocks has no file.
+// blocks has no file. The driver has checked the names (checkBlockShards).
 func indexShards(files []ShardFile) (map[int32]ShardFile, int32) {
+	byShard, n, err := blockShards(files)
+	if err != nil {
+		panic("pipeline: " + err.Error())
+	}
+	return byShard, n
+}
+
+// checkBlockShards reports an index whose blocks files are not all named
+// blocks-SSSSS-of-NNNNN with one NNNNN: a hand-edited manifest.
+func checkBlockShards(m *Manifest) error {
+	_, _, err := blockShards(m.Dataset("blocks"))
+	return err
+}
+
+func blockShards(files []ShardFile) (map[int32]ShardFile, int32, error) {
 	byShard := map[int32]ShardFile{}
 	n := 0
 	for _, sf := range files {
 		shard, of, ok := ParseShardName(path.Base(sf.Path), "blocks")
 		if !ok || (n != 0 && of != n) {
-			panic(fmt.Sprintf("pipeline: index file %s is not a blocks shard of its dataset", sf.Path))
+			return nil, 0, fmt.Errorf("index file %s is not named as a shard of its blocks (blocks-SSSSS-of-NNNNN, one NNNNN)", sf.Path)
 		}
 		n = of
 		byShard[int32(shard)] = sf
 	}
-	return byShard, int32(max(n, 1))
+	return byShard, int32(max(n, 1)), nil
 }
 
 func shardKey(shard int32) (int32, int32) { return shard, shard }

@@ -47,3 +47,21 @@ func TestBlocksWithoutWeightsStillCount(t *testing.T) {
 		})
 	}
 }
+
+// TestBadlyNamedIndexShardIsAnError: a manifest listing a blocks file not
+// named as a shard of one dataset is refused with the file's name.
+func TestBadlyNamedIndexShardIsAnError(t *testing.T) {
+	good := []ShardFile{{Path: "/w/index/blocks-00000-of-00002"}, {Path: "/w/index/blocks-00001-of-00002"}}
+	byShard, n, err := blockShards(good)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), n)
+	require.Equal(t, good[1], byShard[1])
+	for _, bad := range [][]ShardFile{
+		{{Path: "/w/index/blocks-old.bin"}},
+		{good[0], {Path: "/w/index/blocks-00001-of-00003"}},
+	} {
+		_, _, err := blockShards(bad)
+		require.ErrorContains(t, err, "is not named as a shard of its blocks")
+		require.ErrorContains(t, err, bad[len(bad)-1].Path)
+	}
+}
