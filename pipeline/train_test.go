@@ -87,6 +87,18 @@ func requireClose(t *testing.T, want, got map[string]float64, tol float64) {
 	require.LessOrEqual(t, worst, tol, "feature %q: reference %v, pipeline %v", worstName, want[worstName], got[worstName])
 }
 
+// requireReferenceRun checks a training run against the reference
+// trainer's: the stop reason, J at every pass and the model's weights.
+func requireReferenceRun(t *testing.T, ref *model.Trainer, refStop model.Stop, res *TrainResult) {
+	t.Helper()
+	require.Equal(t, refStop, res.Model.StopReason)
+	require.Len(t, res.History, len(ref.History))
+	for i := range ref.History {
+		require.InDelta(t, ref.History[i].J, res.History[i].J, oracleTol*math.Abs(ref.History[i].J), "J of pass %d", i)
+	}
+	requireClose(t, ref.Weights(), readModelWeights(t, res.Model), oracleTol)
+}
+
 func TestTrainMatchesReference(t *testing.T) {
 	dir := t.TempDir()
 	data := writeSynth(t, dir, model.SynthParams{Samples: 3000, Features: 400, PerSample: 8, Seed: 7, Noise: 0.05})
@@ -119,12 +131,7 @@ func TestTrainMatchesReference(t *testing.T) {
 				Run: runnerFor(tc.runner),
 			})
 			require.NoError(t, err)
-			require.Equal(t, refStop, res.Model.StopReason)
-			require.Len(t, res.History, len(ref.History))
-			for i := range ref.History {
-				require.InDelta(t, ref.History[i].J, res.History[i].J, oracleTol*math.Abs(ref.History[i].J), "J of pass %d", i)
-			}
-			requireClose(t, ref.Weights(), readModelWeights(t, res.Model), oracleTol)
+			requireReferenceRun(t, ref, refStop, res)
 		})
 	}
 }

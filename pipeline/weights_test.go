@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,12 +61,7 @@ func TestWeightedTrainingMatchesReference(t *testing.T) {
 				Train: tc.train, Shards: 2, Run: runnerFor(tc.runner),
 			})
 			require.NoError(t, err)
-			require.Equal(t, refStop, res.Model.StopReason)
-			require.Len(t, res.History, len(ref.History))
-			for i := range ref.History {
-				require.InDelta(t, ref.History[i].J, res.History[i].J, oracleTol*math.Abs(ref.History[i].J), "J of pass %d", i)
-			}
-			requireClose(t, ref.Weights(), readModelWeights(t, res.Model), oracleTol)
+			requireReferenceRun(t, ref, refStop, res)
 		})
 	}
 }
