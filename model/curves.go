@@ -21,15 +21,21 @@ type ScoreHistogram struct {
 	spare    []scoreBin // fold's output, swapped with bins
 	pending  []labelledScore
 	pos, neg int64
+	// weighted is set once a score weighs other than 1; the AUC is then
+	// the weighted one, from the bins' weights.
+	weighted   bool
+	wpos, wneg ExactSum
 }
 
 type scoreBin struct {
-	lo, hi   float64 // the least and greatest score in the bin
-	pos, neg int64
+	lo, hi     float64 // the least and greatest score in the bin
+	pos, neg   int64
+	wpos, wneg float64 // the weights of the bin's positives and negatives
 }
 
 type labelledScore struct {
 	score    float64
+	weight   float64
 	positive bool
 }
 
@@ -51,16 +57,23 @@ func NewScoreHistogram(maxBins int) *ScoreHistogram {
 
 // Add counts one score of a sample of class 1 (positive) or 0. The score
 // must not be NaN.
-func (h *ScoreHistogram) Add(positive bool, score float64) {
+func (h *ScoreHistogram) Add(positive bool, score float64) { h.AddWeighted(positive, score, 1) }
+
+// AddWeighted counts one score of a sample of weight w (> 0, finite): the
+// AUC counts each pair of samples with the product of their weights.
+func (h *ScoreHistogram) AddWeighted(positive bool, score, w float64) {
 	if score != score {
 		panic("model: ScoreHistogram.Add of NaN")
 	}
+	h.weighted = h.weighted || w != 1
 	if positive {
 		h.pos++
+		h.wpos.Add(w)
 	} else {
 		h.neg++
+		h.wneg.Add(w)
 	}
-	h.pending = append(h.pending, labelledScore{score, positive})
+	h.pending = append(h.pending, labelledScore{score, w, positive})
 	if len(h.pending) >= max(histogramPending, h.maxBins) {
 		h.fold()
 	}
@@ -99,8 +112,10 @@ func (h *ScoreHistogram) fold() {
 		}
 		if s.positive {
 			b.pos++
+			b.wpos += s.weight
 		} else {
 			b.neg++
+			b.wneg += s.weight
 		}
 	}
 	out = append(out, h.bins[i:]...)
@@ -143,11 +158,25 @@ func (h *ScoreHistogram) Cuts(max int) []Cut {
 // which is exact where the bin holds a single score and off by at most
 // 1/2 where it spans several. So bound is the sum over bins of more than
 // one score of pos*neg/(2*P*N), 0 while no bins have merged. ok is false,
-// and both 0, unless both classes occur.
+// and both 0, unless both classes occur. With weights (AddWeighted), a
+// pair counts the product of its weights, and the sums are rounded.
 func (h *ScoreHistogram) AUC() (auc, bound float64, ok bool) {
 	h.fold()
 	if h.pos == 0 || h.neg == 0 {
 		return 0, 0, false
+	}
+	if h.weighted {
+		var u2, within ExactSum
+		negBelow := 0.0
+		for _, b := range h.bins {
+			u2.Add(b.wpos * (2*negBelow + b.wneg))
+			negBelow += b.wneg
+			if b.lo < b.hi {
+				within.Add(b.wpos * b.wneg)
+			}
+		}
+		pairs := 2 * h.wpos.Float64() * h.wneg.Float64()
+		return u2.Float64() / pairs, within.Float64() / pairs, true
 	}
 	// Twice the pairs ordered right, and the pairs within mixed bins, in
 	// integers: exact for any count.
@@ -200,7 +229,7 @@ func mergeBins(bins []scoreBin, target int) []scoreBin {
 			continue // stale: one of the two has merged since
 		}
 		a, b := &bins[p.i], bins[p.j]
-		a.hi, a.pos, a.neg = b.hi, a.pos+b.pos, a.neg+b.neg
+		a.hi, a.pos, a.neg, a.wpos, a.wneg = b.hi, a.pos+b.pos, a.neg+b.neg, a.wpos+b.wpos, a.wneg+b.wneg
 		version[p.i]++
 		version[p.j] = -1
 		next[p.i] = next[p.j]

@@ -175,10 +175,10 @@ func TestScoreHistogramMerged(t *testing.T) {
 // before any mixed pair, so the curve keeps its corners.
 func TestMergeBinsOneClassRunsFirst(t *testing.T) {
 	bins := []scoreBin{
-		{0, 0, 0, 1}, {1, 1, 0, 1}, {2, 2, 1, 0}, {3, 3, 1, 0}, {4, 4, 0, 1}, {5, 5, 1, 0},
+		{0, 0, 0, 1, 0, 1}, {1, 1, 0, 1, 0, 1}, {2, 2, 1, 0, 1, 0}, {3, 3, 1, 0, 1, 0}, {4, 4, 0, 1, 0, 1}, {5, 5, 1, 0, 1, 0},
 	}
 	got := mergeBins(slices.Clone(bins), 4)
-	want := []scoreBin{{0, 1, 0, 2}, {2, 3, 2, 0}, {4, 4, 0, 1}, {5, 5, 1, 0}}
+	want := []scoreBin{{0, 1, 0, 2, 0, 2}, {2, 3, 2, 0, 2, 0}, {4, 4, 0, 1, 0, 1}, {5, 5, 1, 0, 1, 0}}
 	if !slices.Equal(got, want) {
 		t.Errorf("merged %v, want %v", got, want)
 	}

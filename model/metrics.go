@@ -27,6 +27,12 @@ type Metrics struct {
 	Threshold float64 // a sample is predicted 1 when its probability is >= Threshold
 	Accuracy  float64
 	LogLoss   float64 // mean negative log-likelihood per sample
+	// Weight is the samples' summed weight when some weighs other than 1
+	// (Evaluator.AddWeighted), and 0 otherwise. Every metric is then
+	// weighted: accuracy, log-loss, precision, recall and F1 count each
+	// sample's weight, the AUC each pair's product of weights. N, the
+	// supports and the confusion matrix still count samples.
+	Weight float64 `json:",omitempty"`
 
 	// AUC is the probability that a random positive sample scores above a
 	// random negative one, ties counting 1/2. It is undefined when only one
@@ -77,7 +83,7 @@ func Evaluate(labels, probs []float64, threshold float64) (Metrics, error) {
 		}
 		loss += min(l, maxLoss)
 	}
-	m := summarize(int64(len(labels)), threshold, c, loss)
+	m := summarize(int64(len(labels)), threshold, c, c.tally(), loss)
 	m.AUC, m.AUCDefined = auc(labels, probs)
 	return m, nil
 }
@@ -101,7 +107,7 @@ func EvaluateMargins(labels, margins []float64, threshold float64) (Metrics, err
 		c.add(labels[i], Sigmoid(z) >= threshold)
 		loss.Add(Loss(z, labels[i]))
 	}
-	m := summarize(int64(len(labels)), threshold, c, loss.Float64())
+	m := summarize(int64(len(labels)), threshold, c, c.tally(), loss.Float64())
 	m.AUC, m.AUCDefined = auc(labels, margins)
 	return m, nil
 }
@@ -137,17 +143,30 @@ func (c *Confusion) add(label float64, predicted bool) {
 	}
 }
 
+// tally is a confusion matrix's cells as weights: its counts, or the
+// samples' summed weights (Evaluator.AddWeighted).
+type tally struct{ tp, fp, tn, fn float64 }
+
+func (c Confusion) tally() tally {
+	return tally{float64(c.TP), float64(c.FP), float64(c.TN), float64(c.FN)}
+}
+
 // summarize derives every metric but the AUC from the confusion counts of
-// n samples and their summed log-loss.
-func summarize(n int64, threshold float64, c Confusion, loss float64) Metrics {
+// n samples, the cells' weights t (their counts when unweighted) and the
+// samples' summed (weighted) log-loss.
+func summarize(n int64, threshold float64, c Confusion, t tally, loss float64) Metrics {
+	total := t.tp + t.tn + t.fp + t.fn
 	m := Metrics{
 		N:         n,
 		Threshold: threshold,
-		Accuracy:  float64(c.TP+c.TN) / float64(n),
-		LogLoss:   loss / float64(n),
-		Positive:  classMetrics(c.TP, c.FP, c.FN),
-		Negative:  classMetrics(c.TN, c.FN, c.FP),
+		Accuracy:  (t.tp + t.tn) / total,
+		LogLoss:   loss / total,
+		Positive:  classMetrics(t.tp, t.fp, t.fn, c.TP+c.FN),
+		Negative:  classMetrics(t.tn, t.fn, t.fp, c.TN+c.FP),
 		Confusion: c,
+	}
+	if total != float64(n) {
+		m.Weight = total
 	}
 	m.MacroPrecision = (m.Positive.Precision + m.Negative.Precision) / 2
 	m.MacroRecall = (m.Positive.Recall + m.Negative.Recall) / 2
@@ -155,12 +174,13 @@ func summarize(n int64, threshold float64, c Confusion, loss float64) Metrics {
 	return m
 }
 
-// classMetrics takes the counts with the class as the positive one.
-func classMetrics(tp, fp, fn int64) ClassMetrics {
+// classMetrics takes the cells' weights with the class as the positive
+// one, and its count of samples.
+func classMetrics(tp, fp, fn float64, support int64) ClassMetrics {
 	m := ClassMetrics{
 		Precision: ratio(tp, tp+fp),
 		Recall:    ratio(tp, tp+fn),
-		Support:   tp + fn,
+		Support:   support,
 	}
 	if m.Precision+m.Recall > 0 {
 		m.F1 = 2 * m.Precision * m.Recall / (m.Precision + m.Recall)
@@ -168,11 +188,11 @@ func classMetrics(tp, fp, fn int64) ClassMetrics {
 	return m
 }
 
-func ratio(a, b int64) float64 {
+func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
 	}
-	return float64(a) / float64(b)
+	return a / b
 }
 
 // auc is the Mann-Whitney U statistic over P*N, equal to the rank-sum
@@ -226,7 +246,8 @@ func auc(labels, scores []float64) (float64, bool) {
 type Evaluator struct {
 	threshold float64
 	c         Confusion
-	loss      ExactSum // in any order the same, as a test set's scores arrive
+	w         [4]ExactSum // the weights of TP, FP, TN, FN
+	loss      ExactSum    // in any order the same, as a test set's scores arrive
 	hist      *ScoreHistogram
 }
 
@@ -250,16 +271,35 @@ func NewEvaluator(threshold float64, aucBins int) (*Evaluator, error) {
 }
 
 // Add counts one sample of label 0 or 1 and margin z = w·x, finite.
-func (e *Evaluator) Add(label, z float64) error {
+func (e *Evaluator) Add(label, z float64) error { return e.AddWeighted(label, z, 1) }
+
+// AddWeighted counts one sample of weight w (a finite number > 0) as Add
+// does: the metrics are then the weighted ones, each sample counting w
+// times in every cell, sum and pair (Metrics.Weight).
+func (e *Evaluator) AddWeighted(label, z, w float64) error {
 	if label != 0 && label != 1 {
 		return fmt.Errorf("label %v is not 0 or 1", label)
 	}
 	if math.IsNaN(z) || math.IsInf(z, 0) {
 		return fmt.Errorf("margin %v is not finite", z)
 	}
+	if !(w > 0) || math.IsInf(w, 0) {
+		return fmt.Errorf("sample weight %v is not a finite number > 0", w)
+	}
+	before := e.c
 	e.c.add(label, Sigmoid(z) >= e.threshold)
-	e.loss.Add(Loss(z, label))
-	e.hist.Add(label == 1, z)
+	switch {
+	case e.c.TP != before.TP:
+		e.w[0].Add(w)
+	case e.c.FP != before.FP:
+		e.w[1].Add(w)
+	case e.c.TN != before.TN:
+		e.w[2].Add(w)
+	default:
+		e.w[3].Add(w)
+	}
+	e.loss.Add(w * Loss(z, label))
+	e.hist.AddWeighted(label == 1, z, w)
 	return nil
 }
 
@@ -273,7 +313,8 @@ func (e *Evaluator) Metrics() (Metrics, error) {
 	if n == 0 {
 		return Metrics{}, errors.New("no samples to evaluate")
 	}
-	m := summarize(n, e.threshold, e.c, e.loss.Float64())
+	t := tally{e.w[0].Float64(), e.w[1].Float64(), e.w[2].Float64(), e.w[3].Float64()}
+	m := summarize(n, e.threshold, e.c, t, e.loss.Float64())
 	m.AUC, m.AUCBound, m.AUCDefined = e.hist.AUC()
 	return m, nil
 }

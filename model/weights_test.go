@@ -114,3 +114,41 @@ func TestClassWeightIsEachLinesWeight(t *testing.T) {
 	require.Error(t, TrainParams{ClassWeight: [2]float64{-1, 1}}.WithDefaults().Validate())
 	require.Error(t, TrainParams{ClassWeight: [2]float64{1, math.Inf(1)}}.WithDefaults().Validate())
 }
+
+// TestWeightedMetricsCountSamplesRepeated: the Evaluator's metrics with
+// integer weights are those of each sample added that many times.
+func TestWeightedMetricsCountSamplesRepeated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	weighted, err := NewEvaluator(0.5, EvalAUCBins)
+	require.NoError(t, err)
+	repeated, err := NewEvaluator(0.5, EvalAUCBins)
+	require.NoError(t, err)
+	var sum float64
+	for range 3000 {
+		y := float64(rng.IntN(2))
+		z := math.Round(rng.NormFloat64()*40) / 10 // ties
+		w := 1 + rng.IntN(3)
+		require.NoError(t, weighted.AddWeighted(y, z, float64(w)))
+		for range w {
+			require.NoError(t, repeated.Add(y, z))
+		}
+		sum += float64(w)
+	}
+	a, err := weighted.Metrics()
+	require.NoError(t, err)
+	b, err := repeated.Metrics()
+	require.NoError(t, err)
+	require.Equal(t, sum, a.Weight)
+	require.Zero(t, b.Weight, "unweighted")
+	require.Equal(t, int64(3000), a.N)
+	for name, pair := range map[string][2]float64{
+		"accuracy": {a.Accuracy, b.Accuracy}, "log-loss": {a.LogLoss, b.LogLoss}, "AUC": {a.AUC, b.AUC},
+		"precision": {a.Positive.Precision, b.Positive.Precision}, "recall": {a.Negative.Recall, b.Negative.Recall},
+		"macro F1": {a.MacroF1, b.MacroF1},
+	} {
+		require.InDelta(t, pair[1], pair[0], 1e-14, name)
+	}
+	require.Zero(t, a.AUCBound)
+	require.Error(t, weighted.AddWeighted(1, 0, 0))
+	require.Error(t, weighted.AddWeighted(1, 0, math.NaN()))
+}

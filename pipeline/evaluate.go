@@ -27,7 +27,11 @@ func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
 				return err
 			}
 			for i, y := range b.Labels {
-				if err := e.Add(y, b.Margins[i]); err != nil {
+				w := 1.0
+				if b.Weights != nil {
+					w = b.Weights[i]
+				}
+				if err := e.AddWeighted(y, b.Margins[i], w); err != nil {
 					return fmt.Errorf("%s: %v", f.Path, err)
 				}
 			}

@@ -65,3 +65,54 @@ func TestWeightedTrainingMatchesReference(t *testing.T) {
 		})
 	}
 }
+
+// TestWeightedTestMetrics: a test set's metrics count each sample's weight
+// (its own times its class's) as model.Evaluator does, at the reference
+// trainer's weights of every pass, on two runners.
+func TestWeightedTestMetrics(t *testing.T) {
+	dir := t.TempDir()
+	data := writeWeighted(t, dir, model.SynthParams{Samples: 1500, Features: 200, PerSample: 8, Seed: 31, Noise: 0.1})
+	p := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 200, Iterations: 3, ClassWeight: [2]float64{1, 2}, Tol: -1, GTol: -1, GapTol: -1}
+	d, err := model.ReadTrainingSet([]string{data}, p)
+	require.NoError(t, err)
+	ref, err := model.NewTrainer(d, p, nil)
+	require.NoError(t, err)
+	var want []model.Metrics
+	for range p.Iterations + 1 {
+		ref.Pass()
+		w := ref.Weights()
+		e, err := model.NewEvaluator(0.5, model.EvalAUCBins)
+		require.NoError(t, err)
+		require.NoError(t, model.EachSample([]string{data}, func(_ int, s *model.Sample) {
+			z := w[model.BiasName]
+			for _, f := range s.Features {
+				z += w[f.Name] * f.Value
+			}
+			require.NoError(t, e.AddWeighted(s.Label, z, model.SampleWeight(s.Weight, s.Label, p.ClassWeight)))
+		}))
+		m, err := e.Metrics()
+		require.NoError(t, err)
+		want = append(want, m)
+	}
+	require.Greater(t, want[0].Weight, float64(want[0].N), "the test set is weighted")
+
+	for _, runner := range []string{"direct", "prism"} {
+		t.Run(runner, func(t *testing.T) {
+			res, err := Train(context.Background(), TrainConfig{Inputs: []string{data}, Tests: []string{data},
+				WorkDir: filepath.Join(dir, "work-"+runner), Output: filepath.Join(dir, "model-"+runner),
+				Train: p, Shards: 2, Run: runnerFor(runner)})
+			require.NoError(t, err)
+			require.Len(t, res.History, len(want))
+			for i, f := range res.History {
+				got := f.Test
+				require.NotNil(t, got)
+				require.Equal(t, want[i].Weight, got.Weight, "pass %d", i)
+				require.Equal(t, want[i].Confusion, got.Confusion, "pass %d", i)
+				for name, pair := range map[string][2]float64{"accuracy": {want[i].Accuracy, got.Accuracy},
+					"log-loss": {want[i].LogLoss, got.LogLoss}, "AUC": {want[i].AUC, got.AUC}, "F1": {want[i].Positive.F1, got.Positive.F1}} {
+					require.InDelta(t, pair[0], pair[1], 1e-9, "pass %d: %s", i, name)
+				}
+			}
+		})
+	}
+}

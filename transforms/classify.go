@@ -15,6 +15,7 @@ type PredictionBlock struct {
 	File    int32
 	Lines   []int64
 	Labels  []float64
+	Weights []float64 // the samples' weights, nil when all are 1
 	Margins []float64 // z = sum_j w_j x_j, the intercept included
 }
 
@@ -42,5 +43,5 @@ func scoreBlock(b SufficientBlock) PredictionBlock {
 	n := len(b.Labels)
 	z, zd := make([]float64, n), make([]float64, n)
 	b.Matrix().Margins(b.W, b.D, z, zd)
-	return PredictionBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Margins: z}
+	return PredictionBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Weights: b.Weights, Margins: z}
 }

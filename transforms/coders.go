@@ -744,6 +744,7 @@ func AppendPredictionBlock(dst []byte, b PredictionBlock) []byte {
 	e.int(int64(b.File))
 	e.i64s(b.Lines)
 	e.f64s(b.Labels)
+	e.vals(b.Weights)
 	e.f64s(b.Margins)
 	return e.b
 }
@@ -753,11 +754,11 @@ func encodePredictionBlock(b PredictionBlock) []byte { return AppendPredictionBl
 // DecodePredictionBlock is the inverse of AppendPredictionBlock.
 func DecodePredictionBlock(b []byte) (PredictionBlock, error) {
 	d := decoder{b: b}
-	p := PredictionBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(), Margins: d.f64s()}
+	p := PredictionBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(), Weights: d.vals(), Margins: d.f64s()}
 	if err := d.done(); err != nil {
 		return p, err
 	}
-	if len(p.Lines) != len(p.Labels) || len(p.Lines) != len(p.Margins) {
+	if len(p.Lines) != len(p.Labels) || len(p.Lines) != len(p.Margins) || !weightsFit(p.Weights, len(p.Lines)) {
 		return p, ErrMalformed
 	}
 	return p, nil

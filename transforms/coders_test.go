@@ -114,7 +114,8 @@ func codecs() []codec {
 				Features: []string{"a"}, ColPtr: []int32{0, 2}, Rows: []int32{0, 1}, Vals: []float64{2, 0.5}},
 				Margins: model.SubspaceMargins{ZW: []float64{1, -1}, Z: [][]float64{{0.25, oddNaN}}}}),
 		codecOf("PredictionBlock", true, encodePredictionBlock, DecodePredictionBlock,
-			PredictionBlock{Block: 9, File: 2, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Margins: []float64{math.Inf(-1), 745.5}}),
+			PredictionBlock{Block: 9, File: 2, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Margins: []float64{math.Inf(-1), 745.5}},
+			PredictionBlock{Block: 9, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Weights: []float64{0.5, 7}, Margins: []float64{1, 2}}),
 	}
 }
 
@@ -296,6 +297,7 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"MarginBlock/zw", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1, 2}}})},
 		{"MarginBlock/z", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1}, Z: [][]float64{{1, 2}}}})},
 		{"GradientBlock/margins", decErr(decodeGradientBlock), encodeGradientBlock(GradientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1}, ColPtr: []int32{0}}})},
+		{"PredictionBlock/weights", decErr(DecodePredictionBlock), encodePredictionBlock(PredictionBlock{Lines: []int64{1}, Labels: []float64{1}, Weights: []float64{1, 2}, Margins: []float64{1}})},
 		{"PredictionBlock/labels", decErr(DecodePredictionBlock), encodePredictionBlock(PredictionBlock{Lines: []int64{1}, Margins: []float64{1}})},
 		{"PredictionBlock/margins", decErr(DecodePredictionBlock), encodePredictionBlock(PredictionBlock{Lines: []int64{1}, Labels: []float64{1}})},
 		// Shapes: row pointers and column pointers that do not fit their
