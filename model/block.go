@@ -23,11 +23,14 @@ type Block struct {
 func (b *Block) NumRows() int { return len(b.Labels) }
 
 // Weight is row r's sample weight.
-func (b *Block) Weight(r int) float64 {
-	if b.Weights == nil {
+func (b *Block) Weight(r int) float64 { return WeightAt(b.Weights, r) }
+
+// WeightAt is sample r's weight in a block's weights, nil meaning all 1.
+func WeightAt(weights []float64, r int) float64 {
+	if weights == nil {
 		return 1
 	}
-	return b.Weights[r]
+	return weights[r]
 }
 
 // NumCols returns the number of distinct features in the block.

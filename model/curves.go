@@ -46,7 +46,7 @@ type labelledScore struct {
 const histogramPending = 1 << 14
 
 // NewScoreHistogram returns a histogram of at most maxBins bins (at least
-// 2): 32 bytes each, plus a buffer of 16 bytes for each of up to
+// 2): 48 bytes each, plus a buffer of 24 bytes for each of up to
 // max(maxBins, histogramPending) scores.
 func NewScoreHistogram(maxBins int) *ScoreHistogram {
 	if maxBins < 2 {

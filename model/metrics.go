@@ -130,16 +130,29 @@ func checkInputs(labels, scores []float64, threshold float64, what string) error
 	return nil
 }
 
-func (c *Confusion) add(label float64, predicted bool) {
+// Confusion cells, as add returns them.
+const (
+	cellTP = iota
+	cellFP
+	cellTN
+	cellFN
+)
+
+// add counts a sample and returns its cell.
+func (c *Confusion) add(label float64, predicted bool) int {
 	switch {
 	case label == 1 && predicted:
 		c.TP++
+		return cellTP
 	case label == 1:
 		c.FN++
+		return cellFN
 	case predicted:
 		c.FP++
+		return cellFP
 	default:
 		c.TN++
+		return cellTN
 	}
 }
 
@@ -246,19 +259,19 @@ func auc(labels, scores []float64) (float64, bool) {
 type Evaluator struct {
 	threshold float64
 	c         Confusion
-	w         [4]ExactSum // the weights of TP, FP, TN, FN
+	w         [4]ExactSum // the weights of each cell (cellTP, ...)
 	loss      ExactSum    // in any order the same, as a test set's scores arrive
 	hist      *ScoreHistogram
 }
 
 // EvalAUCBins are the AUC bins of dpmr's own evaluations (dpmr eval, a
-// training run's test set): 2 MiB, for an AUCBound near 1e-5 where the
+// training run's test set): 3 MiB, for an AUCBound near 1e-5 where the
 // classes' margins overlap, and 0 up to this many distinct margins.
 const EvalAUCBins = 1 << 16
 
 // NewEvaluator returns an Evaluator predicting 1 when a sample's
 // probability is >= threshold, counting the margins in at most aucBins bins
-// (at least 2) of 32 bytes each; AUCBound is then about 1/(2*aucBins) or
+// (at least 2) of 48 bytes each; AUCBound is then about 1/(2*aucBins) or
 // less when the classes overlap evenly.
 func NewEvaluator(threshold float64, aucBins int) (*Evaluator, error) {
 	if math.IsNaN(threshold) {
@@ -286,18 +299,7 @@ func (e *Evaluator) AddWeighted(label, z, w float64) error {
 	if !(w > 0) || math.IsInf(w, 0) {
 		return fmt.Errorf("sample weight %v is not a finite number > 0", w)
 	}
-	before := e.c
-	e.c.add(label, Sigmoid(z) >= e.threshold)
-	switch {
-	case e.c.TP != before.TP:
-		e.w[0].Add(w)
-	case e.c.FP != before.FP:
-		e.w[1].Add(w)
-	case e.c.TN != before.TN:
-		e.w[2].Add(w)
-	default:
-		e.w[3].Add(w)
-	}
+	e.w[e.c.add(label, Sigmoid(z) >= e.threshold)].Add(w)
 	e.loss.Add(w * Loss(z, label))
 	e.hist.AddWeighted(label == 1, z, w)
 	return nil
@@ -313,7 +315,7 @@ func (e *Evaluator) Metrics() (Metrics, error) {
 	if n == 0 {
 		return Metrics{}, errors.New("no samples to evaluate")
 	}
-	t := tally{e.w[0].Float64(), e.w[1].Float64(), e.w[2].Float64(), e.w[3].Float64()}
+	t := tally{e.w[cellTP].Float64(), e.w[cellFP].Float64(), e.w[cellTN].Float64(), e.w[cellFN].Float64()}
 	m := summarize(n, e.threshold, e.c, t, e.loss.Float64())
 	m.AUC, m.AUCBound, m.AUCDefined = e.hist.AUC()
 	return m, nil

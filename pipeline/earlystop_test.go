@@ -39,12 +39,10 @@ func splitLines(t *testing.T, path string, n int) (train, test string) {
 	return train, test
 }
 
-// exactMetrics scores the samples of path with weights in memory and
-// evaluates them exactly (model.EvaluateMargins), independently of the
-// pipeline's scoring and of its bounded-memory Evaluator.
-func exactMetrics(t *testing.T, path string, w map[string]float64, bias bool) *model.Metrics {
+// eachMargin scores the samples of path with weights w in memory,
+// independently of the pipeline's scoring, and calls fn with each.
+func eachMargin(t *testing.T, path string, w map[string]float64, bias bool, fn func(s *model.Sample, z float64)) {
 	t.Helper()
-	var labels, margins []float64
 	require.NoError(t, model.EachSample([]string{path}, func(_ int, s *model.Sample) {
 		z := 0.0
 		if bias {
@@ -53,8 +51,19 @@ func exactMetrics(t *testing.T, path string, w map[string]float64, bias bool) *m
 		for _, f := range s.Features {
 			z += w[f.Name] * f.Value
 		}
-		labels, margins = append(labels, s.Label), append(margins, z)
+		fn(s, z)
 	}))
+}
+
+// exactMetrics scores the samples of path with weights in memory and
+// evaluates them exactly (model.EvaluateMargins), independently of the
+// pipeline's scoring and of its bounded-memory Evaluator.
+func exactMetrics(t *testing.T, path string, w map[string]float64, bias bool) *model.Metrics {
+	t.Helper()
+	var labels, margins []float64
+	eachMargin(t, path, w, bias, func(s *model.Sample, z float64) {
+		labels, margins = append(labels, s.Label), append(margins, z)
+	})
 	m, err := model.EvaluateMargins(labels, margins, 0.5)
 	require.NoError(t, err)
 	return &m

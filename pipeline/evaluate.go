@@ -27,11 +27,7 @@ func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
 				return err
 			}
 			for i, y := range b.Labels {
-				w := 1.0
-				if b.Weights != nil {
-					w = b.Weights[i]
-				}
-				if err := e.AddWeighted(y, b.Margins[i], w); err != nil {
+				if err := e.AddWeighted(y, b.Margins[i], model.WeightAt(b.Weights, i)); err != nil {
 					return fmt.Errorf("%s: %v", f.Path, err)
 				}
 			}

@@ -138,10 +138,7 @@ func blockStats(b transforms.ParsedBlock) []float64 {
 	}
 	v[statNonzeros] = float64(len(b.Vals))
 	for r := range b.Labels {
-		w := 1.0
-		if b.Weights != nil {
-			w = b.Weights[r]
-		}
+		w := model.WeightAt(b.Weights, r)
 		for _, x := range b.Vals[b.RowPtr[r]:b.RowPtr[r+1]] {
 			v[statSumSq] += w * x * x
 		}

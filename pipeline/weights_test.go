@@ -83,13 +83,9 @@ func TestWeightedTestMetrics(t *testing.T) {
 		w := ref.Weights()
 		e, err := model.NewEvaluator(0.5, model.EvalAUCBins)
 		require.NoError(t, err)
-		require.NoError(t, model.EachSample([]string{data}, func(_ int, s *model.Sample) {
-			z := w[model.BiasName]
-			for _, f := range s.Features {
-				z += w[f.Name] * f.Value
-			}
+		eachMargin(t, data, w, p.Bias, func(s *model.Sample, z float64) {
 			require.NoError(t, e.AddWeighted(s.Label, z, model.SampleWeight(s.Weight, s.Label, p.ClassWeight)))
-		}))
+		})
 		m, err := e.Metrics()
 		require.NoError(t, err)
 		want = append(want, m)

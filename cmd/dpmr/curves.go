@@ -13,7 +13,7 @@ import (
 )
 
 // curveBins is how many score intervals eval --curves counts the
-// predictions in as it reads them (model.ScoreHistogram, 32 bytes each):
+// predictions in as it reads them (model.ScoreHistogram, 48 bytes each):
 // fine enough that merging them down to maxCurvePoints loses little.
 const curveBins = 1 << 14
 
