@@ -58,6 +58,7 @@ type Needs struct {
 type Measured struct {
 	Params TrainParams
 	Lambda float64 // the row's L2 strength (0 for the intercept's row)
+	L1     float64 // the row's L1 strength (likewise)
 	IsBias bool    // the row is the intercept's and training has one
 	Choice Choice  // the point the pass chose
 	Grad   float64 // data gradient at the chosen point, summed over blocks
@@ -164,6 +165,9 @@ func withStepTol(p TrainParams) TrainParams {
 // sets the next one; H, U and the history are the method's.
 func moveRow(r Row, m Measured) Row {
 	w := TrialWeight(r.W, r.D, m.Choice.Alpha)
+	if m.L1 > 0 {
+		w = OrthantWeight(r.W, r.D, m.Choice.Alpha)
+	}
 	g := m.Grad
 	if !m.IsBias {
 		g += m.Params.Lambda * w

@@ -19,6 +19,15 @@ func RowLambda(lambda float64, bias bool, name string) float64 {
 	return lambda
 }
 
+// RowL1 is the L1 strength of the parameter row named name, as RowLambda
+// is its L2 strength.
+func RowL1(l1 float64, bias bool, name string) float64 {
+	if bias && name == BiasName {
+		return 0
+	}
+	return l1
+}
+
 // TrainParams are the settings that define a training run. The reference
 // trainer and the Beam pipeline read the same struct, so they follow the
 // same rule.
@@ -26,6 +35,10 @@ type TrainParams struct {
 	// Lambda is the L2 strength; with lambda = 1/C the objective is
 	// LIBLINEAR's -s 0. The intercept is not regularized.
 	Lambda float64
+	// L1 is the L1 strength: J gains L1*|w|_1, the intercept again
+	// excepted; with both set it is the elastic net. Only lbfgs, which
+	// then runs as OWL-QN, minimizes it, and it is the default then.
+	L1 float64
 	// Bias adds the intercept, a feature of value 1 in every sample.
 	Bias bool
 	// ClassWeight multiplies the weight of the samples of class 0 and of
@@ -71,6 +84,9 @@ type TrainParams struct {
 func (p TrainParams) WithDefaults() TrainParams {
 	if p.Optimizer == "" {
 		p.Optimizer = Methods[0].Name()
+		if p.L1 > 0 {
+			p.Optimizer = LBFGS
+		}
 	}
 	if m, err := MethodNamed(p.Optimizer); err == nil {
 		p = m.Defaults(p)
@@ -114,6 +130,12 @@ func (p TrainParams) Validate() error {
 	}
 	if !(p.Lambda >= 0) || math.IsInf(p.Lambda, 0) {
 		return fmt.Errorf("lambda %v must be a finite number >= 0", p.Lambda)
+	}
+	if !(p.L1 >= 0) || math.IsInf(p.L1, 0) {
+		return fmt.Errorf("l1 %v must be a finite number >= 0", p.L1)
+	}
+	if p.L1 > 0 && p.Optimizer != LBFGS {
+		return fmt.Errorf("l1 needs optimizer %s (OWL-QN), not %s: the others minimize a smooth J only", LBFGS, p.Optimizer)
 	}
 	if !(p.LearningRate >= 0) || math.IsInf(p.LearningRate, 0) {
 		return fmt.Errorf("learning rate %v must be a finite number > 0 (or 0 for the default)", p.LearningRate)

@@ -13,6 +13,12 @@ import (
 // realOptima reads testdata/real/optimum.txt-style files: set -> J*.
 func realOptima(t testing.TB, path string) map[string]float64 {
 	t.Helper()
+	return realColumn(t, path, 4)
+}
+
+// realColumn reads column col (from 0) of such a file: set -> value.
+func realColumn(t testing.TB, path string, col int) map[string]float64 {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -22,10 +28,10 @@ func realOptima(t testing.TB, path string) map[string]float64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) < 5 || strings.HasPrefix(fs[0], "#") {
+		if len(fs) <= col || strings.HasPrefix(fs[0], "#") {
 			continue
 		}
-		v, err := strconv.ParseFloat(fs[4], 64)
+		v, err := strconv.ParseFloat(fs[col], 64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,13 +72,18 @@ func passesTo(tr *Trainer, opt float64, max int, rels ...float64) ([]int, []Figu
 // sotu-bi"), DPMR_REAL_OPTS (optimizers, default lbfgs), DPMR_REAL_BLOCK
 // (block size, default 300), DPMR_REAL_MAX (passes, default 150),
 // DPMR_REAL_MEM (Memory, default the optimizer's), DPMR_REAL_TRACE (print
-// the gap of every pass).
+// the gap of every pass), DPMR_REAL_L1 (set: --l1 1 --lambda 0 against
+// optimum-l1.txt, with the nonzero weights at the end).
 func TestMeasureReal(t *testing.T) {
 	dir := os.Getenv("DPMR_REAL_DIR")
 	if dir == "" {
 		t.Skip("DPMR_REAL_DIR not set")
 	}
-	opt := realOptima(t, filepath.Join(dir, "optimum.txt"))
+	optFile, lambda, l1 := "optimum.txt", 1.0, 0.0
+	if os.Getenv("DPMR_REAL_L1") != "" {
+		optFile, lambda, l1 = "optimum-l1.txt", 0, 1
+	}
+	opt := realOptima(t, filepath.Join(dir, optFile))
 	sets := strings.Fields(os.Getenv("DPMR_REAL_SETS"))
 	if len(sets) == 0 {
 		sets = []string{"names", "sotu", "sotu-bi"}
@@ -99,7 +110,7 @@ func TestMeasureReal(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range opts {
-			tr, err := NewTrainer(d, TrainParams{Lambda: 1, Optimizer: o, Memory: mem, BlockSize: bs, Tol: -1, GTol: -1, GapTol: -1, Iterations: 1000}, nil)
+			tr, err := NewTrainer(d, TrainParams{Lambda: lambda, L1: l1, Optimizer: o, Memory: mem, BlockSize: bs, Tol: -1, GTol: -1, GapTol: -1, Iterations: 1000}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,8 +119,9 @@ func TestMeasureReal(t *testing.T) {
 			for _, f := range hist {
 				secs += f.Seconds
 			}
-			fmt.Printf("RESULT %-8s %-10s samples %d features %d nnz %d blocks %d J* %.10g  1e-4: %d  1e-6: %d  final gap %.3g  s/pass %.3f\n",
-				set, o, d.Samples, len(d.Names), d.Nonzeros, len(d.Blocks), opt[set], got[0], got[1], hist[len(hist)-1].J/opt[set]-1, secs/float64(len(hist)))
+			last := hist[len(hist)-1]
+			fmt.Printf("RESULT %-8s %-10s samples %d features %d nnz %d blocks %d J* %.10g  1e-4: %d  1e-6: %d  final gap %.3g  s/pass %.3f  nonzero weights %d\n",
+				set, o, d.Samples, len(d.Names), d.Nonzeros, len(d.Blocks), opt[set], got[0], got[1], last.J/opt[set]-1, secs/float64(len(hist)), last.Rows-last.Zeros)
 			if os.Getenv("DPMR_REAL_TRACE") != "" {
 				for _, f := range hist {
 					fmt.Printf("  %3d gap %.3e step %.4g steep %v\n", f.Pass, f.J/opt[set]-1, f.Alpha, f.Steepest)

@@ -685,13 +685,7 @@ func (t *Trainer) subspacePass() Figures {
 	for j := range t.Rows {
 		t.Rows[j] = SubspaceUpdateRow(t.Rows[j], p, lam(j), ch.Coef, grads[j].Float64(), curvs[j].Float64())
 	}
-	fsums := make([]ExactSum, NumRowFigures)
-	for j := range t.Rows {
-		for i, v := range RowFigures(t.Rows[j], j == t.biasCol) {
-			fsums[i].Add(v)
-		}
-	}
-	f := FromRowSums(pass, ch, p.Lambda, false, roundSums(fsums))
+	f := FromRowSums(pass, ch, p, false, t.rowFigures())
 	f.Seconds = time.Since(start).Seconds()
 	t.History = append(t.History, f)
 	return f

@@ -64,7 +64,7 @@ func (t *Trainer) Pass() Figures {
 	}
 	start := time.Now()
 	p, pl := t.Params, t.plan
-	var w, d, zw, zd, grad, resid []float64
+	var w, d, zw, zd, cw, cd, grad, resid []float64
 	lossSums := make([]ExactSum, len(pl.Steps))
 	losses := make([]float64, len(pl.Steps))
 	for bi := range t.Data.Blocks {
@@ -75,7 +75,7 @@ func (t *Trainer) Pass() Figures {
 		for i := range losses {
 			losses[i] = 0
 		}
-		b.AddLosses(losses, zw, zd, pl.Steps)
+		b.AddLineLosses(losses, zw, zd, w, d, pl.Steps, p.L1 > 0, b.localCol(t.biasCol))
 		for i, l := range losses {
 			lossSums[i].Add(l)
 		}
@@ -102,13 +102,17 @@ func (t *Trainer) Pass() Figures {
 		zw, zd = grow(zw, b.NumRows()), grow(zd, b.NumRows())
 		resid, grad = grow(resid, b.NumRows()), grow(grad, b.NumCols())
 		b.Margins(w, d, zw, zd)
-		b.Gradient(grad, resid, zw, zd, choice.Alpha)
+		xw, xd := zw, zd
+		if p.L1 > 0 {
+			xw, xd = b.ClipMargins(cw, cd, zw, zd, w, d, choice.Alpha, b.localCol(t.biasCol))
+		}
+		b.Gradient(grad, resid, xw, xd, choice.Alpha)
 		for c, j := range b.Cols {
 			grads[j].Add(grad[c])
 		}
 		if curvs != nil {
 			curv = grow(curv, b.NumCols())
-			b.Curvature(curv, resid, zw, zd, choice.Alpha)
+			b.Curvature(curv, resid, xw, xd, choice.Alpha)
 			for c, j := range b.Cols {
 				curvs[j].Add(curv[c])
 			}
@@ -127,7 +131,7 @@ func (t *Trainer) Pass() Figures {
 	}
 
 	for j := range t.Rows {
-		m := Measured{Params: p, Lambda: p.Lambda, IsBias: j == t.biasCol, Choice: choice, Grad: grads[j].Float64(), Eta: t.eta}
+		m := Measured{Params: p, Lambda: p.Lambda, L1: t.rowL1(j), IsBias: j == t.biasCol, Choice: choice, Grad: grads[j].Float64(), Eta: t.eta}
 		if m.IsBias {
 			m.Lambda = 0
 		}
@@ -145,20 +149,35 @@ func (t *Trainer) Pass() Figures {
 		coef, st := gram.Direction()
 		steepest = st
 		for j := range t.Rows {
-			t.Rows[j] = ApplyDirection(t.Rows[j], coef)
+			t.Rows[j] = ApplyDirection(t.Rows[j], coef, t.rowL1(j))
 		}
 	}
-	sums := make([]ExactSum, NumRowFigures)
-	for j := range t.Rows {
-		for i, v := range RowFigures(t.Rows[j], j == t.biasCol) {
-			sums[i].Add(v)
-		}
-	}
-	f := FromRowSums(pl.Pass, choice, p.Lambda, steepest, roundSums(sums))
+	f := FromRowSums(pl.Pass, choice, p, steepest, t.rowFigures())
 	f.Seconds = time.Since(start).Seconds()
 	t.History = append(t.History, f)
 	t.plan = NextPlan(p, f)
 	return f
+}
+
+// rowFigures sums every row's RowFigures.
+func (t *Trainer) rowFigures() []float64 {
+	sums := make([]ExactSum, RowFiguresLen(t.Params))
+	for j := range t.Rows {
+		for i, v := range RowFigures(t.Rows[j], t.Params, j == t.biasCol) {
+			if v != 0 {
+				sums[i].Add(v)
+			}
+		}
+	}
+	return roundSums(sums)
+}
+
+// rowL1 is row j's L1 strength.
+func (t *Trainer) rowL1(j int) float64 {
+	if j == t.biasCol {
+		return 0
+	}
+	return t.Params.L1
 }
 
 // gram sums the L-BFGS basis products over all rows.
@@ -166,11 +185,11 @@ func (t *Trainer) gram() Gram {
 	k := len(t.Rows[0].S)
 	sums := make([]ExactSum, GramLen(k))
 	var basis []float64
-	for _, r := range t.Rows {
+	for j, r := range t.Rows {
 		if len(r.S) != k {
 			panic(fmt.Sprintf("model: rows disagree on history length: %d and %d", len(r.S), k))
 		}
-		basis = RowBasis(basis, r)
+		basis = RowBasis(basis, r, t.rowL1(j))
 		AddRowProducts(basis, func(i int, v float64) { sums[i].Add(v) })
 	}
 	return Gram{K: k, Dot: roundSums(sums)}

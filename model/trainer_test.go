@@ -285,13 +285,13 @@ func TestVectorFreeDirectionMatchesTwoLoop(t *testing.T) {
 	}
 	gram := Gram{K: k, Dot: make([]float64, GramLen(k))}
 	for _, r := range rows {
-		AddRowProducts(RowBasis(nil, r), func(i int, v float64) { gram.Dot[i] += v })
+		AddRowProducts(RowBasis(nil, r, 0), func(i int, v float64) { gram.Dot[i] += v })
 	}
 	coef, steepest := gram.Direction()
 	require.False(t, steepest)
 	want := textbookDirection(st, yt, gt)
 	for j, r := range rows {
-		require.InDelta(t, want[j]/math.Sqrt(r.H), ApplyDirection(r, coef).D, 1e-10)
+		require.InDelta(t, want[j]/math.Sqrt(r.H), ApplyDirection(r, coef, 0).D, 1e-10)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/transforms"
 )
 
@@ -22,14 +23,16 @@ func init() {
 // The model's weights are text files of "feature<TAB>weight" lines, sorted
 // by feature within each file. A weight is written in the shortest form
 // that reads back to the same float64. The intercept is the line whose
-// feature is empty (it starts with the tab).
+// feature is empty (it starts with the tab). A model trained with an L1
+// term leaves out the features whose weight is 0 (model.json counts
+// them): scoring weighs a feature it does not find 0.
 
-// ExportWeights writes the rows' weights as dir/weights-SSSSS-of-NNNNN.
-// Expects PCollection<KV<int32, transforms.RowPack>>; returns
-// PCollection<ShardFile>.
-func ExportWeights(s beam.Scope, dir string, shards int, rows beam.PCollection) beam.PCollection {
+// ExportWeights writes the rows' weights, trained under p, as
+// dir/weights-SSSSS-of-NNNNN. Expects PCollection<KV<int32,
+// transforms.RowPack>>; returns PCollection<ShardFile>.
+func ExportWeights(s beam.Scope, dir string, shards int, rows beam.PCollection, p model.TrainParams) beam.PCollection {
 	s = s.Scope("dpmr.ExportWeights")
-	lines := beam.ParDo(s, &weightLinesFn{Shards: shards}, rows)
+	lines := beam.ParDo(s, &weightLinesFn{Shards: shards, L1: p.L1, Bias: p.Bias}, rows)
 	return beam.ParDo(s, &writeTextShardFn{Dir: dir, Name: "weights", Shards: shards}, beam.GroupByKey(s, lines))
 }
 
@@ -44,11 +47,18 @@ func WeightLine(name string, w float64) []byte {
 
 // weightLinesFn formats a partition's weights, one run of lines per
 // output shard.
-type weightLinesFn struct{ Shards int }
+type weightLinesFn struct {
+	Shards int
+	L1     float64 // zero weights of rows with an L1 term are left out
+	Bias   bool
+}
 
 func (f *weightLinesFn) ProcessElement(_ int32, pack transforms.RowPack, emit func(int32, []byte)) {
 	runs := make([][]byte, f.Shards)
 	for i, name := range pack.Names {
+		if pack.Rows[i].W == 0 && model.RowL1(f.L1, f.Bias, name) > 0 {
+			continue
+		}
 		k := shardOfName(name, f.Shards)
 		runs[k] = append(runs[k], WeightLine(name, pack.Rows[i].W)...)
 	}

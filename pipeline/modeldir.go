@@ -46,12 +46,16 @@ type ModelInfo struct {
 	Objective string `json:"objective"`
 	CreatedAt string `json:"created_at"`
 
-	Lambda     float64    `json:"lambda"`
-	Bias       bool       `json:"bias"`
-	Intercept  float64    `json:"intercept"` // the intercept's weight (also in the weights files)
-	Optimizer  string     `json:"optimizer"`
-	Iterations int        `json:"iterations"` // passes after the first
-	StopReason model.Stop `json:"stop_reason"`
+	Lambda float64 `json:"lambda"`
+	L1     float64 `json:"l1,omitempty"`
+	// ZeroWeights counts the features whose weight the L1 term made 0;
+	// the weights files leave them out.
+	ZeroWeights int64      `json:"zero_weights,omitempty"`
+	Bias        bool       `json:"bias"`
+	Intercept   float64    `json:"intercept"` // the intercept's weight (also in the weights files)
+	Optimizer   string     `json:"optimizer"`
+	Iterations  int        `json:"iterations"` // passes after the first
+	StopReason  model.Stop `json:"stop_reason"`
 	// EarlyStop, when set, is the pass exported in place of the last
 	// (TrainConfig.EarlyStop).
 	EarlyStop *model.EarlyChoice `json:"early_stop,omitempty"`
@@ -82,7 +86,7 @@ type ModelInfo struct {
 // ModelFileName is the name of the model's description.
 const ModelFileName = "model.json"
 
-const objectiveText = "sum_i c_i*[log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 (intercept not regularized); z_i = sum_j w_j*x_ij; c_i = sample i's weight times its class's, 1 unless given"
+const objectiveText = "sum_i c_i*[log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 + l1 * sum_j |w_j| (intercept not regularized); z_i = sum_j w_j*x_ij; c_i = sample i's weight times its class's, 1 unless given"
 
 // export writes the model: the weights files through a pipeline, then
 // model.json.
@@ -93,7 +97,7 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 	exportDir := joinPath(c.WorkDir, "export")
 	_, err := c.runRetried(ctx, lock, "export", retries, func() *beam.Pipeline {
 		p, s := beam.NewPipelineWithRoot()
-		files := ExportWeights(s, c.Output, c.Shards, ReadRows(s, rows))
+		files := ExportWeights(s, c.Output, c.Shards, ReadRows(s, rows), c.Train)
 		WriteManifest(s, exportDir, files, beam.PCollection{})
 		return p
 	})
@@ -111,7 +115,7 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 	info := &ModelInfo{
 		Format: ModelFormat, Version: modelVersion, Objective: objectiveText,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339),
-		Lambda:    c.Train.Lambda, Bias: c.Train.Bias, Optimizer: c.Train.Optimizer,
+		Lambda:    c.Train.Lambda, L1: c.Train.L1, ZeroWeights: last.Zeros, Bias: c.Train.Bias, Optimizer: c.Train.Optimizer,
 		Iterations: len(history) - 1, StopReason: reason, Gap: last.Gap, J: last.J, GradNorm: last.GradNorm,
 		Features: meta.Features, Samples: meta.Samples, Positives: meta.Positives, Nonzeros: meta.Nonzeros,
 		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),

@@ -113,7 +113,7 @@ func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (c
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
 		return searched.Choice, transforms.SubspaceGradients(s, searched, p.Partitions)
 	}
-	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda)
+	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias)
 	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 }
 
@@ -123,6 +123,8 @@ func gradientParams(p PassParams) transforms.GradientParams {
 	return transforms.GradientParams{
 		Averaging:  needs.LocalSGD,
 		Curvature:  needs.Curvature,
+		L1:         p.Train.L1 > 0,
+		Bias:       p.Train.Bias,
 		Eta:        p.Eta,
 		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
 		Partitions: p.Partitions,

@@ -22,15 +22,20 @@ func init() {
 // trial point costs one loss per sample), sums the losses exactly over all
 // blocks and picks the step. Expects PCollection<SufficientBlock>; returns
 // a singleton PCollection<model.Choice>.
-func LineSearch(s beam.Scope, blocks beam.PCollection, plan model.Plan, lambda float64) beam.PCollection {
+//
+// With an L1 term (plan.L1 > 0) the trial points are OWL-QN's, whose
+// margins each block corrects for the columns that cross zero; bias tells
+// that the intercept's column, which has no L1 term, never does.
+func LineSearch(s beam.Scope, blocks beam.PCollection, plan model.Plan, lambda float64, bias bool) beam.PCollection {
 	s = s.Scope("dpmr.LineSearch")
-	losses := beam.ParDo(s, &blockLossesFn{Steps: plan.Steps}, blocks)
+	losses := beam.ParDo(s, &blockLossesFn{Steps: plan.Steps, L1: plan.L1 > 0, Bias: bias}, blocks)
 	total := SumVectors(s, losses, len(plan.Steps))
 	return beam.ParDo(s, &selectStepFn{Plan: plan, Lambda: lambda}, total)
 }
 
 type blockLossesFn struct {
-	Steps []float64
+	Steps    []float64
+	L1, Bias bool
 }
 
 func (f *blockLossesFn) ProcessElement(b SufficientBlock, emit func([]float64)) {
@@ -38,8 +43,21 @@ func (f *blockLossesFn) ProcessElement(b SufficientBlock, emit func([]float64)) 
 	m := b.Matrix()
 	m.Margins(b.W, b.D, zw, zd)
 	losses := make([]float64, len(f.Steps))
-	m.AddLosses(losses, zw, zd, f.Steps)
+	m.AddLineLosses(losses, zw, zd, b.W, b.D, f.Steps, f.L1, biasColumn(b.Features, f.Bias))
 	emit(losses)
+}
+
+// biasColumn is the column of the intercept among a block's features when
+// training has one, or -1.
+func biasColumn(features []string, bias bool) int {
+	if bias {
+		for c, name := range features {
+			if name == model.BiasName {
+				return c
+			}
+		}
+	}
+	return -1
 }
 
 // vectorAcc sums vectors element by element, exactly.
@@ -110,7 +128,10 @@ type GradientParams struct {
 	Averaging bool
 	// Curvature also sums each feature's Hessian diagonal (model.Block's
 	// Curvature), which L-BFGS takes as its preconditioner.
-	Curvature  bool
+	Curvature bool
+	// L1: the chosen point is OWL-QN's (see LineSearch), whose margins
+	// each block corrects; Bias: the intercept's column has no L1 term.
+	L1, Bias   bool
 	Eta        float64 // local SGD step
 	Shrink     float64 // per-sample L2 shrinkage, lambda/N
 	Partitions int32   // of the parameter rows
@@ -141,6 +162,9 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 	grad := make([]float64, len(b.Features))
 	m := b.Matrix()
 	m.Margins(b.W, b.D, zw, zd)
+	if f.Params.L1 {
+		zw, zd = m.ClipMargins(nil, nil, zw, zd, b.W, b.D, c.Alpha, biasColumn(b.Features, f.Params.Bias))
+	}
 	m.Gradient(grad, resid, zw, zd, c.Alpha)
 	var curv []float64
 	if f.Params.Curvature {

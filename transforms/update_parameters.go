@@ -50,13 +50,14 @@ func UpdateParameters(s beam.Scope, rows, grads, choice beam.PCollection, p Upda
 	s = s.Scope("dpmr.UpdateParameters")
 	moved := beam.ParDo(s, &updateRowsFn{Params: p}, beam.CoGroupByKey(s, rows, grads), beam.SideInput{Input: choice})
 	dir := beam.ParDo(s, ownDirection, choice)
+	l1 := rowL1{L1: p.Train.L1, Bias: p.Train.Bias}
 	if p.Train.Method().Needs().Direction {
-		gram := beam.Combine(s, &gramSumFn{}, beam.DropKey(s, moved))
+		gram := beam.Combine(s, &gramSumFn{L1: l1}, beam.DropKey(s, moved))
 		dir = beam.ParDo(s, directionOf, gram)
 	}
-	next := beam.ParDo(s, &applyDirectionFn{}, moved, beam.SideInput{Input: dir})
-	sums := beam.Combine(s, &rowFiguresSumFn{Bias: p.Train.Bias}, beam.DropKey(s, next))
-	figs := beam.ParDo(s, &figuresFn{Pass: p.Pass, Lambda: p.Train.Lambda}, sums,
+	next := beam.ParDo(s, &applyDirectionFn{L1: l1}, moved, beam.SideInput{Input: dir})
+	sums := beam.Combine(s, &rowFiguresSumFn{Train: p.Train}, beam.DropKey(s, next))
+	figs := beam.ParDo(s, &figuresFn{Pass: p.Pass, Train: p.Train}, sums,
 		beam.SideInput{Input: choice}, beam.SideInput{Input: dir})
 	return Update{Rows: next, Figures: figs}
 }
@@ -91,7 +92,7 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
 	for i, name := range pack.Names {
 		out.Rows[i] = method.Move(pack.Rows[i], model.Measured{
-			Params: p, Lambda: model.RowLambda(p.Lambda, p.Bias, name), IsBias: p.Bias && name == model.BiasName,
+			Params: p, Lambda: model.RowLambda(p.Lambda, p.Bias, name), L1: model.RowL1(p.L1, p.Bias, name), IsBias: p.Bias && name == model.BiasName,
 			Choice: c, Grad: sums.g.at(i), Curv: sums.curv.at(i),
 			LocalSum: sums.local.at(i), Blocks: sums.blocks[i], Eta: f.Params.Eta,
 		})
@@ -231,11 +232,21 @@ type gramAcc struct {
 	Sums []model.ExactSum
 }
 
-type gramSumFn struct{}
+// rowL1 gives a row its L1 strength by name (model.RowL1).
+type rowL1 struct {
+	L1   float64
+	Bias bool
+}
+
+func (l rowL1) of(name string) float64 { return model.RowL1(l.L1, l.Bias, name) }
+
+type gramSumFn struct {
+	L1 rowL1
+}
 
 func (f *gramSumFn) AddInput(a gramAcc, pack RowPack) (gramAcc, error) {
 	var basis []float64
-	for _, r := range pack.Rows {
+	for i, r := range pack.Rows {
 		if a.Sums == nil {
 			a.K = len(r.S)
 			a.Sums = make([]model.ExactSum, model.GramLen(a.K))
@@ -243,7 +254,7 @@ func (f *gramSumFn) AddInput(a gramAcc, pack RowPack) (gramAcc, error) {
 		if len(r.S) != a.K || len(r.Y) != a.K {
 			return a, fmt.Errorf("dpmr: parameter rows disagree on L-BFGS history length: %d and %d", len(r.S), a.K)
 		}
-		basis = model.RowBasis(basis[:0], r)
+		basis = model.RowBasis(basis[:0], r, f.L1.of(pack.Names[i]))
 		model.AddRowProducts(basis, func(i int, v float64) { a.Sums[i].Add(v) })
 	}
 	return a, nil
@@ -280,7 +291,9 @@ func directionOf(g model.Gram) Direction {
 
 func ownDirection(model.Choice) Direction { return Direction{} }
 
-type applyDirectionFn struct{}
+type applyDirectionFn struct {
+	L1 rowL1
+}
 
 func (f *applyDirectionFn) ProcessElement(p int32, pack RowPack, d Direction, emit func(int32, RowPack)) {
 	if d.Coef != nil {
@@ -288,7 +301,7 @@ func (f *applyDirectionFn) ProcessElement(p int32, pack RowPack, d Direction, em
 		// consumers and must not change.
 		rows := make([]model.Row, len(pack.Rows))
 		for i, r := range pack.Rows {
-			rows[i] = model.ApplyDirection(r, d.Coef)
+			rows[i] = model.ApplyDirection(r, d.Coef, f.L1.of(pack.Names[i]))
 		}
 		pack.Rows = rows
 	}
@@ -299,17 +312,19 @@ func (f *applyDirectionFn) ProcessElement(p int32, pack RowPack, d Direction, em
 // intercept's row is unregularized only when training has an intercept (a
 // warm start from a model with one may bring its row into a run without).
 type rowFiguresSumFn struct {
-	Bias bool
+	Train model.TrainParams
 }
 
 func (f *rowFiguresSumFn) CreateAccumulator() vectorAcc {
-	return vectorAcc{Sums: make([]model.ExactSum, model.NumRowFigures)}
+	return vectorAcc{Sums: make([]model.ExactSum, model.RowFiguresLen(f.Train))}
 }
 
 func (f *rowFiguresSumFn) AddInput(a vectorAcc, pack RowPack) vectorAcc {
 	for i, r := range pack.Rows {
-		for k, v := range model.RowFigures(r, f.Bias && pack.Names[i] == model.BiasName) {
-			a.Sums[k].Add(v)
+		for k, v := range model.RowFigures(r, f.Train, f.Train.Bias && pack.Names[i] == model.BiasName) {
+			if v != 0 {
+				a.Sums[k].Add(v)
+			}
 		}
 	}
 	return a
@@ -324,10 +339,10 @@ func (f *rowFiguresSumFn) ExtractOutput(a vectorAcc) []float64 {
 }
 
 type figuresFn struct {
-	Pass   int
-	Lambda float64
+	Pass  int
+	Train model.TrainParams
 }
 
 func (f *figuresFn) ProcessElement(sums []float64, c model.Choice, d Direction, emit func(model.Figures)) {
-	emit(model.FromRowSums(f.Pass, c, f.Lambda, d.Steepest, sums))
+	emit(model.FromRowSums(f.Pass, c, f.Train, d.Steepest, sums))
 }

@@ -328,7 +328,7 @@ func gramInMemory(rows map[string]model.Row) model.Gram {
 	}
 	g := model.Gram{K: k, Dot: make([]float64, model.GramLen(k))}
 	for _, r := range rows {
-		model.AddRowProducts(model.RowBasis(nil, r), func(i int, v float64) { g.Dot[i] += v })
+		model.AddRowProducts(model.RowBasis(nil, r, 0), func(i int, v float64) { g.Dot[i] += v })
 	}
 	return g
 }
@@ -370,12 +370,12 @@ func TestUpdateParametersLBFGS(t *testing.T) {
 	next := map[string]model.Row{}
 	var figSums [model.NumRowFigures]float64
 	for name, r := range moved {
-		next[name] = model.ApplyDirection(r, coef)
-		for i, v := range model.RowFigures(next[name], name == model.BiasName) {
+		next[name] = model.ApplyDirection(r, coef, 0)
+		for i, v := range model.RowFigures(next[name], train, name == model.BiasName) {
 			figSums[i] += v
 		}
 	}
-	figs := model.FromRowSums(3, choice, lambda, false, figSums[:])
+	figs := model.FromRowSums(3, choice, train, false, figSums[:])
 	wantGram := map[string]float64{"K": 2}
 	for i, v := range gram.Dot {
 		wantGram[fmt.Sprintf("Dot%d", i)] = v
@@ -505,7 +505,7 @@ func TestPassMatchesTrainer(t *testing.T) {
 				for pass := 0; pass < 3; pass++ {
 					weights := DistributeParameters(s, rows, features, hot, parts, false)
 					blocks := RestoreDocuments(s, idx.Docs, weights)
-					choice := LineSearch(s, blocks, plans[pass], p.Lambda)
+					choice := LineSearch(s, blocks, plans[pass], p.Lambda, p.Bias)
 					grads := ComputeGradients(s, blocks, choice, GradientParams{
 						Averaging: opt == model.Averaging, Curvature: opt == model.LBFGS,
 						Eta: eta, Shrink: p.Lambda / float64(d.Samples), Partitions: parts,

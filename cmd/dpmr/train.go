@@ -26,13 +26,14 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	workdir := fs.String("workdir", "", "`DIR` for snapshots, on any Beam file system (default OUTPUT.work)")
 	lambda := fs.Float64("lambda", 1, "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda")
 	c := fs.Float64("C", 0, "LIBLINEAR's cost C; sets --lambda to 1/C")
+	l1 := fs.Float64("l1", 0, "L1 regularization strength, beside --lambda's L2 (elastic net); zero weights are left out of the model.\n--l1 1 --lambda 0 is LIBLINEAR's -s 6 with C = 1. Trains with lbfgs as OWL-QN")
 	classWeight := fs.String("class-weight", "", "multiply the weight of each sample of a class, as LIBLINEAR's -wi: `CLASS=W,...` (1=5,0=1)")
 	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
 	optimizer := fs.String("optimizer", model.Methods[0].Name(), model.MethodHelp())
 	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
 	tol := fs.Float64("tol", 0, "stop when J's relative decrease over an iteration is below this\n(0: 1e-7 for gd and averaging, off for subspace and lbfgs, which stop by --gap; negative: off)")
 	gtol := fs.Float64("gtol", 1e-5, "stop when |g| <= gtol*|g0| (negative: off)")
-	gap := fs.Float64("gap", 1e-6, "stop when J's estimated relative gap to the optimum, (J-J*)/J*, is at most this (subspace and lbfgs; negative: off)")
+	gap := fs.Float64("gap", 1e-6, "stop when J's estimated relative gap to the optimum, (J-J*)/J*, is at most this (subspace and lbfgs without --l1; negative: off)")
 	lr := fs.Float64("learning-rate", 0, "gd's step, and averaging's local SGD step (0: gd uses a safe 1/L bound, averaging 0.1)")
 	memory := fs.Int("memory", 0, "steps kept in each parameter row: subspace's past steps (0: 20) or L-BFGS's pairs (0: 10)")
 	blockSize := fs.Int("block-size", 16384, "input lines per sample block; 1 is the paper's per-sample flow")
@@ -61,6 +62,12 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		}
 		if *lambda < 0 {
 			return usageError("--lambda must be >= 0")
+		}
+		if *l1 < 0 {
+			return usageError("--l1 must be >= 0")
+		}
+		if *l1 > 0 && !flagSet(fs, "optimizer") {
+			*optimizer = model.LBFGS
 		}
 		if *shards < 1 {
 			return usageError("--shards must be >= 1")
@@ -95,7 +102,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			return usageError("--class-weight: %v", err)
 		}
 		p := model.TrainParams{
-			ClassWeight: cw, Lambda: *lambda, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
+			ClassWeight: cw, Lambda: *lambda, L1: *l1, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
 			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol, GapTol: *gap,
 		}
 		if *gtol == 0 {
@@ -120,13 +127,17 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if m.Gap > 0 {
 			gapText = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
 		}
+		features := fmt.Sprint(m.Features, " features")
+		if m.L1 > 0 {
+			features = fmt.Sprintf("%d features, %d with nonzero weights", m.Features, m.Features-m.ZeroWeights)
+		}
 		if e := m.EarlyStop; e != nil {
-			fmt.Printf("model: %s (%d features; iteration %d of %d, the best test %s %.6g; J %.10g, |g| %.3g%s; stopped by %s)\n",
-				*output, m.Features, e.Pass, m.Iterations, e.Metric, e.Value, m.J, m.GradNorm, gapText, m.StopReason)
+			fmt.Printf("model: %s (%s; iteration %d of %d, the best test %s %.6g; J %.10g, |g| %.3g%s; stopped by %s)\n",
+				*output, features, e.Pass, m.Iterations, e.Metric, e.Value, m.J, m.GradNorm, gapText, m.StopReason)
 			return nil
 		}
-		fmt.Printf("model: %s (%d features, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
-			*output, m.Features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
+		fmt.Printf("model: %s (%s, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
+			*output, features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
 		return nil
 	}
 }

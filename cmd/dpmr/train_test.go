@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -28,5 +31,25 @@ func TestParseClassWeight(t *testing.T) {
 	} {
 		_, err := parseClassWeight(in)
 		require.EqualError(t, err, msg, in)
+	}
+}
+
+// TestTrainL1Flags: --l1 is refused before any work where no run could
+// minimize it, and picks lbfgs (OWL-QN) when no optimizer is named.
+func TestTrainL1Flags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--l1", "-1"}, "--l1 must be >= 0"},
+		{[]string{"--l1", "1", "--optimizer", "subspace"}, "l1 needs optimizer lbfgs (OWL-QN), not subspace"},
+		{[]string{"--l1", "1", "--optimizer", "gd"}, "l1 needs optimizer lbfgs (OWL-QN), not gd"},
+		{[]string{"--l1", "NaN", "--optimizer", "lbfgs"}, "l1 NaN must be a finite number >= 0"},
+	} {
+		fs := flag.NewFlagSet("train", flag.ContinueOnError)
+		run := trainSetup(fs)
+		require.NoError(t, fs.Parse(append([]string{"--input", "x", "--output", t.TempDir()}, tc.args...)))
+		err := run()
+		require.True(t, errors.Is(err, errUsage) && strings.Contains(err.Error(), tc.want), "%v: got %v, want usage error %q", tc.args, err, tc.want)
 	}
 }

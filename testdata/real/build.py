@@ -25,7 +25,9 @@ pseudo-random order (seeded) so that sample blocks mix both classes:
 With --liblinear it also runs `liblinear-train -s 0 -c 1 -B -1 -e 1e-6`
 on each set and writes optimum.txt: J* = sum of log-losses + 1/2 |w|^2
 computed from the model file exactly as dpmr defines J (lambda = 1, no
-intercept), with liblinear's iteration and CG counts.
+intercept), with liblinear's iteration and CG counts; and `-s 6 -c 1 -B
+-1 -e 1e-8` (L1-regularized) into optimum-l1.txt: J* = sum of log-losses
++ |w|_1 and the count of nonzero weights.
 """
 import argparse, glob, json, math, os, random, re, subprocess, sys
 
@@ -114,7 +116,8 @@ def log1pexp(z):
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-def objective(data, model):
+def objective(data, model, l1=False):
+    """J of a liblinear model: -s 0's L2 term, or with l1 -s 6's L1 term."""
     lines = open(model).read().split('\n')
     at = lines.index('w')
     w = [float(x) for x in lines[at + 1:] if x.strip()]
@@ -128,7 +131,7 @@ def objective(data, model):
         y = 1 if tok[0] in ('1', '+1') else 0
         z = math.fsum(w[int(i) - 1] * float(v) for i, v in (t.split(':') for t in tok[1:]) if int(i) <= len(w))
         terms.append(log1pexp(z) - y * z)
-    terms.extend(0.5 * x * x for x in w)
+    terms.extend(abs(x) if l1 else 0.5 * x * x for x in w)
     return math.fsum(terms)
 
 
@@ -184,6 +187,25 @@ def main():
             j = objective(data, model)
             out.write('%s %d %d %d %.17g %d %d\n' % (name, n, f, nnz, j, newton, cg))
             print('%s J* = %.17g (liblinear %d Newton iterations, %d CG)' % (name, j, newton, cg))
+    # The optimum with an L1 term in place of L2 (issue 17).
+    path = os.path.join(a.out, 'optimum-l1.txt')
+    kept = []
+    if os.path.exists(path):
+        kept = [l for l in open(path) if l.split() and not l.startswith('#') and l.split()[0] not in sets]
+    with open(path, 'w') as out:
+        out.write('# set samples features nonzeros J* nonzero_weights liblinear_iters\n')
+        out.write('# J* = sum_i log(1+exp(z_i)) - y_i z_i + |w|_1 of liblinear-train -s 6 -c 1 -B -1 -e 1e-8\n')
+        out.writelines(kept)
+        for name, (n, f, nnz) in sets.items():
+            data = os.path.join(a.out, name + '.txt')
+            model = os.path.join(a.out, name + '.l1.liblinear-model')
+            r = subprocess.run(['liblinear-train', '-s', '6', '-c', '1', '-B', '-1', '-e', '1e-8', data, model],
+                               check=True, capture_output=True, text=True)
+            its = re.search(r'#iter = (\d+)', r.stdout).group(1)
+            nonzero = re.search(r'#nonzeros/#features = (\d+)/', r.stdout).group(1)
+            j = objective(data, model, l1=True)
+            out.write('%s %d %d %d %.17g %s %s\n' % (name, n, f, nnz, j, nonzero, its))
+            print('%s L1 J* = %.17g, %s nonzero weights (liblinear -s 6, %s iterations)' % (name, j, nonzero, its))
 
 
 if __name__ == '__main__':
