@@ -173,7 +173,7 @@ const LBFGS = "lbfgs"
 type lbfgsMethod struct{}
 
 func (lbfgsMethod) Name() string    { return LBFGS }
-func (lbfgsMethod) Summary() string { return "vector-free L-BFGS" }
+func (lbfgsMethod) Summary() string { return "vector-free L-BFGS; OWL-QN with --l1" }
 func (lbfgsMethod) Needs() Needs {
 	return Needs{Curvature: true, Direction: true, UsesMemory: true}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/dpmr/dpmr/internal/chart/charttest"
 	"github.com/dpmr/dpmr/model"
 	"github.com/stretchr/testify/require"
 )
@@ -118,6 +119,12 @@ func TestEarlyStopExportsTheReferencesBestPass(t *testing.T) {
 			require.InDelta(t, want.Value, got.Value, 1e-9*want.Value)
 			require.InDelta(t, scored[want.Pass].J, res.Model.J, oracleTol*scored[want.Pass].J, "model.json's J is the exported pass's")
 			requireClose(t, weights[want.Pass], readModelWeights(t, res.Model), oracleTol)
+
+			// history.svg marks the iteration exported.
+			svg, err := os.ReadFile(filepath.Join(dir, "model-"+runner, HistoryChartName))
+			require.NoError(t, err)
+			mark := fmt.Sprintf("exported: iteration %d, the best test %s", want.Pass, early.Metric)
+			require.Contains(t, charttest.Parse(t, svg).Series, mark)
 		})
 	}
 }

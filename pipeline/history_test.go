@@ -29,7 +29,7 @@ func TestTrainWritesHistoryChart(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(out, HistoryChartName))
 	require.NoError(t, err)
 	var want bytes.Buffer
-	require.NoError(t, chart.Write(&want, historyChart(res.History)))
+	require.NoError(t, chart.Write(&want, historyChart(res.History, nil)))
 	require.Equal(t, want.String(), string(got))
 
 	doc := charttest.Parse(t, got)

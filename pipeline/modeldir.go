@@ -136,7 +136,7 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 		// A chart is for a reader of a local model dir; history.csv has
 		// the numbers everywhere.
 		var svg bytes.Buffer
-		if err := chart.Write(&svg, historyChart(history)); err != nil {
+		if err := chart.Write(&svg, historyChart(history, early)); err != nil {
 			return nil, err
 		}
 		if err := writeFile(ctx, joinPath(c.Output, HistoryChartName), svg.Bytes()); err != nil {
@@ -385,8 +385,9 @@ func historyCSV(history []model.Figures) []byte {
 }
 
 // historyChart draws J by pass on a log axis and, with a test set, the
-// test macro F1, AUC and accuracy below it.
-func historyChart(history []model.Figures) chart.Chart {
+// test macro F1, AUC and accuracy below it. With early stopping, a last
+// series on J marks the iteration exported.
+func historyChart(history []model.Figures, early *model.EarlyChoice) chart.Chart {
 	j := chart.Series{Name: "J (objective)"}
 	f1 := chart.Series{Name: "test macro F1"}
 	auc := chart.Series{Name: "test AUC"}
@@ -404,6 +405,12 @@ func historyChart(history []model.Figures) chart.Chart {
 	}
 	c := chart.Chart{Title: "dpmr training", XLabel: "iteration (one pass over the data each)",
 		Panels: []chart.Panel{{YLabel: "J", LogY: true, Series: []chart.Series{j}}}}
+	if early != nil {
+		c.Panels[0].Series = append(c.Panels[0].Series, chart.Series{
+			Name:   fmt.Sprintf("exported: iteration %d, the best test %s", early.Pass, early.Metric),
+			Points: []chart.Point{{X: float64(early.Pass), Y: history[early.Pass].J}},
+		})
+	}
 	if len(f1.Points) > 0 {
 		c.Panels = append(c.Panels, chart.Panel{YLabel: "test metric", Series: []chart.Series{f1, auc, acc}})
 		c.Height = 650
