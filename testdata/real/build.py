@@ -167,46 +167,53 @@ def main():
         print('%s: %d samples, %d features, %d nonzeros' % (name, n, f, nnz))
     if not a.liblinear:
         return
-    # Sets not rebuilt this time keep their lines.
-    path = os.path.join(a.out, 'optimum.txt')
-    kept = []
-    if os.path.exists(path):
-        kept = [l for l in open(path) if l.split() and not l.startswith('#') and l.split()[0] not in sets]
-    with open(path, 'w') as out:
-        out.write('# set samples features nonzeros J* liblinear_newton_iters liblinear_cg_iters\n')
-        out.write('# J* = sum_i log(1+exp(z_i)) - y_i z_i + 1/2 |w|^2 of liblinear-train -s 0 -c 1 -B -1 -e 1e-6\n')
-        out.writelines(kept)
-        for name, (n, f, nnz) in sets.items():
-            data = os.path.join(a.out, name + '.txt')
-            model = os.path.join(a.out, name + '.liblinear-model')
-            r = subprocess.run(['liblinear-train', '-s', '0', '-c', '1', '-B', '-1', '-e', '1e-6', data, model],
-                               check=True, capture_output=True, text=True)
-            its = re.findall(r'iter\s+(\d+).*?(?:cg|CG)\s+(\d+)', r.stdout)
-            newton = len(its)
-            cg = sum(int(c) for _, c in its)
-            j = objective(data, model)
-            out.write('%s %d %d %d %.17g %d %d\n' % (name, n, f, nnz, j, newton, cg))
-            print('%s J* = %.17g (liblinear %d Newton iterations, %d CG)' % (name, j, newton, cg))
+    optima(os.path.join(a.out, 'optimum.txt'), sets, [
+        '# set samples features nonzeros J* liblinear_newton_iters liblinear_cg_iters\n',
+        '# J* = sum_i log(1+exp(z_i)) - y_i z_i + 1/2 |w|^2 of liblinear-train -s 0 -c 1 -B -1 -e 1e-6\n',
+    ], lambda name: l2_optimum(a.out, name))
     # The optimum with an L1 term in place of L2 (issue 17).
-    path = os.path.join(a.out, 'optimum-l1.txt')
+    optima(os.path.join(a.out, 'optimum-l1.txt'), sets, [
+        '# set samples features nonzeros J* nonzero_weights liblinear_iters\n',
+        '# J* = sum_i log(1+exp(z_i)) - y_i z_i + |w|_1 of liblinear-train -s 6 -c 1 -B -1 -e 1e-8\n',
+    ], lambda name: l1_optimum(a.out, name))
+
+
+def optima(path, sets, header, solve):
+    """Writes path: header, then per set its sizes and solve(name)'s
+    columns. Sets not rebuilt this time keep their lines."""
     kept = []
     if os.path.exists(path):
         kept = [l for l in open(path) if l.split() and not l.startswith('#') and l.split()[0] not in sets]
     with open(path, 'w') as out:
-        out.write('# set samples features nonzeros J* nonzero_weights liblinear_iters\n')
-        out.write('# J* = sum_i log(1+exp(z_i)) - y_i z_i + |w|_1 of liblinear-train -s 6 -c 1 -B -1 -e 1e-8\n')
+        out.writelines(header)
         out.writelines(kept)
         for name, (n, f, nnz) in sets.items():
-            data = os.path.join(a.out, name + '.txt')
-            model = os.path.join(a.out, name + '.l1.liblinear-model')
-            r = subprocess.run(['liblinear-train', '-s', '6', '-c', '1', '-B', '-1', '-e', '1e-8', data, model],
-                               check=True, capture_output=True, text=True)
-            its = re.search(r'#iter = (\d+)', r.stdout).group(1)
-            nonzero = re.search(r'#nonzeros/#features = (\d+)/', r.stdout).group(1)
-            j = objective(data, model, l1=True)
-            out.write('%s %d %d %d %.17g %s %s\n' % (name, n, f, nnz, j, nonzero, its))
-            print('%s L1 J* = %.17g, %s nonzero weights (liblinear -s 6, %s iterations)' % (name, j, nonzero, its))
+            out.write('%s %d %d %d %s\n' % (name, n, f, nnz, solve(name)))
 
+
+def l2_optimum(dir, name):
+    data = os.path.join(dir, name + '.txt')
+    model = os.path.join(dir, name + '.liblinear-model')
+    r = subprocess.run(['liblinear-train', '-s', '0', '-c', '1', '-B', '-1', '-e', '1e-6', data, model],
+                       check=True, capture_output=True, text=True)
+    its = re.findall(r'iter\s+(\d+).*?(?:cg|CG)\s+(\d+)', r.stdout)
+    newton = len(its)
+    cg = sum(int(c) for _, c in its)
+    j = objective(data, model)
+    print('%s J* = %.17g (liblinear %d Newton iterations, %d CG)' % (name, j, newton, cg))
+    return '%.17g %d %d' % (j, newton, cg)
+
+
+def l1_optimum(dir, name):
+    data = os.path.join(dir, name + '.txt')
+    model = os.path.join(dir, name + '.l1.liblinear-model')
+    r = subprocess.run(['liblinear-train', '-s', '6', '-c', '1', '-B', '-1', '-e', '1e-8', data, model],
+                       check=True, capture_output=True, text=True)
+    its = re.search(r'#iter = (\d+)', r.stdout).group(1)
+    nonzero = re.search(r'#nonzeros/#features = (\d+)/', r.stdout).group(1)
+    j = objective(data, model, l1=True)
+    print('%s L1 J* = %.17g, %s nonzero weights (liblinear -s 6, %s iterations)' % (name, j, nonzero, its))
+    return '%.17g %s %s' % (j, nonzero, its)
 
 if __name__ == '__main__':
     main()
