@@ -19,10 +19,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// predRow is one prediction line; label is "" for a sample without one.
+// predRow is one prediction line; label is "" for a sample without one,
+// and weight 1 where the output has no weight column.
 type predRow struct {
-	label  string
-	margin float64
+	label          string
+	margin, weight float64
 }
 
 // readPredictionRows reads a prediction output's rows by source line.
@@ -35,7 +36,14 @@ func readPredictionRows(t *testing.T, info *PredictionsInfo) map[predKey]predRow
 		sc := bufio.NewScanner(fh)
 		for sc.Scan() {
 			parts := strings.Split(sc.Text(), "\t")
-			require.Len(t, parts, 5, sc.Text())
+			weight := 1.0
+			if info.SampleWeights {
+				require.Len(t, parts, 6, sc.Text())
+				weight, err = strconv.ParseFloat(parts[5], 64)
+				require.NoError(t, err)
+			} else {
+				require.Len(t, parts, 5, sc.Text())
+			}
 			line, err := strconv.ParseInt(parts[1], 10, 64)
 			require.NoError(t, err)
 			margin, err := strconv.ParseFloat(parts[3], 64)
@@ -43,7 +51,7 @@ func readPredictionRows(t *testing.T, info *PredictionsInfo) map[predKey]predRow
 			prob, err := strconv.ParseFloat(parts[4], 64)
 			require.NoError(t, err)
 			require.Equal(t, model.Sigmoid(margin), prob)
-			out[predKey{parts[0], line}] = predRow{parts[2], margin}
+			out[predKey{parts[0], line}] = predRow{parts[2], margin, weight}
 		}
 		require.NoError(t, sc.Err())
 		fh.Close()
@@ -85,6 +93,7 @@ func requireReferencePredictions(t *testing.T, got map[predKey]predRow, path str
 			}
 			require.Equal(t, wantLabel, p.label, "%s:%d", path, line)
 			require.InDelta(t, want[i], p.margin, predictTol*math.Max(1, math.Abs(want[i])), "%s:%d", path, line)
+			require.Equal(t, blk.Weight(r), p.weight, "%s:%d's weight", path, line)
 			i++
 		}
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -39,13 +40,18 @@ type PredictParams struct {
 	// Labels says how input lines start (model.LabelOptional: a line
 	// whose first token has a ':' has no label).
 	Labels model.LabelMode
+	// SampleWeights writes each sample's weight (label:weight, 1 when not
+	// given) as a sixth column; Labels must then be LabelRequired, the
+	// one mode that reads weights.
+	SampleWeights bool
 }
 
 // Predict builds the prediction pipeline: read and invert the samples to
 // score as training does, Classify them, and write one line per sample,
-// "file<TAB>line<TAB>label<TAB>margin<TAB>probability", sorted by file and
-// line within each output file; the label is empty for a sample without
-// one. The manifest in p.Meta lists the files and counts the rejected
+// "file<TAB>line<TAB>label<TAB>margin<TAB>probability", with
+// "<TAB>weight" after it under SampleWeights, sorted by file and line
+// within each output file; the label is empty for a sample without one.
+// The manifest in p.Meta lists the files and counts the rejected
 // input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
@@ -60,7 +66,7 @@ func Predict(s beam.Scope, p PredictParams) {
 		paths[f.Index] = f.Path
 	}
 	keyed := beam.ParDo(s, &encodePredictionsFn{Shards: p.Shards}, preds)
-	files := beam.ParDo(s, &writePredictionsFn{Dir: p.Output, Shards: p.Shards, Paths: paths}, beam.GroupByKey(s, keyed))
+	files := beam.ParDo(s, &writePredictionsFn{Dir: p.Output, Shards: p.Shards, Paths: paths, SampleWeights: p.SampleWeights}, beam.GroupByKey(s, keyed))
 	files = beam.Flatten(s, files,
 		WriteDataset(s, p.Meta, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)))
 	stats := transforms.SumVectors(s, beam.Flatten(s,
@@ -81,16 +87,17 @@ func (f *encodePredictionsFn) ProcessElement(b transforms.PredictionBlock, emit 
 }
 
 type writePredictionsFn struct {
-	Dir    string
-	Shards int
-	Paths  []string
+	Dir           string
+	Shards        int
+	Paths         []string
+	SampleWeights bool
 }
 
 type predictionRow struct {
-	file   int32
-	line   int64
-	label  float64
-	margin float64
+	file           int32
+	line           int64
+	label          float64
+	margin, weight float64
 }
 
 func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, recs func(*[]byte) bool, emit func(ShardFile)) error {
@@ -102,7 +109,7 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 			return err
 		}
 		for i := range b.Lines {
-			rows = append(rows, predictionRow{b.File, b.Lines[i], b.Labels[i], b.Margins[i]})
+			rows = append(rows, predictionRow{b.File, b.Lines[i], b.Labels[i], b.Margins[i], model.WeightAt(b.Weights, i)})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -120,6 +127,9 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 				f.Paths[r.file], r.line)
 		}
 		buf = AppendPrediction(buf, f.Paths[r.file], r.line, r.label, r.margin)
+		if f.SampleWeights {
+			buf = AppendSampleWeight(buf, r.weight)
+		}
 	}
 	path := joinPath(f.Dir, ShardName("predictions", int(shard), f.Shards))
 	sf, err := writeWhole(ctx, path, buf)
@@ -148,6 +158,14 @@ func AppendPrediction(b []byte, file string, line int64, label, margin float64) 
 	return append(b, '\n')
 }
 
+// AppendSampleWeight adds the weight column to the prediction line that
+// ends b.
+func AppendSampleWeight(b []byte, weight float64) []byte {
+	b = append(b[:len(b)-1], '\t')
+	b = strconv.AppendFloat(b, weight, 'g', -1, 64)
+	return append(b, '\n')
+}
+
 // PredictConfig is a prediction run.
 type PredictConfig struct {
 	Model    string   // model directory
@@ -165,6 +183,10 @@ type PredictConfig struct {
 	// (model.LabelNone); otherwise a line whose first token has a ':' has
 	// no label (model.LabelOptional).
 	Unlabelled bool
+	// SampleWeights reads every input line's label as training does,
+	// label:weight included (model.LabelRequired), and writes each
+	// sample's weight in the predictions, for eval to weigh it.
+	SampleWeights bool
 }
 
 // PredictionsInfo is predictions.json.
@@ -174,9 +196,11 @@ type PredictionsInfo struct {
 	Samples int64    `json:"samples"`
 	// Unlabelled counts the samples without a label, whose label column
 	// is empty.
-	Unlabelled int64       `json:"unlabelled"`
-	CreatedAt  string      `json:"created_at"`
-	Files      []ShardFile `json:"files"`
+	Unlabelled int64 `json:"unlabelled"`
+	// SampleWeights: every line has a sixth column, the sample's weight.
+	SampleWeights bool        `json:"sample_weights,omitempty"`
+	CreatedAt     string      `json:"created_at"`
+	Files         []ShardFile `json:"files"`
 }
 
 // RunPredict scores the inputs with the model and writes the predictions;
@@ -211,12 +235,18 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	}
 	meta := joinPath(c.WorkDir, "predict")
 	labels := model.LabelOptional
-	if c.Unlabelled {
+	switch {
+	case c.Unlabelled && c.SampleWeights:
+		return nil, errors.New("a prediction run reads sample weights from labelled lines only: give one of Unlabelled and SampleWeights")
+	case c.Unlabelled:
 		labels = model.LabelNone
+	case c.SampleWeights:
+		labels = model.LabelRequired
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Predict(s, PredictParams{Files: files, Weights: info.Files, Bias: info.Bias, BlockSize: info.Train.BlockSize,
-		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards, Labels: labels})
+		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards, Labels: labels,
+		SampleWeights: c.SampleWeights})
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("prediction pipeline: %w", err)
 	}
@@ -235,7 +265,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 		}
 		return nil, &BadInputError{Count: im.BadLines, First: im.FirstBad.Message, List: list}
 	}
-	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples, Unlabelled: im.Unlabelled,
+	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples, Unlabelled: im.Unlabelled, SampleWeights: c.SampleWeights,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339), Files: m.Dataset("predictions")}
 	stored := *out
 	stored.Files = listedFiles(c.Output, out.Files)

@@ -112,3 +112,32 @@ func TestWeightedTestMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestPredictWritesSampleWeights: with SampleWeights, predict reads each
+// line's label:weight as training does and writes the weight beside the
+// prediction (which is the reference's scoring), on two runners; it
+// cannot go with Unlabelled.
+func TestPredictWritesSampleWeights(t *testing.T) {
+	dir := t.TempDir()
+	data := writeWeighted(t, dir, model.SynthParams{Samples: 600, Features: 100, PerSample: 6, Seed: 37})
+	tp := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 64, Iterations: 2}
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "work"),
+		Output: filepath.Join(dir, "m"), Train: tp, Shards: 2, Run: runnerFor("direct")})
+	require.NoError(t, err)
+	w := readModelWeights(t, res.Model)
+	for _, runner := range []string{"direct", "prism"} {
+		out := filepath.Join(dir, "p-"+runner)
+		info, err := RunPredict(context.Background(), PredictConfig{Model: filepath.Join(dir, "m"), Inputs: []string{data},
+			Output: out, WorkDir: out + ".work", Shards: 2, SampleWeights: true, Run: runnerFor(runner)})
+		require.NoError(t, err)
+		require.True(t, info.SampleWeights)
+		got := readPredictionRows(t, info)
+		requireReferencePredictions(t, got, data, model.LabelRequired, w, tp.BlockSize)
+		require.Equal(t, 2.5, got[predKey{data, 1}].weight)
+		require.Equal(t, 0.2, got[predKey{data, 8}].weight)
+		require.Equal(t, 1.0, got[predKey{data, 2}].weight)
+	}
+	_, err = RunPredict(context.Background(), PredictConfig{Model: filepath.Join(dir, "m"), Inputs: []string{data},
+		Output: filepath.Join(dir, "bad"), WorkDir: filepath.Join(dir, "bad.work"), SampleWeights: true, Unlabelled: true, Run: runnerFor("direct")})
+	require.ErrorContains(t, err, "give one of Unlabelled and SampleWeights")
+}

@@ -49,7 +49,7 @@ func readCurve(t *testing.T, path string) ([]string, [][]float64) {
 func evalCurves(t *testing.T, dir, out string) evalReport {
 	t.Helper()
 	hist := model.NewScoreHistogram(curveBins)
-	rep, err := evalPredictionsWith(context.Background(), dir, 0.5, hist)
+	rep, err := evalPredictionsWith(context.Background(), dir, 0.5, [2]float64{}, hist)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestEvalCurvesDir(t *testing.T) {
 
 	oneClass := writePredictionOutput(t, predRow("a", 1, "1", 1)+predRow("a", 2, "1", -1))
 	hist := model.NewScoreHistogram(curveBins)
-	rep, err := evalPredictionsWith(context.Background(), oneClass, 0.5, hist)
+	rep, err := evalPredictionsWith(context.Background(), oneClass, 0.5, [2]float64{}, hist)
 	if err != nil {
 		t.Fatal(err)
 	}

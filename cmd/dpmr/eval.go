@@ -32,6 +32,7 @@ func evalSetup(fs *flag.FlagSet) func() error {
 	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval reads it in bounded memory\n(3 MiB for the AUC, exact up to 65,536 distinct margins and within the error it prints beyond)")
 	threshold := fs.Float64("threshold", 0.5, "predict class 1 when the probability is >= this, in [0, 1]")
 	asJSON := fs.Bool("json", false, "print the metrics as JSON instead of a table")
+	classWeight := fs.String("class-weight", "", "weigh each labelled row of a class this many times (times its sample weight, with predict --sample-weights),\nas train's --class-weight does for --test: `CLASS=W,...` (1=5,0=1)")
 	curves := fs.String("curves", "", "write the ROC curve, the precision-recall curve and a threshold sweep to the local `DIR`\n"+
 		"(created if need be): "+curvesFiles+"; other files there are left alone")
 	return func() error {
@@ -41,6 +42,10 @@ func evalSetup(fs *flag.FlagSet) func() error {
 		if !(0 <= *threshold && *threshold <= 1) {
 			return usageError("--threshold must be in [0, 1], got %v", *threshold)
 		}
+		cw, err := parseClassWeight(*classWeight)
+		if err != nil {
+			return usageError("--class-weight: %v", err)
+		}
 		var hist *model.ScoreHistogram
 		if *curves != "" {
 			if err := checkCurvesDir(*curves); err != nil {
@@ -48,7 +53,7 @@ func evalSetup(fs *flag.FlagSet) func() error {
 			}
 			hist = model.NewScoreHistogram(curveBins)
 		}
-		rep, err := evalPredictionsWith(context.Background(), *dir, *threshold, hist)
+		rep, err := evalPredictionsWith(context.Background(), *dir, *threshold, cw, hist)
 		if err != nil {
 			return err
 		}
@@ -80,6 +85,8 @@ type predictionsManifest struct {
 	Files  []predictionsFile `json:"files"`
 	Model  string            `json:"model"`
 	Inputs []string          `json:"inputs"`
+	// SampleWeights: each line has a sixth column, the sample's weight.
+	SampleWeights bool `json:"sample_weights"`
 }
 
 // predictionsFile describes one predictions-SSSSS-of-NNNNN file.
@@ -116,8 +123,12 @@ func (e *predictionLineError) Error() string {
 
 func (e *predictionLineError) Unwrap() error { return e.Err }
 
-// predictionColumns is the line format, for error messages.
-const predictionColumns = "file<TAB>line<TAB>label<TAB>margin<TAB>probability"
+// predictionColumns is the line format, for error messages, and
+// weightColumn the column predict --sample-weights adds.
+const (
+	predictionColumns = "file<TAB>line<TAB>label<TAB>margin<TAB>probability"
+	weightColumn      = "<TAB>weight"
+)
 
 // maxPredictionLine bounds a line; only the source file name can make one
 // long.
@@ -137,6 +148,9 @@ type predictions struct {
 	Rows       int64 // every row
 	Unlabelled int64 // rows with an empty label, not evaluated
 	Eval       *model.Evaluator
+	// ClassWeight multiplies each labelled row's weight by its class's (0
+	// counts as 1).
+	ClassWeight [2]float64
 	// Hist, if set, also counts the labelled rows' probabilities.
 	Hist *model.ScoreHistogram
 }
@@ -145,7 +159,7 @@ type predictions struct {
 // then every file it lists, checking each file's size, CRC-32C and record
 // count against it and every line's format. The files are looked up in dir
 // under their base names, so a moved or copied output still reads.
-func readPredictions(ctx context.Context, dir string, eval *model.Evaluator, hist *model.ScoreHistogram) (*predictions, error) {
+func readPredictions(ctx context.Context, dir string, eval *model.Evaluator, classWeight [2]float64, hist *model.ScoreHistogram) (*predictions, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
 		dir = "/"
@@ -164,7 +178,7 @@ func readPredictions(ctx context.Context, dir string, eval *model.Evaluator, his
 	if err != nil {
 		return nil, err
 	}
-	p := &predictions{Dir: dir, Manifest: *man, Eval: eval, Hist: hist}
+	p := &predictions{Dir: dir, Manifest: *man, Eval: eval, ClassWeight: classWeight, Hist: hist}
 	for _, f := range files {
 		if err := p.readFile(ctx, fsys, f); err != nil {
 			return nil, err
@@ -293,19 +307,32 @@ func (p *predictions) readFile(ctx context.Context, fsys filesystem.Interface, f
 	return nil
 }
 
-// addLine parses one line, file<TAB>line<TAB>label<TAB>margin<TAB>probability,
-// and keeps its label and margin when it has a label.
+// addLine parses one line, file<TAB>line<TAB>label<TAB>margin<TAB>probability
+// and, when the output has them, <TAB>weight, and counts its label and
+// margin, with its weight, when it has a label.
 func (p *predictions) addLine(text []byte) error {
-	var col [5][]byte
+	var col [6][]byte
+	n, format := 5, predictionColumns
+	if p.Manifest.SampleWeights {
+		n, format = 6, predictionColumns+weightColumn
+	}
 	rest := text
-	for i := range col {
+	for i := range n {
 		var ok bool
 		col[i], rest, ok = bytes.Cut(rest, []byte{'\t'})
-		if ok != (i < len(col)-1) {
-			return fmt.Errorf("want 5 tab-separated fields %s, got %d", predictionColumns, bytes.Count(text, []byte{'\t'})+1)
+		if ok != (i < n-1) {
+			return fmt.Errorf("want %d tab-separated fields %s, got %d", n, format, bytes.Count(text, []byte{'\t'})+1)
 		}
 	}
 	source, line, label, margin, prob := col[0], col[1], col[2], col[3], col[4]
+	w := 1.0
+	if p.Manifest.SampleWeights {
+		v, err := strconv.ParseFloat(string(col[5]), 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("weight %q is not a finite number > 0", col[5])
+		}
+		w = v
+	}
 	if len(source) == 0 {
 		return errors.New("empty source file name")
 	}
@@ -338,11 +365,13 @@ func (p *predictions) addLine(text []byte) error {
 		p.Unlabelled++
 		return nil
 	}
-	if err := p.Eval.Add(y, z); err != nil {
+	w = model.SampleWeight(w, y, p.ClassWeight)
+	if err := p.Eval.AddWeighted(y, z, w); err != nil {
 		return err
 	}
 	if p.Hist != nil {
-		// The probability eval's rule compares with the threshold.
+		// The probability eval's rule compares with the threshold. The
+		// curves count samples, not weights.
 		p.Hist.Add(y == 1, s)
 	}
 	return nil
@@ -387,9 +416,14 @@ type evalReport struct {
 	Rows        int64    `json:"rows"`       // every prediction
 	Unlabelled  int64    `json:"unlabelled"` // predictions without a label, not evaluated
 	N           int64    `json:"n"`          // labelled predictions, evaluated
-	Threshold   float64  `json:"threshold"`
-	Accuracy    float64  `json:"accuracy"`
-	LogLoss     float64  `json:"log_loss"` // mean negative log-likelihood, from the margins
+	// Weight is the rows' summed weight when some weighs other than 1
+	// (predict --sample-weights, --class-weight): every metric then counts
+	// each row's weight, except N, the supports and the confusion matrix,
+	// which count rows.
+	Weight    float64 `json:"weight,omitempty"`
+	Threshold float64 `json:"threshold"`
+	Accuracy  float64 `json:"accuracy"`
+	LogLoss   float64 `json:"log_loss"` // mean negative log-likelihood, from the margins
 	// AUC is null when only one class occurs (AUCDefined false).
 	AUC        *float64 `json:"auc"`
 	AUCDefined bool     `json:"auc_defined"`
@@ -428,17 +462,18 @@ type confusionReport struct {
 // evalPredictions reads the prediction output in dir and evaluates its
 // labelled rows at threshold.
 func evalPredictions(ctx context.Context, dir string, threshold float64) (evalReport, error) {
-	return evalPredictionsWith(ctx, dir, threshold, nil)
+	return evalPredictionsWith(ctx, dir, threshold, [2]float64{}, nil)
 }
 
-// evalPredictionsWith is evalPredictions that also counts the labelled
-// rows in hist, if not nil, for the curves.
-func evalPredictionsWith(ctx context.Context, dir string, threshold float64, hist *model.ScoreHistogram) (evalReport, error) {
+// evalPredictionsWith is evalPredictions that weighs each class by
+// classWeight and also counts the labelled rows in hist, if not nil, for
+// the curves.
+func evalPredictionsWith(ctx context.Context, dir string, threshold float64, classWeight [2]float64, hist *model.ScoreHistogram) (evalReport, error) {
 	eval, err := model.NewEvaluator(threshold, model.EvalAUCBins)
 	if err != nil {
 		return evalReport{}, err
 	}
-	p, err := readPredictions(ctx, dir, eval, hist)
+	p, err := readPredictions(ctx, dir, eval, classWeight, hist)
 	if err != nil {
 		return evalReport{}, err
 	}
@@ -458,6 +493,7 @@ func evalPredictionsWith(ctx context.Context, dir string, threshold float64, his
 		Rows:          p.Rows,
 		Unlabelled:    p.Unlabelled,
 		N:             m.N,
+		Weight:        m.Weight,
 		Threshold:     m.Threshold,
 		Accuracy:      m.Accuracy,
 		LogLoss:       m.LogLoss,
@@ -502,6 +538,9 @@ func writeEvalTable(w io.Writer, rep evalReport) error {
 	}
 	pf("\n")
 	pf("N\t%d\n", rep.N)
+	if rep.Weight > 0 {
+		pf("weighted\tthe metrics count each row's weight, %.6g in all (N, the supports and the confusion matrix count rows)\n", rep.Weight)
+	}
 	pf("threshold\t%g\n", rep.Threshold)
 	pf("accuracy\t%.4f\n", rep.Accuracy)
 	pf("log-loss\t%.6f\n", rep.LogLoss)

@@ -38,8 +38,15 @@ func predRow(file string, line int, label string, z float64) string {
 // the directory. Listed paths are full paths, as dpmr predict writes them.
 func writePredictionOutput(t *testing.T, shards ...string) string {
 	t.Helper()
+	return writePredictionsDir(t, false, shards...)
+}
+
+// writePredictionsDir is writePredictionOutput with the manifest saying
+// whether the rows carry a weight column (predict --sample-weights).
+func writePredictionsDir(t *testing.T, sampleWeights bool, shards ...string) string {
+	t.Helper()
 	dir := t.TempDir()
-	man := predictionsManifest{Model: "/models/m1", Inputs: []string{"test/*.txt"}}
+	man := predictionsManifest{Model: "/models/m1", Inputs: []string{"test/*.txt"}, SampleWeights: sampleWeights}
 	for i, content := range shards {
 		path := filepath.Join(dir, fmt.Sprintf("predictions-%05d-of-%05d", i, len(shards)))
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -547,6 +554,7 @@ func TestEvalFlags(t *testing.T) {
 		{nil, "--predictions is required"},
 		{[]string{"--predictions", "x", "--threshold", "1.5"}, "--threshold must be in [0, 1]"},
 		{[]string{"--predictions", "x", "--threshold", "NaN"}, "--threshold must be in [0, 1]"},
+		{[]string{"--predictions", "x", "--class-weight", "3=1"}, "--class-weight: "},
 	} {
 		fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 		run := evalSetup(fs)
@@ -591,5 +599,85 @@ func TestEvalReadsPredictWritersUnlabelledRows(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "unlabelled:   2 of 6 rows have no label and are not evaluated") {
 		t.Errorf("the table does not say what was left out:\n%s", out.String())
+	}
+}
+
+// TestEvalWeighsSampleWeights: predictions with a weight column (predict
+// --sample-weights) are evaluated as if each row were written as many
+// times as its weight, and --class-weight multiplies a class's weights
+// as train's does for --test. A weight that is not a number > 0 is a
+// damaged line.
+func TestEvalWeighsSampleWeights(t *testing.T) {
+	labels := []float64{1, 0, 1, 0, 1, 0, 1}
+	margins := []float64{2, -1, 0.5, 1, -0.5, 0.25, -3}
+	weights := []float64{3, 1, 2, 4, 1, 2, 1}
+	var weighted, repeated []byte
+	line := int64(0)
+	for i := range labels {
+		weighted = pipeline.AppendSampleWeight(pipeline.AppendPrediction(weighted, "in.txt", int64(i+1), labels[i], margins[i]), weights[i])
+		for range int(weights[i]) {
+			line++
+			repeated = pipeline.AppendPrediction(repeated, "in.txt", line, labels[i], margins[i])
+		}
+	}
+	ctx := context.Background()
+	got, err := evalPredictions(ctx, writePredictionsDir(t, true, string(weighted)), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := evalPredictions(ctx, writePredictionOutput(t, string(repeated)), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.N != 7 || got.Weight != 14 {
+		t.Errorf("N %d, weight %v; want 7 rows weighing 14", got.N, got.Weight)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= evalTol*math.Max(1, math.Abs(b)) }
+	if !near(got.Accuracy, want.Accuracy) || !near(got.LogLoss, want.LogLoss) || !near(*got.AUC, *want.AUC) ||
+		!near(got.Class1.F1, want.Class1.F1) || !near(got.Class0.Precision, want.Class0.Precision) || !near(got.MacroAvg.Recall, want.MacroAvg.Recall) {
+		t.Errorf("weighted %+v\nwant the repeated rows' %+v", got, want)
+	}
+	var table bytes.Buffer
+	if err := writeEvalTable(&table, got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "the metrics count each row's weight, 14 in all") {
+		t.Errorf("the table does not say it is weighted:\n%s", table.String())
+	}
+
+	// --class-weight 1=2 on the weighted rows: each class-1 row weighs
+	// twice its own weight, as model.Evaluator counts it.
+	cw := [2]float64{1, 2}
+	got, err = evalPredictionsWith(ctx, writePredictionsDir(t, true, string(weighted)), 0.5, cw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := model.NewEvaluator(0.5, model.EvalAUCBins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range labels {
+		if err := ev.AddWeighted(labels[i], margins[i], model.SampleWeight(weights[i], labels[i], cw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := ev.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Weight != m.Weight || got.Accuracy != m.Accuracy || got.LogLoss != m.LogLoss || *got.AUC != m.AUC || got.Class1.Recall != m.Positive.Recall {
+		t.Errorf("class-weighted %+v\nwant %+v", got, m)
+	}
+
+	for _, bad := range []string{"0", "-1", "NaN", "x"} {
+		row := strings.Replace(string(pipeline.AppendSampleWeight(pipeline.AppendPrediction(nil, "in.txt", 1, 1, 0.5), 7)), "\t7\n", "\t"+bad+"\n", 1)
+		_, err := evalPredictions(ctx, writePredictionsDir(t, true, row), 0.5)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("weight %q is not a finite number > 0", bad)) {
+			t.Errorf("weight %q: got %v", bad, err)
+		}
+	}
+	// A weight column the manifest does not announce is a damaged line.
+	if _, err := evalPredictions(ctx, writePredictionOutput(t, string(weighted)), 0.5); err == nil || !strings.Contains(err.Error(), "want 5 tab-separated fields") {
+		t.Errorf("unannounced weight column: got %v", err)
 	}
 }
