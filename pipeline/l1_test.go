@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,7 +28,7 @@ func TestL1TrainingMatchesReference(t *testing.T) {
 		shard  int64
 	}{
 		{"l1/direct", "direct", model.TrainParams{L1: 3, Lambda: 0, Bias: true, BlockSize: 100, Iterations: 8}, 0},
-		{"elastic-net/prism", "prism", model.TrainParams{L1: 2, Lambda: 0.5, Bias: false, BlockSize: 300, Iterations: 6}, 0},
+		{"elastic-net/prism", "prism", model.TrainParams{L1: 2, Lambda: 0.5, Bias: false, BlockSize: 300, Iterations: 6, ClassWeight: [2]float64{1, 3}}, 0},
 		{"l1/direct/sharded", "direct", model.TrainParams{L1: 3, Bias: true, BlockSize: 16, Iterations: 5}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +64,13 @@ func TestL1TrainingMatchesReference(t *testing.T) {
 			require.Positive(t, zeros)
 			require.Equal(t, zeros, res.Model.ZeroWeights)
 			requireClose(t, nonzero, readModelWeights(t, res.Model), oracleTol)
+
+			// history.csv's last column counts the zero weights of each pass.
+			csv, err := os.ReadFile(filepath.Join(dir, "model-"+name, HistoryName))
+			require.NoError(t, err)
+			lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+			require.True(t, strings.HasSuffix(lines[0], ",zero_weights"), lines[0])
+			require.True(t, strings.HasSuffix(lines[len(lines)-1], ","+strconv.FormatInt(zeros, 10)), lines[len(lines)-1])
 		})
 	}
 }

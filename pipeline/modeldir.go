@@ -129,7 +129,7 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 			return nil, err
 		}
 	}
-	if err := writeFile(ctx, joinPath(c.Output, HistoryName), historyCSV(history)); err != nil {
+	if err := writeFile(ctx, joinPath(c.Output, HistoryName), historyCSV(history, c.Train.L1 > 0)); err != nil {
 		return nil, err
 	}
 	if !strings.Contains(c.Output, "://") {
@@ -357,11 +357,16 @@ const HistoryChartName = "history.svg"
 
 // historyCSV formats the history one row per pass; the test columns are
 // empty without a test set, the gap estimate for optimizers that make none.
-func historyCSV(history []model.Figures) []byte {
+// With an L1 term a last column counts the weights at zero.
+func historyCSV(history []model.Figures, l1 bool) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"iteration", "objective", "grad_norm", "gap_estimate", "step", "seconds",
-		"test_accuracy", "test_log_loss", "test_auc", "test_macro_f1", "test_f1_positive", "test_f1_negative"})
+	header := []string{"iteration", "objective", "grad_norm", "gap_estimate", "step", "seconds",
+		"test_accuracy", "test_log_loss", "test_auc", "test_macro_f1", "test_f1_positive", "test_f1_negative"}
+	if l1 {
+		header = append(header, "zero_weights")
+	}
+	w.Write(header)
 	g := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	for _, f := range history {
 		gap := ""
@@ -377,6 +382,9 @@ func historyCSV(history []model.Figures) []byte {
 			row = append(row, g(t.Accuracy), g(t.LogLoss), auc, g(t.MacroF1), g(t.Positive.F1), g(t.Negative.F1))
 		} else {
 			row = append(row, "", "", "", "", "", "")
+		}
+		if l1 {
+			row = append(row, strconv.FormatInt(f.Zeros, 10))
 		}
 		w.Write(row)
 	}
