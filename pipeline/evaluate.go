@@ -16,26 +16,20 @@ func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range m.Dataset("test") {
-		data, err := readFile(ctx, f.Path)
+	err = eachRecord(ctx, m.Dataset("test"), func(rec []byte) error {
+		b, err := transforms.DecodePredictionBlock(rec)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		err = forEachRecord(f, data, func(rec []byte) error {
-			b, err := transforms.DecodePredictionBlock(rec)
-			if err != nil {
-				return err
+		for i, y := range b.Labels {
+			if err := e.AddWeighted(y, b.Margins[i], model.WeightAt(b.Weights, i)); err != nil {
+				return fmt.Errorf("test set scores: %v", err)
 			}
-			for i, y := range b.Labels {
-				if err := e.AddWeighted(y, b.Margins[i], model.WeightAt(b.Weights, i)); err != nil {
-					return fmt.Errorf("%s: %v", f.Path, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if e.N() == 0 {
 		return nil, fmt.Errorf("the test set has no samples")

@@ -85,14 +85,11 @@ func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
 	return ks, nil
 }
 
-// eachRecord calls f on every record of a dataset's files.
+// eachRecord calls f on every record of a dataset's files as it streams
+// them (streamShard): the driver's memory does not grow with a dataset.
 func eachRecord(ctx context.Context, files []ShardFile, f func(rec []byte) error) error {
 	for _, sf := range files {
-		data, err := readFile(ctx, sf.Path)
-		if err != nil {
-			return err
-		}
-		if err := forEachRecord(sf, data, f); err != nil {
+		if err := streamShard(ctx, sf, f); err != nil {
 			return err
 		}
 	}

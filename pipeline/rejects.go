@@ -13,22 +13,16 @@ import (
 // (quoted, cut at 4 KiB)".
 func writeRejects(ctx context.Context, files []ShardFile, path string) error {
 	var all []Reject
-	for _, f := range files {
-		data, err := readFile(ctx, f.Path)
-		if err != nil {
-			return err
+	err := eachRecord(ctx, files, func(rec []byte) error {
+		var r Reject
+		if err := json.Unmarshal(rec, &r); err != nil {
+			return fmt.Errorf("%w: rejects: %v", ErrCorrupt, err)
 		}
-		err = forEachRecord(f, data, func(rec []byte) error {
-			var r Reject
-			if err := json.Unmarshal(rec, &r); err != nil {
-				return corrupt(f, "%v", err)
-			}
-			all = append(all, r)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+		all = append(all, r)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].Path != all[j].Path {

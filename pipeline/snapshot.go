@@ -318,8 +318,11 @@ func (f *readShardFn) ProcessElement(ctx context.Context, sf ShardFile, emit fun
 
 // streamShard calls fn with each record of a shard file as it reads it,
 // and checks the file's record count, size and checksum against the
-// manifest once read to the end. A record that fn refuses or that does
-// not decode may be the damage the checksum would have found.
+// manifest once read to the end, so that its memory is one record's. A
+// record that fn refuses or that does not decode may be the damage the
+// checksum would have found; what fn made of the records is to be used
+// only once streamShard returned nil. It is the one reader of shard
+// files, in the pipelines and in the driver (eachRecord).
 func streamShard(ctx context.Context, sf ShardFile, fn func([]byte) error) error {
 	fs, err := filesystem.New(ctx, sf.Path)
 	if err != nil {
@@ -339,7 +342,7 @@ func streamShard(ctx context.Context, sf ShardFile, fn func([]byte) error) error
 		if err == io.EOF {
 			break
 		}
-		if err != nil || n > 1<<34 {
+		if err != nil || n > uint64(sf.Bytes) {
 			return corrupt(sf, "bad record header after %d records", records)
 		}
 		rec := make([]byte, n)
@@ -359,30 +362,6 @@ func streamShard(ctx context.Context, sf ShardFile, fn func([]byte) error) error
 		return corrupt(sf, "%d bytes, the manifest says %d", size, sf.Bytes)
 	case crc.Sum32() != sf.CRC32C:
 		return corrupt(sf, "checksum %08x, the manifest says %08x", crc.Sum32(), sf.CRC32C)
-	}
-	return nil
-}
-
-// forEachRecord calls fn with each record of a shard file held in data,
-// after checking the whole against the manifest's description.
-func forEachRecord(sf ShardFile, data []byte, fn func([]byte) error) error {
-	if int64(len(data)) != sf.Bytes || crc32.Checksum(data, castagnoli) != sf.CRC32C {
-		return corrupt(sf, "size or checksum differs from the manifest")
-	}
-	var n int64
-	for len(data) > 0 {
-		size, k := binary.Uvarint(data)
-		if k <= 0 || size > uint64(len(data)-k) {
-			return corrupt(sf, "bad record header after %d records", n)
-		}
-		if err := fn(data[k : k+int(size)]); err != nil {
-			return err
-		}
-		data = data[k+int(size):]
-		n++
-	}
-	if n != sf.Records {
-		return corrupt(sf, "%d records, the manifest says %d", n, sf.Records)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func init() {
 }
 
 func evalSetup(fs *flag.FlagSet) func() error {
-	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval reads it in bounded memory\n(3 MiB for the AUC, exact up to 65,536 distinct margins and within the error it prints beyond)")
+	dir := fs.String("predictions", "", "prediction output `DIR` written by dpmr predict (required); eval reads it in bounded memory\n(about 11 MiB for the AUC, exact up to 65,536 distinct margins and within the error it prints beyond)")
 	threshold := fs.Float64("threshold", 0.5, "predict class 1 when the probability is >= this, in [0, 1]")
 	asJSON := fs.Bool("json", false, "print the metrics as JSON instead of a table")
 	classWeight := fs.String("class-weight", "", "weigh each labelled row of a class this many times (times its sample weight, with predict --sample-weights),\nas train's --class-weight does for --test: `CLASS=W,...` (1=5,0=1)")
