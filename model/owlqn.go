@@ -98,11 +98,10 @@ func (b *Block) AddLineLosses(dst, zw, zd, w, d, steps []float64, l1 bool, free 
 }
 
 // The figures of a row with an L1 term, after the NumRowFigures smooth
-// ones: |W|, the derivative of |W + alpha*D| at alpha = 0+ and 1 if W is
-// 0 (the model leaves those weights out), then, for
-// each step of each line-search grid (lineGrids, in order), the row's
-// fixes to the penalty and to the decrease there when its weight crosses
-// zero (see stepFixes).
+// ones: |W|, the derivative of |W + alpha*D| at alpha = 0+, and 1 if W is
+// 0 (the model leaves those weights out); then, for each step of each
+// line-search grid (lineGrids, in order), the row's fixes to the penalty
+// and to the decrease there when its weight crosses zero (stepFixes).
 const l1Figures = 3
 
 // RowFiguresLen is the length of RowFigures' vector under p.
