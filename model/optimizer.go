@@ -432,14 +432,16 @@ type KeyStats struct {
 // NumRowFigures is the length of RowFigures' vector.
 const NumRowFigures = 8
 
-// RowFigures is one row's contribution to the pass's figures under p:
+// RowFigures writes into dst (grown as needed) and returns one row's
+// contribution to the pass's figures under p:
 // |G|^2, G.D, and, over regularized rows only, W.W, W.D, D.D; then 1 (a
 // row count), and the two terms of GapEstimate, G^2/H (where H is
 // measured) and G.U. With an L1 term G is the pseudo-gradient and the L1
 // figures follow (l1RowFigures). Summed over all rows they make the
 // figures FromRowSums completes.
-func RowFigures(r Row, p TrainParams, isBias bool) []float64 {
-	v := make([]float64, RowFiguresLen(p))
+func RowFigures(dst []float64, r Row, p TrainParams, isBias bool) []float64 {
+	v := grow(dst, RowFiguresLen(p))
+	clear(v)
 	l1 := p.L1
 	if isBias {
 		l1 = 0

@@ -9,23 +9,15 @@ import (
 // never empty (the parser rejects them), so it cannot collide with one.
 const BiasName = ""
 
-// RowLambda is the L2 strength of the parameter row named name: lambda,
-// or 0 for the intercept's row when training has an intercept (a warm
-// start may bring that row into a run without one).
-func RowLambda(lambda float64, bias bool, name string) float64 {
+// RowStrength is a penalty's strength (lambda, or L1) on the parameter
+// row named name: strength, or 0 for the intercept's row when training
+// has an intercept (a warm start may bring that row into a run without
+// one).
+func RowStrength(strength float64, bias bool, name string) float64 {
 	if bias && name == BiasName {
 		return 0
 	}
-	return lambda
-}
-
-// RowL1 is the L1 strength of the parameter row named name, as RowLambda
-// is its L2 strength.
-func RowL1(l1 float64, bias bool, name string) float64 {
-	if bias && name == BiasName {
-		return 0
-	}
-	return l1
+	return strength
 }
 
 // TrainParams are the settings that define a training run. The reference

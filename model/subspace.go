@@ -607,7 +607,7 @@ func (t *Trainer) subspacePass() Figures {
 	start := time.Now()
 	p := t.Params
 	pass := len(t.History)
-	lam := func(j int) float64 { return RowLambda(p.Lambda, p.Bias, t.Data.Names[j]) }
+	lam := func(j int) float64 { return RowStrength(p.Lambda, p.Bias, t.Data.Names[j]) }
 	blocks := t.Data.Blocks
 	rows := make([][]Row, len(blocks))
 	lams := make([][]float64, len(blocks))

@@ -104,6 +104,7 @@ func (t *Trainer) Pass() Figures {
 		b.Margins(w, d, zw, zd)
 		xw, xd := zw, zd
 		if p.L1 > 0 {
+			cw, cd = grow(cw, b.NumRows()), grow(cd, b.NumRows())
 			xw, xd = b.ClipMargins(cw, cd, zw, zd, w, d, choice.Alpha, b.localCol(t.biasCol))
 		}
 		b.Gradient(grad, resid, xw, xd, choice.Alpha)
@@ -162,8 +163,10 @@ func (t *Trainer) Pass() Figures {
 // rowFigures sums every row's RowFigures.
 func (t *Trainer) rowFigures() []float64 {
 	sums := make([]ExactSum, RowFiguresLen(t.Params))
+	var fig []float64
 	for j := range t.Rows {
-		for i, v := range RowFigures(t.Rows[j], t.Params, j == t.biasCol) {
+		fig = RowFigures(fig, t.Rows[j], t.Params, j == t.biasCol)
+		for i, v := range fig {
 			if v != 0 {
 				sums[i].Add(v)
 			}
@@ -174,10 +177,7 @@ func (t *Trainer) rowFigures() []float64 {
 
 // rowL1 is row j's L1 strength.
 func (t *Trainer) rowL1(j int) float64 {
-	if j == t.biasCol {
-		return 0
-	}
-	return t.Params.L1
+	return RowStrength(t.Params.L1, t.Params.Bias, t.Data.Names[j])
 }
 
 // gram sums the L-BFGS basis products over all rows.

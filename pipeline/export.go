@@ -56,7 +56,7 @@ type weightLinesFn struct {
 func (f *weightLinesFn) ProcessElement(_ int32, pack transforms.RowPack, emit func(int32, []byte)) {
 	runs := make([][]byte, f.Shards)
 	for i, name := range pack.Names {
-		if pack.Rows[i].W == 0 && model.RowL1(f.L1, f.Bias, name) > 0 {
+		if pack.Rows[i].W == 0 && model.RowStrength(f.L1, f.Bias, name) > 0 {
 			continue
 		}
 		k := shardOfName(name, f.Shards)

@@ -41,7 +41,7 @@ type newtonSharesFn struct {
 func (f *newtonSharesFn) ProcessElement(b SufficientBlock, emit func(int32, GradPack)) {
 	lam := make([]float64, len(b.Features))
 	for i, name := range b.Features {
-		lam[i] = model.RowLambda(f.Params.Lambda, f.Params.Bias, name)
+		lam[i] = model.RowStrength(f.Params.Lambda, f.Params.Bias, name)
 	}
 	shares := b.Matrix().NewtonShares(b.ParamRows, lam)
 	emitPacks(f.Params.Partitions, b.Features, GradPack{Newton: shares}, emit)
@@ -58,7 +58,7 @@ func (f *setLocalNewtonFn) ProcessElement(part int32, rows func(*RowPack) bool, 
 	}
 	out := RowPack{Names: sums.pack.Names, Rows: make([]model.Row, len(sums.pack.Rows))}
 	for i, name := range out.Names {
-		out.Rows[i] = model.SetLocalNewton(sums.pack.Rows[i], sums.newton.at(i), model.RowLambda(f.Params.Lambda, f.Params.Bias, name))
+		out.Rows[i] = model.SetLocalNewton(sums.pack.Rows[i], sums.newton.at(i), model.RowStrength(f.Params.Lambda, f.Params.Bias, name))
 	}
 	emit(part, out)
 	return nil

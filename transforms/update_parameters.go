@@ -92,7 +92,7 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
 	for i, name := range pack.Names {
 		out.Rows[i] = method.Move(pack.Rows[i], model.Measured{
-			Params: p, Lambda: model.RowLambda(p.Lambda, p.Bias, name), L1: model.RowL1(p.L1, p.Bias, name), IsBias: p.Bias && name == model.BiasName,
+			Params: p, Lambda: model.RowStrength(p.Lambda, p.Bias, name), L1: model.RowStrength(p.L1, p.Bias, name), IsBias: p.Bias && name == model.BiasName,
 			Choice: c, Grad: sums.g.at(i), Curv: sums.curv.at(i),
 			LocalSum: sums.local.at(i), Blocks: sums.blocks[i], Eta: f.Params.Eta,
 		})
@@ -232,13 +232,13 @@ type gramAcc struct {
 	Sums []model.ExactSum
 }
 
-// rowL1 gives a row its L1 strength by name (model.RowL1).
+// rowL1 gives a row its L1 strength by name (model.RowStrength).
 type rowL1 struct {
 	L1   float64
 	Bias bool
 }
 
-func (l rowL1) of(name string) float64 { return model.RowL1(l.L1, l.Bias, name) }
+func (l rowL1) of(name string) float64 { return model.RowStrength(l.L1, l.Bias, name) }
 
 type gramSumFn struct {
 	L1 rowL1
@@ -320,8 +320,10 @@ func (f *rowFiguresSumFn) CreateAccumulator() vectorAcc {
 }
 
 func (f *rowFiguresSumFn) AddInput(a vectorAcc, pack RowPack) vectorAcc {
+	var fig []float64
 	for i, r := range pack.Rows {
-		for k, v := range model.RowFigures(r, f.Train, f.Train.Bias && pack.Names[i] == model.BiasName) {
+		fig = model.RowFigures(fig, r, f.Train, f.Train.Bias && pack.Names[i] == model.BiasName)
+		for k, v := range fig {
 			if v != 0 {
 				a.Sums[k].Add(v)
 			}

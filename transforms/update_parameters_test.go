@@ -371,7 +371,7 @@ func TestUpdateParametersLBFGS(t *testing.T) {
 	var figSums [model.NumRowFigures]float64
 	for name, r := range moved {
 		next[name] = model.ApplyDirection(r, coef, 0)
-		for i, v := range model.RowFigures(next[name], train, name == model.BiasName) {
+		for i, v := range model.RowFigures(nil, next[name], train, name == model.BiasName) {
 			figSums[i] += v
 		}
 	}
