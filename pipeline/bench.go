@@ -137,7 +137,7 @@ func (b *Bench) Setup(ctx context.Context) (Timing, error) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Setup(s, SetupParams{Files: files, Dir: b.indexDir(), StartDir: b.startDir(), Bias: b.c.Train.Bias,
-		Lambda: b.c.Train.Lambda, BlockSize: b.c.Train.BlockSize, Partitions: b.c.Partitions,
+		BlockSize: b.c.Train.BlockSize, Partitions: b.c.Partitions,
 		Sharding: b.c.Sharding, Shards: b.c.Shards, BlockShards: BlockShardsFor(totalBytes(stamps), b.c.Shards)})
 	t, err := Measure(func() error {
 		_, err := b.c.Run(ctx, p)

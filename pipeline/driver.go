@@ -55,6 +55,13 @@ type TrainConfig struct {
 	// EarlyStop, with a test set, exports the pass whose weights score
 	// best on it rather than the last, and may end training early.
 	EarlyStop model.EarlyStop
+	// Lambdas, if it lists more than one L2 strength, trains one model per
+	// value (Train.Lambda is then unused) in the same jobs: each pass's job
+	// holds every unstopped model's pass side by side, over the one index.
+	// Model i goes to Output/LambdaDir(Lambdas[i]) with its snapshots in
+	// WorkDir/LambdaDir(Lambdas[i]); each stops by its own rules and is the
+	// very model a run with Train.Lambda = Lambdas[i] makes.
+	Lambdas []float64
 	// Flags are the command line, kept in the model for the record.
 	Flags map[string]string
 	// Run runs each pipeline; nil is runners.Run, the runner --runner
@@ -62,15 +69,17 @@ type TrainConfig struct {
 	Run Runner
 	Log io.Writer // progress lines; nil discards
 	// Recorder, if set, also sees each pass's figures, as the reference
-	// trainer's does.
+	// trainer's does; with Lambdas, each model's in Lambdas' order.
 	Recorder model.Recorder
 }
 
-// TrainResult sums up a finished run.
+// TrainResult sums up a finished run. With TrainConfig.Lambdas, Model and
+// History are nil and Lambdas holds each model's, in the config's order.
 type TrainResult struct {
 	Model   *ModelInfo
 	Index   IndexMeta
 	History []model.Figures
+	Lambdas []LambdaResult
 }
 
 // PartitionsFor is the default number of parameter partitions for an
@@ -225,6 +234,7 @@ type runState struct {
 	Sharding   int64             `json:"shard_threshold"`
 	Shards     int               `json:"shards"`
 	Partitions int32             `json:"partitions"`
+	Lambdas    []float64         `json:"lambdas,omitempty"`
 	Warm       string            `json:"warm,omitempty"`
 	StartedAt  string            `json:"started_at"`
 }
@@ -253,6 +263,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if c.Shards == 0 {
 		c.Shards = 8
 	}
+	if err := checkLambdas(c.Lambdas, c.Train); err != nil {
+		return nil, err
+	}
 	if c.Retries < 0 || c.RetryDelay < 0 || c.PassTimeout < 0 {
 		return nil, fmt.Errorf("--retries %d and --pass-timeout %v must be >= 0", c.Retries, c.PassTimeout)
 	}
@@ -275,7 +288,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			return nil, fmt.Errorf("test set: %w", err)
 		}
 	}
-	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Warm: c.Warm,
+	state := runState{Train: c.Train, Sharding: c.Sharding.Threshold, Shards: c.Shards, Warm: c.Warm, Lambdas: c.Lambdas,
 		StartedAt: time.Now().UTC().Format(time.RFC3339)}
 	if state.Inputs, err = stampInputs(ctx, files); err != nil {
 		return nil, err
@@ -287,11 +300,19 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		c.Partitions = PartitionsFor(totalBytes(state.Inputs))
 	}
 	state.Partitions = c.Partitions
+	runs := c.lambdaRuns()
 	lock, err := claimDirs(ctx, c.Output, c.WorkDir)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Release()
+	if len(runs) > 1 {
+		for _, r := range runs {
+			if err := checkWritableDir(ctx, "--output", r.c.Output); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := c.prepareWorkDir(ctx, state); err != nil {
 		return nil, err
 	}
@@ -308,7 +329,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err != nil || serr != nil || terr != nil {
 		c.logf("setup: reading %d file(s), building the index", len(files))
 		t0 := time.Now()
-		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, Lambda: c.Train.Lambda, ClassWeight: c.Train.ClassWeight,
+		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, ClassWeight: c.Train.ClassWeight,
 			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
 			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards), TestFiles: testFiles, TestDir: testDir}
 		if c.Warm != "" {
@@ -378,83 +399,101 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	c.logf("index: %d samples (%d positive), %d features, %d nonzeros, %d blocks",
 		meta.Samples, meta.Positives, meta.Features, meta.Nonzeros, meta.Blocks)
 
-	history, rows, err := c.completedPasses(ctx, start, test != nil)
-	if err != nil {
-		return nil, err
+	for _, r := range runs {
+		if r.history, r.rows, err = r.c.completedPasses(ctx, start, test != nil); err != nil {
+			return nil, err
+		}
+		r.eta = r.c.Train.Eta(meta.SumSq)
+		if len(r.history) > 0 {
+			r.logf("resuming after pass %d", len(r.history)-1)
+			if r.reason = r.c.stopReason(r.history); r.reason != "" {
+				r.logf("stopped: %s", r.reason)
+			}
+		}
 	}
-	eta := c.Train.Eta(meta.SumSq)
 	var retries []Retry
-	var reason model.Stop
-	if len(history) > 0 {
-		reason = c.stopReason(history)
-		c.logf("resuming after pass %d", len(history)-1)
-	}
-	for reason == "" {
+	for {
+		var active []*lambdaRun
+		for _, r := range runs {
+			if r.reason == "" {
+				active = append(active, r)
+			}
+		}
+		if len(active) == 0 {
+			break
+		}
 		if err := lock.Err(); err != nil {
 			return nil, err
 		}
-		plan := model.FirstPlan()
-		if len(history) > 0 {
-			plan = model.NextPlan(c.Train, history[len(history)-1])
+		for _, r := range active {
+			r.plan = model.FirstPlan()
+			if len(r.history) > 0 {
+				r.plan = model.NextPlan(r.c.Train, r.history[len(r.history)-1])
+			}
 		}
-		dir := passDir(c.WorkDir, plan.Pass)
+		stage := fmt.Sprintf("pass %d", active[0].plan.Pass)
 		var t0 time.Time
-		res, err := c.runRetried(ctx, lock, fmt.Sprintf("pass %d", plan.Pass), &retries, func() *beam.Pipeline {
+		res, err := c.runRetried(ctx, lock, stage, &retries, func() *beam.Pipeline {
 			t0 = time.Now()
 			p, s := beam.NewPipelineWithRoot()
-			Pass(s, PassParams{Index: index, Rows: rows, Dir: dir, Plan: plan, Train: c.Train, Eta: eta,
-				Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test})
+			for _, r := range active {
+				Pass(r.scope(s), PassParams{Index: index, Rows: r.rows, Dir: passDir(r.c.WorkDir, r.plan.Pass), Plan: r.plan, Train: r.c.Train, Eta: r.eta,
+					Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test})
+			}
 			return p
 		})
 		if err != nil {
-			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
+			return nil, fmt.Errorf("%s%s: %w", stage, lambdaNote(active), err)
 		}
-		m, err := ReadManifest(ctx, dir)
-		if err != nil {
-			return nil, fmt.Errorf("pass %d: %w", plan.Pass, err)
-		}
-		var f model.Figures
-		if err := json.Unmarshal(m.Meta, &f); err != nil {
-			return nil, fmt.Errorf("pass %d: figures: %v", plan.Pass, err)
-		}
-		f.Seconds = time.Since(t0).Seconds()
-		f.Keys = keyStats(res)
-		if test != nil {
-			if f.Test, err = testMetrics(ctx, m); err != nil {
-				return nil, fmt.Errorf("pass %d: test set: %w", plan.Pass, err)
+		seconds := time.Since(t0).Seconds()
+		for _, r := range active {
+			if err := r.record(ctx, res, len(active), test != nil, seconds); err != nil {
+				return nil, err
+			}
+			if c.Recorder != nil {
+				c.Recorder.Record(r.history[len(r.history)-1])
 			}
 		}
-		history = append(history, f)
-		rows = m.Dataset("rows")
-		if c.Log != nil {
-			model.LineRecorder{W: c.Log}.Record(f)
-		}
-		if c.Recorder != nil {
-			c.Recorder.Record(f)
-		}
-		reason = c.stopReason(history)
 	}
-	c.logf("stopped: %s", reason)
 	if err := lock.Err(); err != nil {
 		return nil, err
 	}
-
-	early, err := c.earlyChoice(ctx, history, reason)
-	if err != nil {
-		return nil, err
-	}
-	if early != nil {
-		m, err := ReadManifest(ctx, passDir(c.WorkDir, early.Pass))
+	exports := make([]exportJob, len(runs))
+	for i, r := range runs {
+		early, err := r.c.earlyChoice(ctx, r.history, r.reason)
 		if err != nil {
-			return nil, fmt.Errorf("early stop: pass %d: %w", early.Pass, err)
+			return nil, err
 		}
-		rows = m.Dataset("rows")
+		rows := r.rows
+		if early != nil {
+			m, err := ReadManifest(ctx, passDir(r.c.WorkDir, early.Pass))
+			if err != nil {
+				return nil, fmt.Errorf("early stop: pass %d: %w", early.Pass, err)
+			}
+			rows = m.Dataset("rows")
+		}
+		exports[i] = exportJob{c: &r.c, rows: rows, history: r.history, reason: r.reason, early: early}
 	}
-	info, err := c.export(ctx, lock, rows, meta, history, reason, early, &retries)
+	if len(runs) > 1 {
+		if err := clearOutputs(c.Output, LambdasName, ""); err != nil {
+			return nil, err
+		}
+	}
+	infos, err := c.export(ctx, lock, meta, exports, &retries)
 	if err != nil {
 		return nil, err
 	}
-	return &TrainResult{Model: info, Index: meta, History: history}, nil
+	if len(runs) == 1 {
+		return &TrainResult{Model: infos[0], Index: meta, History: runs[0].history}, nil
+	}
+	out := &TrainResult{Index: meta}
+	for i, r := range runs {
+		out.Lambdas = append(out.Lambdas, LambdaResult{Lambda: r.c.Train.Lambda, Dir: r.c.Output, Model: infos[i], History: r.history})
+	}
+	if err := writeLambdaTable(ctx, c.Output, out.Lambdas); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // earlyChoice is the pass early stopping exports, or nil to export the
@@ -674,7 +713,7 @@ func clearWorkDir(dir string) error {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if n == "index" || n == "test-index" || n == "start" || n == "export" || strings.HasPrefix(n, "pass-") {
+		if n == "index" || n == "test-index" || n == "start" || n == "export" || strings.HasPrefix(n, "pass-") || strings.HasPrefix(n, "lambda=") {
 			if err := os.RemoveAll(joinPath(dir, n)); err != nil {
 				return err
 			}

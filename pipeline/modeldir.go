@@ -88,26 +88,57 @@ const ModelFileName = "model.json"
 
 const objectiveText = "sum_i c_i*[log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 + l1 * sum_j |w_j| (intercept not regularized); z_i = sum_j w_j*x_ij; c_i = sample i's weight times its class's, 1 unless given"
 
-// export writes the model: the weights files through a pipeline, then
-// model.json.
-func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFile, meta IndexMeta, history []model.Figures, reason model.Stop, early *model.EarlyChoice, retries *[]Retry) (*ModelInfo, error) {
-	if err := clearOutputs(c.Output, ModelFileName, "weights", HistoryName, HistoryChartName); err != nil {
-		return nil, err
+// exportJob is one model to export: its run's config, the rows to write,
+// and what model.json records of the run.
+type exportJob struct {
+	c       *TrainConfig
+	label   string // its scope in the export job when there are several
+	rows    []ShardFile
+	history []model.Figures
+	reason  model.Stop
+	early   *model.EarlyChoice
+}
+
+// export writes the models, their weights files through one pipeline,
+// then each one's model.json.
+func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, meta IndexMeta, jobs []exportJob, retries *[]Retry) ([]*ModelInfo, error) {
+	for _, j := range jobs {
+		if err := clearOutputs(j.c.Output, ModelFileName, "weights", HistoryName, HistoryChartName); err != nil {
+			return nil, err
+		}
 	}
-	exportDir := joinPath(c.WorkDir, "export")
 	_, err := c.runRetried(ctx, lock, "export", retries, func() *beam.Pipeline {
 		p, s := beam.NewPipelineWithRoot()
-		files := ExportWeights(s, c.Output, c.Shards, ReadRows(s, rows), c.Train)
-		WriteManifest(s, exportDir, files, beam.PCollection{})
+		for _, j := range jobs {
+			s := s
+			if j.label != "" {
+				s = s.Scope(j.label)
+			}
+			files := ExportWeights(s, j.c.Output, c.Shards, ReadRows(s, j.rows), j.c.Train)
+			WriteManifest(s, joinPath(j.c.WorkDir, "export"), files, beam.PCollection{})
+		}
 		return p
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export pipeline: %w", err)
 	}
-	m, err := readManifest(ctx, exportDir, true)
+	infos := make([]*ModelInfo, len(jobs))
+	for i, j := range jobs {
+		if infos[i], err = j.c.writeModel(ctx, meta, j, *retries); err != nil {
+			return nil, err
+		}
+	}
+	return infos, nil
+}
+
+// writeModel writes an exported model's model.json, history.csv and
+// history.svg beside its weights files.
+func (c *TrainConfig) writeModel(ctx context.Context, meta IndexMeta, j exportJob, retries []Retry) (*ModelInfo, error) {
+	m, err := readManifest(ctx, joinPath(c.WorkDir, "export"), true)
 	if err != nil {
 		return nil, err
 	}
+	history, early := j.history, j.early
 	last := history[len(history)-1]
 	if early != nil {
 		last = history[early.Pass]
@@ -116,10 +147,10 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 		Format: ModelFormat, Version: modelVersion, Objective: objectiveText,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339),
 		Lambda:    c.Train.Lambda, L1: c.Train.L1, ZeroWeights: last.Zeros, Bias: c.Train.Bias, Optimizer: c.Train.Optimizer,
-		Iterations: len(history) - 1, StopReason: reason, Gap: last.Gap, J: last.J, GradNorm: last.GradNorm,
+		Iterations: len(history) - 1, StopReason: j.reason, Gap: last.Gap, J: last.J, GradNorm: last.GradNorm,
 		Features: meta.Features, Samples: meta.Samples, Positives: meta.Positives, Nonzeros: meta.Nonzeros,
 		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),
-		Retries: len(*retries), RetryLog: *retries, EarlyStop: early,
+		Retries: len(retries), RetryLog: retries, EarlyStop: early,
 	}
 	for _, f := range c.Inputs {
 		info.Inputs = append(info.Inputs, f)
@@ -158,8 +189,8 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, rows []ShardFi
 // clearOutputs removes from a local output directory the files an earlier
 // run of dpmr wrote there, the marker first, so no mix of old and new ever
 // looks complete: the files named in names, and shard files
-// PREFIX-SSSSS-of-NNNNN. Nothing else is touched: a user's own files stay,
-// even one named weights-notes.txt.
+// PREFIX-SSSSS-of-NNNNN unless prefix is "". Nothing else is touched: a
+// user's own files stay, even one named weights-notes.txt.
 func clearOutputs(dir, marker, prefix string, names ...string) error {
 	if strings.Contains(dir, "://") {
 		return nil
@@ -176,7 +207,7 @@ func clearOutputs(dir, marker, prefix string, names ...string) error {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if _, _, shard := ParseShardName(n, prefix); (shard || slices.Contains(names, n)) && e.Type().IsRegular() {
+		if _, _, shard := ParseShardName(n, prefix); (prefix != "" && shard || slices.Contains(names, n)) && e.Type().IsRegular() {
 			if err := removeIfThere(filepath.Join(dir, n)); err != nil {
 				return err
 			}

@@ -55,7 +55,6 @@ type SetupParams struct {
 	Dir       string // the index snapshot directory
 	StartDir  string // the starting rows snapshot directory
 	Bias      bool
-	Lambda    float64
 	BlockSize int
 	// ClassWeight multiplies the sample weights by class, in the training
 	// set and the test set alike (model.TrainParams.ClassWeight).

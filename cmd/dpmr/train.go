@@ -24,8 +24,9 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	output := fs.String("output", "", "model `DIR` to write: weights-*, model.json, history.csv, history.svg (required)")
 	test := fs.String("test", "", "test set `GLOB`(s), scored after every iteration; the metrics go to model.json, history.csv and history.svg")
 	workdir := fs.String("workdir", "", "`DIR` for snapshots, on any Beam file system (default OUTPUT.work)")
-	lambda := fs.Float64("lambda", 1, "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda")
-	c := fs.Float64("C", 0, "LIBLINEAR's cost C; sets --lambda to 1/C")
+	lambdaList := fs.String("lambda", "1", "L2 regularization strength; the objective is LIBLINEAR's -s 0 with C = 1/lambda.\n"+
+		"Several, comma-separated (0.1,1,10), train one model each in the same passes, into OUTPUT/lambda=VALUE/")
+	cList := fs.String("C", "", "LIBLINEAR's cost C, or several comma-separated; sets --lambda to 1/C")
 	l1 := fs.Float64("l1", 0, "L1 regularization strength, beside --lambda's L2 (elastic net); zero weights are left out of the model.\n--l1 1 --lambda 0 is LIBLINEAR's -s 6 with C = 1. Trains with lbfgs as OWL-QN")
 	classWeight := fs.String("class-weight", "", "multiply the weight of each sample of a class, as LIBLINEAR's -wi: `CLASS=W,...` (1=5,0=1)")
 	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
@@ -51,17 +52,9 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if *input == "" || *output == "" {
 			return usageError("--input and --output are required")
 		}
-		if *c != 0 {
-			if flagSet(fs, "lambda") {
-				return usageError("give --lambda or --C, not both")
-			}
-			if *c < 0 {
-				return usageError("--C must be > 0")
-			}
-			*lambda = 1 / *c
-		}
-		if *lambda < 0 {
-			return usageError("--lambda must be >= 0")
+		lambdas, err := parseLambdas(*lambdaList, *cList, flagSet(fs, "lambda"))
+		if err != nil {
+			return usageError("%v", err)
 		}
 		if *l1 < 0 {
 			return usageError("--l1 must be >= 0")
@@ -102,7 +95,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			return usageError("--class-weight: %v", err)
 		}
 		p := model.TrainParams{
-			ClassWeight: cw, Lambda: *lambda, L1: *l1, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
+			ClassWeight: cw, Lambda: lambdas[0], L1: *l1, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
 			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol, GapTol: *gap,
 		}
 		if *gtol == 0 {
@@ -114,32 +107,85 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if err := p.WithDefaults().Validate(); err != nil {
 			return usageError("%v", err)
 		}
+		var several []float64
+		if len(lambdas) > 1 {
+			several = lambdas
+		}
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
-			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p,
+			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p, Lambdas: several,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
 			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Retries: *retries, PassTimeout: *passTimeout, EarlyStop: early, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
 			return err
 		}
-		m := res.Model
-		gapText := ""
-		if m.Gap > 0 {
-			gapText = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
-		}
-		features := fmt.Sprint(m.Features, " features")
-		if m.L1 > 0 {
-			features = fmt.Sprintf("%d features, %d with nonzero weights", m.Features, m.Features-m.ZeroWeights)
-		}
-		if e := m.EarlyStop; e != nil {
-			fmt.Printf("model: %s (%s; iteration %d of %d, the best test %s %.6g; J %.10g, |g| %.3g%s; stopped by %s)\n",
-				*output, features, e.Pass, m.Iterations, e.Metric, e.Value, m.J, m.GradNorm, gapText, m.StopReason)
+		if res.Model != nil {
+			printModel(*output, res.Model)
 			return nil
 		}
-		fmt.Printf("model: %s (%s, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
-			*output, features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
+		for _, r := range res.Lambdas {
+			printModel(r.Dir, r.Model)
+		}
+		fmt.Printf("models compared: %s\n", strings.TrimSuffix(*output, "/")+"/"+pipeline.LambdasName)
 		return nil
 	}
+}
+
+// printModel is train's last line for a model written to dir.
+func printModel(dir string, m *pipeline.ModelInfo) {
+	gapText := ""
+	if m.Gap > 0 {
+		gapText = fmt.Sprintf(", estimated gap to the optimum %.2g", m.Gap)
+	}
+	features := fmt.Sprint(m.Features, " features")
+	if m.L1 > 0 {
+		features = fmt.Sprintf("%d features, %d with nonzero weights", m.Features, m.Features-m.ZeroWeights)
+	}
+	if e := m.EarlyStop; e != nil {
+		fmt.Printf("model: %s (%s; iteration %d of %d, the best test %s %.6g; J %.10g, |g| %.3g%s; stopped by %s)\n",
+			dir, features, e.Pass, m.Iterations, e.Metric, e.Value, m.J, m.GradNorm, gapText, m.StopReason)
+		return
+	}
+	fmt.Printf("model: %s (%s, J %.10g, |g| %.3g%s; stopped by %s after %d iterations)\n",
+		dir, features, m.J, m.GradNorm, gapText, m.StopReason, m.Iterations)
+}
+
+// parseLambdas reads --lambda, or --C as 1/C, each a comma-separated list
+// of distinct values.
+func parseLambdas(lambdaList, cList string, lambdaGiven bool) ([]float64, error) {
+	name, list := "--lambda", lambdaList
+	if cList != "" {
+		if lambdaGiven {
+			return nil, fmt.Errorf("give --lambda or --C, not both")
+		}
+		name, list = "--C", cList
+	}
+	var out []float64
+	seen := map[float64]bool{}
+	for _, v := range splitList(list) {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, fmt.Errorf("%s: %q is not a finite number", name, v)
+		}
+		if name == "--C" {
+			if !(x > 0) {
+				return nil, fmt.Errorf("--C must be > 0, got %s", v)
+			}
+			x = 1 / x
+		}
+		if x < 0 {
+			return nil, fmt.Errorf("--lambda must be >= 0, got %s", v)
+		}
+		if seen[x] {
+			return nil, fmt.Errorf("%s lists %s twice", name, v)
+		}
+		seen[x] = true
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s is empty", name)
+	}
+	return out, nil
 }
 
 // parseClassWeight parses CLASS=W pairs, a class written as in the data

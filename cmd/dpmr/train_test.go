@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/csv"
 	"errors"
 	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/dpmr/dpmr/pipeline"
 	"github.com/stretchr/testify/require"
 )
 
@@ -51,5 +58,74 @@ func TestTrainL1Flags(t *testing.T) {
 		require.NoError(t, fs.Parse(append([]string{"--input", "x", "--output", t.TempDir()}, tc.args...)))
 		err := run()
 		require.True(t, errors.Is(err, errUsage) && strings.Contains(err.Error(), tc.want), "%v: got %v, want usage error %q", tc.args, err, tc.want)
+	}
+}
+
+func TestParseLambdas(t *testing.T) {
+	got, err := parseLambdas("0.1, 1,10", "", true)
+	require.NoError(t, err)
+	require.Equal(t, []float64{0.1, 1, 10}, got)
+	got, err = parseLambdas("1", "4,0.5", false)
+	require.NoError(t, err)
+	require.Equal(t, []float64{0.25, 2}, got)
+	for _, tc := range []struct {
+		lambda, c string
+		given     bool
+		want      string
+	}{
+		{"1,-1", "", true, "--lambda must be >= 0, got -1"},
+		{"1,x", "", true, `--lambda: "x" is not a finite number`},
+		{"1,Inf", "", true, `--lambda: "Inf" is not a finite number`},
+		{"0.5,1,0.50", "", true, "--lambda lists 0.50 twice"},
+		{",", "", true, "--lambda is empty"},
+		{"1", "2", true, "give --lambda or --C, not both"},
+		{"1", "0", false, "--C must be > 0, got 0"},
+		{"1", "1,2,1", false, "--C lists 1 twice"},
+	} {
+		_, err := parseLambdas(tc.lambda, tc.c, tc.given)
+		require.EqualError(t, err, tc.want, "%+v", tc)
+	}
+}
+
+// TestTrainSeveralLambdas runs the real dpmr with --C listing two values
+// and a test set: a model per value, each line naming its directory, and
+// lambdas.csv giving each model's exported iteration and test metrics as
+// its model.json has them.
+func TestTrainSeveralLambdas(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "dpmr")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	data, err := filepath.Abs("../../testdata/synth/train.txt")
+	require.NoError(t, err)
+	test, err := filepath.Abs("../../testdata/synth/test.txt")
+	require.NoError(t, err)
+	out := filepath.Join(dir, "model")
+	cmd := exec.Command(bin, "train", "--runner=direct", "--input", data, "--test", test, "--output", out,
+		"--C", "1,0.1", "--early-stop", "logloss", "--iterations", "12")
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	stdout, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", stdout)
+	require.Contains(t, string(stdout), "lambda=10: iter   1 ")
+	require.Contains(t, string(stdout), "model: "+out+"/lambda=1 (")
+	require.Contains(t, string(stdout), "model: "+out+"/lambda=10 (")
+	require.Contains(t, string(stdout), "models compared: "+out+"/lambdas.csv")
+
+	f, err := os.Open(filepath.Join(out, "lambdas.csv"))
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	for i, lambda := range []float64{1, 10} {
+		m, err := pipeline.ReadModel(context.Background(), filepath.Join(out, "lambda="+rows[1+i][0]))
+		require.NoError(t, err)
+		require.Equal(t, lambda, m.Lambda)
+		require.NotNil(t, m.EarlyStop)
+		require.Equal(t, strconv.Itoa(m.EarlyStop.Pass), rows[1+i][4], "exported iteration")
+		logLoss, err := strconv.ParseFloat(rows[1+i][8], 64)
+		require.NoError(t, err)
+		require.Equal(t, m.EarlyStop.Value, logLoss, "the exported iteration's test log-loss")
 	}
 }
