@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +36,9 @@ const bootPackage = "github.com/apache/beam/sdks/v2/go/container"
 // so that the driver, the job server and every job's worker are processes
 // of their own, the worker being the staged dpmr binary. The model must be
 // the default (embedded) run's, bit for bit, and the workers must leave no
-// copy of the binary behind.
+// copy of the binary behind. Then a third run's pass-2 worker process is
+// killed with SIGKILL as soon as it starts: the pass must be rerun after
+// --pass-timeout into the same model, the rerun counted in model.json.
 func TestProcessWorkersMatchEmbedded(t *testing.T) {
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
@@ -117,4 +123,101 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 	for f := range bootCopies() {
 		require.True(t, before[f], "%s: a worker binary boot copied and the worker left", f)
 	}
+
+	// A worker killed with SIGKILL in the middle of pass 2. Prism then
+	// waits for it forever, so --pass-timeout fails the job, and the
+	// driver reruns the pass from its snapshot into the same model.
+	killed := filepath.Join(dir, "killed")
+	cmd := exec.Command(bin, "train", "--input", data, "--output", killed, "--iterations", "2",
+		"--tol", "-1", "--gtol", "-1", "--gap", "-1", "--block-size", "1000", "--shards", "3",
+		"--runner=universal", "--endpoint="+server.Endpoint, "--environment_type=PROCESS", "--environment_config="+string(config),
+		"--worker_binary="+bin, "--retries", "2", "--pass-timeout", "30s")
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	require.NoError(t, cmd.Start())
+	victim := killWorkerOfPass(t, killed+".work", 2, server.Binary)
+	require.NoError(t, cmd.Wait(), "%s", log.String())
+	t.Logf("killed worker %d in pass 2; the driver said:\n%s", victim, log.String())
+	info, err := pipeline.ReadModel(context.Background(), killed)
+	require.NoError(t, err)
+	require.Equal(t, 1, info.Retries, "reruns")
+	require.Equal(t, "pass 2", info.RetryLog[0].Stage)
+	require.Contains(t, info.RetryLog[0].Error, "--pass-timeout")
+	for i, f := range embedded.Files {
+		a, err := os.ReadFile(f.Path)
+		require.NoError(t, err)
+		b, err := os.ReadFile(info.Files[i].Path)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(a, b), "%s differs after the rerun", filepath.Base(f.Path))
+	}
+}
+
+// killWorkerOfPass waits until pass `pass` of the run in work is due (the
+// pass before it is complete), then SIGKILLs the first worker process
+// started after that: a Go SDK worker (argv[0] .../worker, --worker=true)
+// whose parent, the boot program, the prism server binary started. It
+// returns the worker's pid.
+func killWorkerOfPass(t *testing.T, work string, pass int, server string) int {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	prev := filepath.Join(work, fmt.Sprintf("pass-%05d", pass-1), pipeline.ManifestName)
+	for {
+		if _, err := os.Stat(prev); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "pass %d never completed", pass-1)
+		time.Sleep(2 * time.Millisecond)
+	}
+	old := serverWorkers(server)
+	for {
+		for pid := range serverWorkers(server) {
+			if !old[pid] {
+				require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+				return pid
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no worker of pass %d started", pass)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// serverWorkers lists the running Go SDK workers whose boot program the
+// process running server's binary started, from /proc.
+func serverWorkers(server string) map[int]bool {
+	out := map[int]bool{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(args[0]) != "worker" || !slices.Contains(args, "--worker=true") {
+			continue
+		}
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", parentPID(parentPID(pid)))); err == nil && exe == server {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+// parentPID reads a process's parent from /proc/PID/stat (0 if gone).
+func parentPID(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, never ")".
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }
