@@ -439,6 +439,7 @@ type Reader struct {
 	codec string        // "gzip", "bzip2" or "" for plain text
 	br    *bufio.Reader // nil until the first Read opens the input
 	line  int64
+	last  int64  // the number of the last line to read; 0: to the end
 	text  []byte // the last line read, without its end of line
 	long  []byte // accumulates a line longer than br's buffer
 	err   error  // sticky: io.EOF or a read error
@@ -449,6 +450,21 @@ type Reader struct {
 // before the first Read.
 func NewReader(r io.Reader, file string) *Reader {
 	return &Reader{src: &sourceReader{r: r}, file: file, codec: Compression(file)}
+}
+
+// NewRangeReader returns a Reader of lines first..last of a plain text
+// file, r starting where line first starts: one split of a file cut at
+// line boundaries so that several workers read it. Lines are numbered from
+// first, as in the whole file, and a byte order mark is looked for only
+// when first is 1. A compressed file cannot be cut; reading one this way
+// is an error.
+func NewRangeReader(r io.Reader, file string, first, last int64) *Reader {
+	rd := NewReader(r, file)
+	rd.line, rd.last = first-1, last
+	if rd.codec != "" {
+		rd.err = fmt.Errorf("%s: a %s file cannot be read from the middle", file, rd.codec)
+	}
+	return rd
 }
 
 // Compression returns the compression a file name's extension implies:
@@ -493,6 +509,10 @@ func (r *Reader) Read(dst *Sample) error {
 		r.err = r.open()
 	}
 	for r.err == nil {
+		if r.last > 0 && r.line >= r.last {
+			r.err = io.EOF
+			break
+		}
 		text, err := r.readLine()
 		if err != nil && err != io.EOF {
 			// A line cut short by a failed read is not trusted.

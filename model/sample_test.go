@@ -848,3 +848,24 @@ func TestReaderLabelModes(t *testing.T) {
 		}
 	}
 }
+
+// TestRangeReader reads lines 4..6 of a file from where line 4 starts:
+// numbered as in the file, the last line's limit kept even when the
+// source goes on, and a byte order mark inside the file is not skipped.
+func TestRangeReader(t *testing.T) {
+	src := "1 a\n\n\xEF\xBB\xBF1 b\n# c\n0 d:2\n1 e\n"
+	at := strings.Index(src, "\xEF")
+	r := model.NewRangeReader(strings.NewReader(src[at:]), "f.txt", 3, 5)
+	var s model.Sample
+	err := r.Read(&s)
+	var pe *model.ParseError
+	require.ErrorAs(t, err, &pe, "a byte order mark inside the file is part of the line")
+	require.Equal(t, int64(3), pe.Line)
+	require.NoError(t, r.Read(&s))
+	require.Equal(t, int64(5), s.Line)
+	require.Equal(t, "d", s.Features[0].Name)
+	require.Equal(t, io.EOF, r.Read(&s), "line 6 is past the range")
+
+	r = model.NewRangeReader(strings.NewReader(src), "f.txt.gz", 1, 2)
+	require.ErrorContains(t, r.Read(&s), "f.txt.gz: a gzip file cannot be read from the middle")
+}

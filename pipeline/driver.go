@@ -35,6 +35,10 @@ type TrainConfig struct {
 	// Partitions is the number of parameter partitions; 0 derives it from
 	// the input's size (PartitionsFor).
 	Partitions int32
+	// SplitBytes is the size of the pieces a large local input file is
+	// read in by several workers (0: DefaultSplitBytes; negative: every
+	// file by one worker; see ReadBlocks).
+	SplitBytes int64
 	Resume     bool // continue from the last complete snapshot in WorkDir
 	// MaxBadLines is how many malformed input lines may be skipped; past
 	// it training stops before the first pass. Skipped lines are listed in
@@ -188,6 +192,11 @@ func ExpandInputs(ctx context.Context, globs []string) ([]InputFile, error) {
 	files := make([]InputFile, len(paths))
 	for i, p := range paths {
 		files[i] = InputFile{Index: int32(i), Path: p}
+		if !strings.Contains(p, "://") {
+			if fi, err := os.Stat(p); err == nil {
+				files[i].Size = fi.Size()
+			}
+		}
 	}
 	return files, nil
 }
@@ -331,7 +340,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		t0 := time.Now()
 		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, ClassWeight: c.Train.ClassWeight,
 			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
-			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards), TestFiles: testFiles, TestDir: testDir}
+			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards), TestFiles: testFiles, TestDir: testDir, SplitBytes: c.SplitBytes}
 		if c.Warm != "" {
 			wm, err := ReadModel(ctx, c.Warm)
 			if err != nil {

@@ -44,6 +44,10 @@ type PredictParams struct {
 	// given) as a sixth column; Labels must then be LabelRequired, the
 	// one mode that reads weights.
 	SampleWeights bool
+	// SplitBytes is the size of the pieces a large local input file is
+	// read in by several workers (0: DefaultSplitBytes; negative: every
+	// file by one worker; see ReadBlocks).
+	SplitBytes int64
 }
 
 // Predict builds the prediction pipeline: read and invert the samples to
@@ -55,7 +59,7 @@ type PredictParams struct {
 // input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
-	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{})
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{}, p.SplitBytes)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 	idx.Features = features
@@ -187,6 +191,10 @@ type PredictConfig struct {
 	// label:weight included (model.LabelRequired), and writes each
 	// sample's weight in the predictions, for eval to weigh it.
 	SampleWeights bool
+	// SplitBytes is the size of the pieces a large local input file is
+	// read in by several workers (0: DefaultSplitBytes; negative: every
+	// file by one worker; see ReadBlocks).
+	SplitBytes int64
 }
 
 // PredictionsInfo is predictions.json.
@@ -246,7 +254,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	p, s := beam.NewPipelineWithRoot()
 	Predict(s, PredictParams{Files: files, Weights: info.Files, Bias: info.Bias, BlockSize: info.Train.BlockSize,
 		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards, Labels: labels,
-		SampleWeights: c.SampleWeights})
+		SampleWeights: c.SampleWeights, SplitBytes: c.SplitBytes})
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("prediction pipeline: %w", err)
 	}

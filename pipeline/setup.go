@@ -61,6 +61,10 @@ type SetupParams struct {
 	ClassWeight [2]float64
 	// Partitions is the number of parameter partitions (PartitionsFor).
 	Partitions int32
+	// SplitBytes is the size of the pieces a large local input file is
+	// read in by several workers (0: DefaultSplitBytes; negative: every
+	// file by one worker; see ReadBlocks).
+	SplitBytes int64
 	Sharding   transforms.ShardingParams
 	Shards     int // files per dataset
 	// BlockShards is the number of files of the inverted blocks (0:
@@ -102,7 +106,7 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) tran
 	if blockShards == 0 {
 		blockShards = p.Shards
 	}
-	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired, p.ClassWeight)
+	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired, p.ClassWeight, p.SplitBytes)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 

@@ -25,6 +25,7 @@ func predictSetup(fs *flag.FlagSet) func() error {
 	workdir := fs.String("workdir", "", "`DIR` for the pipeline's own files (default OUTPUT.work)")
 	shardThreshold := fs.Int64("shard-threshold", -1, "postings above which a feature is sharded (0: never; -1: derived from the data)")
 	shards := fs.Int("shards", 8, "number of prediction files")
+	splitBytes := fs.Int64("split-bytes", 0, "read a plain local input file larger than `N` bytes in pieces of about N, each by a worker of its own\n(0: 64 MiB; -1: every file by one worker); the blocks and line numbers are the same either way")
 	partitions := fs.Int("partitions", 0, "parameter partitions (0: max(256, input size / 64 MiB))")
 	return func() error {
 		if *modelDir == "" || *input == "" || *output == "" {
@@ -48,7 +49,7 @@ func predictSetup(fs *flag.FlagSet) func() error {
 		info, err := pipeline.RunPredict(context.Background(), pipeline.PredictConfig{
 			Model: *modelDir, Inputs: splitList(*input), Output: *output, WorkDir: *workdir,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
-			Run: runners.Run, Log: os.Stdout, Unlabelled: *unlabelled, SampleWeights: *sampleWeights,
+			Run: runners.Run, Log: os.Stdout, Unlabelled: *unlabelled, SampleWeights: *sampleWeights, SplitBytes: *splitBytes,
 		})
 		if err != nil {
 			return err

@@ -47,6 +47,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	passTimeout := fs.Duration("pass-timeout", 0, "fail, and so retry, a pass whose job has not finished after this `duration` (0: no limit); prism waits forever for a killed PROCESS worker")
 	earlyStop := fs.String("early-stop", "", "with --test, export the iteration whose weights score best on the test set by this `METRIC`, not the last:\n"+model.EarlyStopHelp())
 	patience := fs.Int("patience", 5, "with --early-stop, end training after `N` iterations in a row that do not better the best test metric (0: train to the usual stop rules)")
+	splitBytes := fs.Int64("split-bytes", 0, "read a plain local input file larger than `N` bytes in pieces of about N, each by a worker of its own\n(0: 64 MiB; -1: every file by one worker); the blocks and line numbers are the same either way")
 	maxBad := fs.Int64("max-bad-lines", 0, "skip up to `N` malformed input lines (listed in WORKDIR/rejects.txt) instead of stopping")
 	return func() error {
 		if *input == "" || *output == "" {
@@ -114,7 +115,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		res, err := pipeline.Train(context.Background(), pipeline.TrainConfig{
 			Inputs: splitList(*input), Tests: splitList(*test), WorkDir: *workdir, Output: *output, Train: p, Lambdas: several,
 			Sharding: transforms.ShardingParams{Threshold: *shardThreshold}, Shards: *shards, Partitions: int32(*partitions),
-			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, Retries: *retries, PassTimeout: *passTimeout, EarlyStop: early, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
+			Resume: *resume, Warm: *warm, MaxBadLines: *maxBad, SplitBytes: *splitBytes, Retries: *retries, PassTimeout: *passTimeout, EarlyStop: early, Flags: setFlags(fs), Run: runners.Run, Log: os.Stdout,
 		})
 		if err != nil {
 			return err
