@@ -25,11 +25,7 @@ func TestFailedJobIsOneLine(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs Linux's /proc/self/mem, a file whose reads fail")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "dpmr")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := dpmrBinary(t)
 	server := runnertest.JobServer(t)
 
 	for _, tc := range []struct {

@@ -45,13 +45,11 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 		t.Skipf("building dpmr and Beam's boot program needs the go command: %v", err)
 	}
 	dir := t.TempDir()
-	bin, boot := filepath.Join(dir, "dpmr"), filepath.Join(dir, "boot")
-	for _, b := range [][]string{{"-o", bin, "."}, {"-o", boot, bootPackage}} {
-		t0 := time.Now()
-		out, err := exec.Command(gocmd, append([]string{"build"}, b...)...).CombinedOutput()
-		require.NoError(t, err, "go build %s: %s", b[2], out)
-		t.Logf("built %s in %.1fs", b[2], time.Since(t0).Seconds())
-	}
+	bin, boot := dpmrBinary(t), filepath.Join(dir, "boot")
+	t0 := time.Now()
+	out, err := exec.Command(gocmd, "build", "-o", boot, bootPackage).CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", bootPackage, out)
+	t.Logf("built %s in %.1fs", bootPackage, time.Since(t0).Seconds())
 	server := runnertest.JobServer(t)
 	bootCopies := func() map[string]bool {
 		m := map[string]bool{}
@@ -91,14 +89,7 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 		require.Equal(t, w.J, g.J, "J of pass %d", i)
 		require.Equal(t, w.GradNorm, g.GradNorm, "|g| of pass %d", i)
 	}
-	require.Equal(t, len(embedded.Files), len(process.Files))
-	for i, f := range embedded.Files {
-		a, err := os.ReadFile(f.Path)
-		require.NoError(t, err)
-		b, err := os.ReadFile(process.Files[i].Path)
-		require.NoError(t, err)
-		require.True(t, bytes.Equal(a, b), "%s differs", filepath.Base(f.Path))
-	}
+	requireSameFiles(t, embedded.Files, process.Files)
 
 	// Every job (setup, passes, export) ran on the server, each in a
 	// worker that boot started: boot prints its provision info to the
@@ -144,12 +135,20 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 	require.Equal(t, 1, info.Retries, "reruns")
 	require.Equal(t, "pass 2", info.RetryLog[0].Stage)
 	require.Contains(t, info.RetryLog[0].Error, "--pass-timeout")
-	for i, f := range embedded.Files {
+	requireSameFiles(t, embedded.Files, info.Files)
+}
+
+// requireSameFiles requires two models' weights files to hold the same
+// bytes.
+func requireSameFiles(t *testing.T, want, got []pipeline.ShardFile) {
+	t.Helper()
+	require.Equal(t, len(want), len(got), "weights files")
+	for i, f := range want {
 		a, err := os.ReadFile(f.Path)
 		require.NoError(t, err)
-		b, err := os.ReadFile(info.Files[i].Path)
+		b, err := os.ReadFile(got[i].Path)
 		require.NoError(t, err)
-		require.True(t, bytes.Equal(a, b), "%s differs after the rerun", filepath.Base(f.Path))
+		require.True(t, bytes.Equal(a, b), "%s differs", filepath.Base(f.Path))
 	}
 }
 

@@ -17,10 +17,7 @@ import (
 // same weights files, byte for byte, as a run never interrupted.
 func TestKilledTrainingResumesToTheSameModel(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "dpmr")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := dpmrBinary(t)
 
 	data, err := filepath.Abs("../../testdata/synth/train.txt")
 	require.NoError(t, err)

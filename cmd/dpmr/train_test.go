@@ -93,10 +93,7 @@ func TestParseLambdas(t *testing.T) {
 // its model.json has them.
 func TestTrainSeveralLambdas(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "dpmr")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := dpmrBinary(t)
 	data, err := filepath.Abs("../../testdata/synth/train.txt")
 	require.NoError(t, err)
 	test, err := filepath.Abs("../../testdata/synth/test.txt")
