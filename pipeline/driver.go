@@ -414,9 +414,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		}
 		r.eta = r.c.Train.Eta(meta.SumSq)
 		if len(r.history) > 0 {
-			r.logf("resuming after pass %d", len(r.history)-1)
+			r.c.logf("resuming after pass %d", len(r.history)-1)
 			if r.reason = r.c.stopReason(r.history); r.reason != "" {
-				r.logf("stopped: %s", r.reason)
+				r.c.logf("stopped: %s", r.reason)
 			}
 		}
 	}
@@ -738,25 +738,35 @@ func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest, with
 	rows := start.Dataset("rows")
 	var history []model.Figures
 	for pass := 0; ; pass++ {
-		m, err := ReadManifest(ctx, passDir(c.WorkDir, pass))
+		f, m, err := c.readPass(ctx, pass, withTest)
 		if errors.Is(err, ErrIncomplete) {
 			return history, rows, nil
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		var f model.Figures
-		if err := json.Unmarshal(m.Meta, &f); err != nil {
-			return nil, nil, fmt.Errorf("pass %d: figures: %v", pass, err)
-		}
-		if withTest {
-			if f.Test, err = testMetrics(ctx, m); err != nil {
-				return nil, nil, fmt.Errorf("pass %d: test set: %w", pass, err)
-			}
-		}
 		history = append(history, f)
 		rows = m.Dataset("rows")
 	}
+}
+
+// readPass reads a pass's snapshot: its manifest, and the figures it
+// holds with the test set's metrics when there is one.
+func (c *TrainConfig) readPass(ctx context.Context, pass int, withTest bool) (model.Figures, *Manifest, error) {
+	var f model.Figures
+	m, err := ReadManifest(ctx, passDir(c.WorkDir, pass))
+	if err != nil {
+		return f, nil, fmt.Errorf("pass %d: %w", pass, err)
+	}
+	if err := json.Unmarshal(m.Meta, &f); err != nil {
+		return f, nil, fmt.Errorf("pass %d: figures: %v", pass, err)
+	}
+	if withTest {
+		if f.Test, err = testMetrics(ctx, m); err != nil {
+			return f, nil, fmt.Errorf("pass %d: test set: %w", pass, err)
+		}
+	}
+	return f, m, nil
 }
 
 // keyStats reads the keyed stages' key-size distributions from a pass's

@@ -21,14 +21,37 @@ func joinPath(dir, name string) string {
 	return strings.TrimSuffix(dir, "/") + "/" + name
 }
 
-// readFile reads path whole.
-func readFile(ctx context.Context, path string) ([]byte, error) {
+// openFile opens path for reading on its Beam file system; closing the
+// reader closes the file system too.
+func openFile(ctx context.Context, path string) (io.ReadCloser, error) {
 	fs, err := filesystem.New(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Close()
 	r, err := fs.OpenRead(ctx, path)
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	return fileReader{r, fs}, nil
+}
+
+type fileReader struct {
+	io.ReadCloser
+	fs filesystem.Interface
+}
+
+func (f fileReader) Close() error {
+	err := f.ReadCloser.Close()
+	if ferr := f.fs.Close(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// readFile reads path whole.
+func readFile(ctx context.Context, path string) ([]byte, error) {
+	r, err := openFile(ctx, path)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -106,8 +105,6 @@ func (r *lambdaRun) scope(s beam.Scope) beam.Scope {
 	return s.Scope(r.label)
 }
 
-func (r *lambdaRun) logf(format string, args ...any) { r.c.logf(format, args...) }
-
 // labelledLog starts each line of a model's progress with its label; the
 // driver writes a line per call.
 type labelledLog struct {
@@ -126,14 +123,9 @@ func (l labelledLog) Write(p []byte) (int, error) {
 // its test metrics, the rows it wrote; then decides whether the model
 // stops.
 func (r *lambdaRun) record(ctx context.Context, res beam.PipelineResult, models int, withTest bool, seconds float64) error {
-	pass := r.plan.Pass
-	m, err := ReadManifest(ctx, passDir(r.c.WorkDir, pass))
+	f, m, err := r.c.readPass(ctx, r.plan.Pass, withTest)
 	if err != nil {
-		return fmt.Errorf("pass %d: %w", pass, err)
-	}
-	var f model.Figures
-	if err := json.Unmarshal(m.Meta, &f); err != nil {
-		return fmt.Errorf("pass %d: figures: %v", pass, err)
+		return err
 	}
 	f.Seconds = seconds
 	if models == 1 {
@@ -141,18 +133,13 @@ func (r *lambdaRun) record(ctx context.Context, res beam.PipelineResult, models 
 		// pass ran it, so a job of several passes has no keys of one.
 		f.Keys = keyStats(res)
 	}
-	if withTest {
-		if f.Test, err = testMetrics(ctx, m); err != nil {
-			return fmt.Errorf("pass %d: test set: %w", pass, err)
-		}
-	}
 	r.history = append(r.history, f)
 	r.rows = m.Dataset("rows")
 	if r.c.Log != nil {
 		model.LineRecorder{W: r.c.Log}.Record(f)
 	}
 	if r.reason = r.c.stopReason(r.history); r.reason != "" {
-		r.logf("stopped: %s", r.reason)
+		r.c.logf("stopped: %s", r.reason)
 	}
 	return nil
 }

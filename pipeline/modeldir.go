@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/dpmr/dpmr/internal/chart"
 	"github.com/dpmr/dpmr/model"
@@ -115,7 +114,7 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, meta IndexMeta
 				s = s.Scope(j.label)
 			}
 			files := ExportWeights(s, j.c.Output, c.Shards, ReadRows(s, j.rows), j.c.Train)
-			WriteManifest(s, joinPath(j.c.WorkDir, "export"), files, beam.PCollection{})
+			WriteManifest(s, j.c.exportDir(), files, beam.PCollection{})
 		}
 		return p
 	})
@@ -131,10 +130,13 @@ func (c *TrainConfig) export(ctx context.Context, lock *WorkLock, meta IndexMeta
 	return infos, nil
 }
 
+// exportDir is where the export's manifest of the weights files goes.
+func (c *TrainConfig) exportDir() string { return joinPath(c.WorkDir, "export") }
+
 // writeModel writes an exported model's model.json, history.csv and
 // history.svg beside its weights files.
 func (c *TrainConfig) writeModel(ctx context.Context, meta IndexMeta, j exportJob, retries []Retry) (*ModelInfo, error) {
-	m, err := readManifest(ctx, joinPath(c.WorkDir, "export"), true)
+	m, err := readManifest(ctx, c.exportDir(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -312,12 +314,7 @@ func ScanWeights(ctx context.Context, files []ShardFile, fn func(name []byte, w 
 }
 
 func scanWeightsFile(ctx context.Context, sf ShardFile, fn func(name []byte, w float64) error) error {
-	fs, err := filesystem.New(ctx, sf.Path)
-	if err != nil {
-		return err
-	}
-	defer fs.Close()
-	r, err := fs.OpenRead(ctx, sf.Path)
+	r, err := openFile(ctx, sf.Path)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"sort"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/transforms"
@@ -181,12 +180,7 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 	// complete tells whether all of a block's lines are in this split.
 	complete := func(int64) bool { return true }
 	if !sp.Cut {
-		fs, err := filesystem.New(ctx, in.Path)
-		if err != nil {
-			return err
-		}
-		defer fs.Close()
-		rc, err := fs.OpenRead(ctx, in.Path)
+		rc, err := openFile(ctx, in.Path)
 		if err != nil {
 			return fmt.Errorf("cannot read %s: %v", in.Path, err)
 		}

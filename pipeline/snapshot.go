@@ -324,12 +324,7 @@ func (f *readShardFn) ProcessElement(ctx context.Context, sf ShardFile, emit fun
 // only once streamShard returned nil. It is the one reader of shard
 // files, in the pipelines and in the driver (eachRecord).
 func streamShard(ctx context.Context, sf ShardFile, fn func([]byte) error) error {
-	fs, err := filesystem.New(ctx, sf.Path)
-	if err != nil {
-		return err
-	}
-	defer fs.Close()
-	r, err := fs.OpenRead(ctx, sf.Path)
+	r, err := openFile(ctx, sf.Path)
 	if err != nil {
 		return fmt.Errorf("reading snapshot: %v", err)
 	}
