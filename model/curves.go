@@ -123,6 +123,45 @@ func (h *ScoreHistogram) fold() {
 	h.pending = h.pending[:0]
 }
 
+// Merge adds o's scores to h, as if each had been added to h; o counts
+// the same after. The two must have as many bins. Where a bin of one
+// overlaps a bin of the other they become one bin, which AUC's bound
+// counts; bins holding one score each, as both have while their distinct
+// scores fit the bins, merge exactly. So a histogram of scores counted in
+// parts and merged, as a Beam combiner counts them, is the one of all of
+// them counted at once while the distinct scores fit its bins, and within
+// AUC's bound otherwise.
+func (h *ScoreHistogram) Merge(o *ScoreHistogram) {
+	if h.maxBins != o.maxBins {
+		panic("model: ScoreHistogram.Merge of histograms of different bins")
+	}
+	h.fold()
+	o.fold()
+	h.weighted = h.weighted || o.weighted
+	h.pos, h.neg = h.pos+o.pos, h.neg+o.neg
+	h.wpos.Merge(&o.wpos)
+	h.wneg.Merge(&o.wneg)
+	out := make([]scoreBin, 0, len(h.bins)+len(o.bins))
+	a, b := h.bins, o.bins
+	for len(a) > 0 || len(b) > 0 {
+		var next scoreBin
+		if len(b) == 0 || len(a) > 0 && a[0].lo <= b[0].lo {
+			next, a = a[0], a[1:]
+		} else {
+			next, b = b[0], b[1:]
+		}
+		if n := len(out); n > 0 && next.lo <= out[n-1].hi {
+			last := &out[n-1]
+			last.hi = max(last.hi, next.hi)
+			last.pos, last.neg = last.pos+next.pos, last.neg+next.neg
+			last.wpos, last.wneg = last.wpos+next.wpos, last.wneg+next.wneg
+			continue
+		}
+		out = append(out, next)
+	}
+	h.bins, h.spare = mergeBins(out, h.maxBins), nil
+}
+
 // Cut is the outcome of predicting class 1 for the scores at least
 // Threshold: TP positives and FP negatives.
 type Cut struct {

@@ -307,6 +307,24 @@ func (e *Evaluator) AddWeighted(label, z, w float64) error {
 	return nil
 }
 
+// Merge adds the samples o counted to e, as if each had been added to e;
+// o counts the same after. Both must have the same threshold and AUC bins.
+// Every metric is then the one of all the samples added at once, the AUC
+// as ScoreHistogram.Merge says.
+func (e *Evaluator) Merge(o *Evaluator) error {
+	if e.threshold != o.threshold || e.hist.maxBins != o.hist.maxBins {
+		return fmt.Errorf("cannot merge an Evaluator of threshold %v and %d AUC bins into one of %v and %d",
+			o.threshold, o.hist.maxBins, e.threshold, e.hist.maxBins)
+	}
+	e.c.TP, e.c.FP, e.c.TN, e.c.FN = e.c.TP+o.c.TP, e.c.FP+o.c.FP, e.c.TN+o.c.TN, e.c.FN+o.c.FN
+	for i := range e.w {
+		e.w[i].Merge(&o.w[i])
+	}
+	e.loss.Merge(&o.loss)
+	e.hist.Merge(o.hist)
+	return nil
+}
+
 // N is the number of samples added.
 func (e *Evaluator) N() int64 { return e.hist.Positives() + e.hist.Negatives() }
 

@@ -92,6 +92,9 @@ type BenchConfig struct {
 	// the input's size, as Train does.
 	Partitions int32
 	Run        Runner // nil is runners.Run
+	// KeyLoads times every key of the keyed stages in each pass, for
+	// CheckPlan.
+	KeyLoads bool
 }
 
 // Bench runs the pipelines of one configuration for measurement: the
@@ -103,6 +106,7 @@ type Bench struct {
 	rows    []ShardFile   // the rows the next pass starts from
 	rowsAt  [][]ShardFile // rowsAt[n]: the rows after n passes
 	history []model.Figures
+	loads   map[string]map[int32]int64 // the last Step's key times
 }
 
 // NewBench prepares a Bench; nothing runs yet.
@@ -194,17 +198,19 @@ func (b *Bench) Next(dir string) PassParams {
 		plan = model.NextPlan(b.c.Train, b.history[n-1])
 	}
 	return PassParams{Index: b.index, Rows: b.rows, Dir: dir, Plan: plan, Train: b.c.Train,
-		Eta: b.c.Train.Eta(b.meta.SumSq), Samples: b.meta.Samples, Shards: b.c.Shards, Partitions: b.meta.Partitions}
+		Eta: b.c.Train.Eta(b.meta.SumSq), Samples: b.meta.Samples, Shards: b.c.Shards, Partitions: b.meta.Partitions,
+		KeyLoads: b.c.KeyLoads}
 }
 
 // Step runs the next pass with the Pass pipeline, timed, and moves on to
 // its rows, as the driver does.
 func (b *Bench) Step(ctx context.Context) (model.Figures, Timing, error) {
 	pp := b.Next(passDir(b.c.WorkDir, len(b.history)))
-	t, _, err := b.Time(ctx, func(s beam.Scope) { Pass(s, pp) })
+	t, res, err := b.Time(ctx, func(s beam.Scope) { Pass(s, pp) })
 	if err != nil {
 		return model.Figures{}, t, fmt.Errorf("pass %d: %w", pp.Plan.Pass, err)
 	}
+	b.loads = KeyLoads(res)
 	f, err := readFigures(ctx, pp.Dir)
 	if err != nil {
 		return f, t, err
@@ -218,6 +224,19 @@ func (b *Bench) Step(ctx context.Context) (model.Figures, Timing, error) {
 	b.rows = m.Dataset("rows")
 	b.rowsAt = append(b.rowsAt, b.rows)
 	return f, t, nil
+}
+
+// CheckPlan compares dpmr plan's prediction for each worker count with
+// the key times of the last Step (BenchConfig.KeyLoads).
+func (b *Bench) CheckPlan(ctx context.Context, workers []int) ([]PlanCheck, error) {
+	ks, err := ReadKeySizes(ctx, b.index)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.loads) == 0 {
+		return nil, fmt.Errorf("bench: the pass reported no key times (KeyLoads off, or the runner reports no metrics)")
+	}
+	return ks.CheckPlan(workers, b.loads), nil
 }
 
 func readFigures(ctx context.Context, dir string) (model.Figures, error) {
@@ -346,7 +365,7 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sinkKV(s, weights)
 		return
 	}
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), weights)
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), weights, false)
 	if k == 3 {
 		sink(s, blocks)
 		return
@@ -440,7 +459,7 @@ type Flow struct {
 //     files by each trip's RestoreDocuments (RestoreFromIndex): they are
 //     never shuffled;
 //   - LocalNewton (first trip), subspace's passes after the first only:
-//     DistributeGradients' CoGroupByKey input (row packs and block
+//     Distribute's (NewtonRows) CoGroupByKey input (row packs and block
 //     features), the weights with W, G and H grouped by index shard, and
 //     LocalNewton's row packs; its Newton shares, made and shuffled inside
 //     transforms.LocalNewton, are not counted;

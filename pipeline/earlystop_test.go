@@ -112,6 +112,18 @@ func TestEarlyStopExportsTheReferencesBestPass(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, model.StopEarly, res.Model.StopReason)
 			require.Len(t, res.History, len(scored), "patience ends the run where it ends the reference's")
+			// Every pass's test metrics, combined in the pipeline from
+			// the workers' evaluations, are the exact ones of the
+			// reference's weights.
+			for i, f := range res.History {
+				want, got := scored[i].Test, f.Test
+				require.NotNil(t, got, "pass %d", i)
+				require.Equal(t, want.N, got.N, "pass %d", i)
+				require.Equal(t, want.Confusion, got.Confusion, "pass %d", i)
+				require.InDelta(t, want.AUC, got.AUC, 1e-12, "pass %d", i)
+				require.Zero(t, got.AUCBound, "pass %d", i)
+				require.InDelta(t, want.LogLoss, got.LogLoss, 1e-9*want.LogLoss, "pass %d", i)
+			}
 			got := res.Model.EarlyStop
 			require.NotNil(t, got)
 			require.Equal(t, want.Pass, got.Pass)

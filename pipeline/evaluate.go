@@ -5,36 +5,38 @@ import (
 	"fmt"
 
 	"github.com/dpmr/dpmr/model"
-	"github.com/dpmr/dpmr/transforms"
 )
 
-// testMetrics evaluates the test set's scores a pass wrote (the "test"
-// dataset) at threshold 0.5, streaming them through a model.Evaluator:
-// the driver's memory does not grow with the test set.
+// testEvaluations is the first snapshot format whose passes hold their
+// test set's evaluation (transforms.EvaluateScores) rather than its
+// scores.
+const testEvaluations = 5
+
+// testMetrics reads the test set's metrics from the evaluation a pass
+// wrote (the "test" dataset): one record, however large the test set.
 func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
-	e, err := model.NewEvaluator(0.5, model.EvalAUCBins)
-	if err != nil {
-		return nil, err
+	if m.Version < testEvaluations {
+		return nil, fmt.Errorf("its test set's scores were written by an older dpmr (snapshot format %d); use a new work dir", m.Version)
 	}
-	err = eachRecord(ctx, m.Dataset("test"), func(rec []byte) error {
-		b, err := transforms.DecodePredictionBlock(rec)
-		if err != nil {
+	var evals []*model.Evaluator
+	err := eachRecord(ctx, m.Dataset("test"), func(rec []byte) error {
+		var e model.Evaluator
+		if err := e.UnmarshalBinary(rec); err != nil {
 			return err
 		}
-		for i, y := range b.Labels {
-			if err := e.AddWeighted(y, b.Margins[i], model.WeightAt(b.Weights, i)); err != nil {
-				return fmt.Errorf("test set scores: %v", err)
-			}
-		}
+		evals = append(evals, &e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if e.N() == 0 {
+	if len(evals) > 1 {
+		return nil, fmt.Errorf("%d evaluations of the test set, want one", len(evals))
+	}
+	if len(evals) == 0 || evals[0].N() == 0 {
 		return nil, fmt.Errorf("the test set has no samples")
 	}
-	met, err := e.Metrics()
+	met, err := evals[0].Metrics()
 	if err != nil {
 		return nil, err
 	}

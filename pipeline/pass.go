@@ -11,7 +11,7 @@ import (
 
 func init() {
 	register.Function2x1[model.Figures, func([]byte), error](figuresJSON)
-	register.Function1x2[transforms.PredictionBlock, int32, []byte](encodeTestFn)
+	register.Function1x2[[]byte, int32, []byte](testRecordFn)
 }
 
 // PassParams configure one iteration pipeline.
@@ -27,8 +27,12 @@ type PassParams struct {
 	// Partitions is the index's number of parameter partitions.
 	Partitions int32
 	// Test, if set, is a test set's index: its samples are scored with the
-	// new weights in the same run and written as the "test" dataset.
+	// new weights in the same run, and their evaluation (an encoded
+	// model.Evaluator) is written as the "test" dataset.
 	Test *Manifest
+	// KeyLoads times every key of DistributeParameters and
+	// RestoreDocuments (transforms.StartKeyLoad), for dpmr bench.
+	KeyLoads bool
 }
 
 // Pass builds one iteration: DistributeParameters, RestoreDocuments, the
@@ -64,8 +68,9 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 		// weights are grouped, as the training blocks are.
 		tfeatures, thot := ReadFeatures(s, p.Test)
 		weights := transforms.DistributeParameters(s, moved, tfeatures, thot, p.Partitions, true)
-		preds := transforms.ScoreBlocks(s, RestoreFromIndex(s, p.Test.Dataset("blocks"), weights))
-		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, encodeTestFn, preds)))
+		preds := transforms.ScoreBlocks(s, RestoreFromIndex(s, p.Test.Dataset("blocks"), weights, false))
+		eval := transforms.EvaluateScores(s, preds)
+		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, testRecordFn, eval)))
 	}
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
 }
@@ -74,7 +79,7 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 func passTransforms(s beam.Scope, rows, features, hot beam.PCollection, p PassParams, tap Tap) transforms.Update {
 	rows = newtonStage(s, rows, features, hot, p, tap)
 	weights := distributeStage(s, tap("DistributeParameters", "rows", rows), tap("DistributeParameters", "block features", features), hot, p)
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap("RestoreDocuments", "weights", weights))
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap("RestoreDocuments", "weights", weights), p.KeyLoads)
 	choice, grads := gradientStage(s, rows, tap("LineSearch+ComputeGradients", "restored blocks", blocks), p)
 	return transforms.UpdateParameters(s, tap("UpdateParameters", "rows", rows), tap("UpdateParameters", "gradients", grads), choice, updateParams(p))
 }
@@ -91,8 +96,9 @@ func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParam
 		return rows
 	}
 	s = s.Scope("newton")
-	grads := transforms.DistributeGradients(s, tap(FirstTrip, "rows", rows), tap(FirstTrip, "block features", features), hot, p.Partitions)
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap(FirstTrip, "weights", grads))
+	grads := transforms.Distribute(s, tap(FirstTrip, "rows", rows), tap(FirstTrip, "block features", features), hot,
+		transforms.DistributeParams{Partitions: p.Partitions, Fields: transforms.NewtonRows, KeyLoads: p.KeyLoads})
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap(FirstTrip, "weights", grads), p.KeyLoads)
 	return transforms.LocalNewton(s, tap(FirstTrip, "rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
 }
 
@@ -100,10 +106,11 @@ func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParam
 // optimizer: subspace sends the blocks the rows themselves and searches a
 // subspace where the others search a line.
 func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
+	dp := transforms.DistributeParams{Partitions: p.Partitions, KeyLoads: p.KeyLoads}
 	if p.Train.Method().Needs().Subspace {
-		return transforms.DistributeRows(s, rows, features, hot, p.Partitions)
+		dp.Fields = transforms.WholeRows
 	}
-	return transforms.DistributeParameters(s, rows, features, hot, p.Partitions, false)
+	return transforms.Distribute(s, rows, features, hot, dp)
 }
 
 // gradientStage searches from the blocks and differentiates at the point
@@ -147,6 +154,4 @@ func figuresJSON(f model.Figures, emit func([]byte)) error {
 	return nil
 }
 
-func encodeTestFn(b transforms.PredictionBlock) (int32, []byte) {
-	return 0, transforms.AppendPredictionBlock(nil, b)
-}
+func testRecordFn(eval []byte) (int32, []byte) { return 0, eval }

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"sort"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/dpmr/dpmr/transforms"
 )
 
@@ -144,4 +145,72 @@ func planStage(stage string, sharded bool, workers int, total int64, keys []keyS
 		p.Bound = min(float64(workers), float64(total)/float64(largest))
 	}
 	return p
+}
+
+// PlanCheck sets a keyed stage's predicted spread over workers (Plan,
+// from the index's counts) beside the one measured (from each key's CPU
+// time in a pass, transforms.StartKeyLoad), the keys given to workers by
+// the same hash: whether the counts the plan reads are the work a worker
+// does. Measured's Total and LargestK are in nanoseconds.
+type PlanCheck struct {
+	Predicted StagePlan `json:"predicted"`
+	Measured  StagePlan `json:"measured"`
+	// TimedKeys counts the keys timed; a key the plan counts but no
+	// worker timed (or the reverse) means the check does not hold.
+	TimedKeys int64 `json:"timed_keys"`
+}
+
+// CheckPlan compares the plan of each worker count with the key times of
+// a pass: DistributeParameters as the index is sharded, and
+// RestoreDocuments.
+func (ks *KeySizes) CheckPlan(workers []int, loads map[string]map[int32]int64) []PlanCheck {
+	part := func(p int32) []byte { return partitionKey(p) }
+	var out []PlanCheck
+	for _, w := range workers {
+		for _, st := range []struct {
+			stage   string
+			sharded bool
+			total   int64
+			counts  map[int32]int64
+		}{
+			{transforms.DistributeStage, true, ks.Pairs, ks.Sharded},
+			{transforms.RestoreStage, false, ks.Postings, ks.Shards},
+		} {
+			times := loads[st.stage]
+			var total int64
+			for _, ns := range times {
+				total += ns
+			}
+			out = append(out, PlanCheck{
+				Predicted: planStage(st.stage, st.sharded, w, st.total, sizesOf(st.counts, part)),
+				Measured:  planStage(st.stage, st.sharded, w, total, sizesOf(times, part)),
+				TimedKeys: int64(len(times)),
+			})
+		}
+	}
+	return out
+}
+
+// KeyLoads reads a pass's key times (transforms.StartKeyLoad) from its
+// result, by stage and key, summed over the steps that report them. A
+// runner that reports no metrics gives none.
+func KeyLoads(res beam.PipelineResult) map[string]map[int32]int64 {
+	out := map[string]map[int32]int64{}
+	if res == nil {
+		return out
+	}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Namespace != transforms.MetricsNamespace {
+			continue
+		}
+		stage, key, ok := transforms.ParseKeyLoad(c.Key.Name)
+		if !ok {
+			continue
+		}
+		if out[stage] == nil {
+			out[stage] = map[int32]int64{}
+		}
+		out[stage][key] += c.Result()
+	}
+	return out
 }

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/dpmr/dpmr/model"
@@ -56,5 +58,67 @@ func TestPlanReadsAnIndex(t *testing.T) {
 	for _, p := range ks.Plan([]int{4}) {
 		require.LessOrEqual(t, p.Speedup, p.Bound+1e-9, "%+v", p)
 		require.Positive(t, p.Speedup)
+	}
+}
+
+// TestCheckPlanTimesEveryKey runs passes with their keys timed (the
+// bench's --plan-workers) on two runners: every key dpmr plan counts is
+// timed and no other, in both trips of a subspace pass; on one worker the
+// measured balance is 1; and timing changes nothing the pass computes.
+func TestCheckPlanTimesEveryKey(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSynth(t, dir, model.SynthParams{Samples: 1500, Features: 400, PerSample: 8, Seed: 52})
+	for _, runner := range []string{"direct", "prism"} {
+		t.Run(runner, func(t *testing.T) {
+			ctx := context.Background()
+			var js [2][]float64
+			var benches [2]*Bench
+			for i, timed := range []bool{false, true} {
+				b, err := NewBench(BenchConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, fmt.Sprintf("%s-%v", runner, timed)),
+					Shards: 3, Partitions: 16, Run: runnerFor(runner), KeyLoads: timed,
+					Train:    model.TrainParams{Lambda: 1, Bias: true, BlockSize: 50},
+					Sharding: transforms.ShardingParams{Threshold: 300}})
+				require.NoError(t, err)
+				_, err = b.Setup(ctx)
+				require.NoError(t, err)
+				for range 2 { // pass 1 is subspace's first with both trips
+					f, _, err := b.Step(ctx)
+					require.NoError(t, err)
+					js[i] = append(js[i], f.J)
+				}
+				benches[i] = b
+			}
+			require.Equal(t, js[0], js[1], "J with keys timed")
+			b := benches[1]
+			ks, err := ReadKeySizes(ctx, b.index)
+			require.NoError(t, err)
+			keysOf := func(m map[int32]int64) []int32 {
+				var out []int32
+				for k := range m {
+					out = append(out, k)
+				}
+				slices.Sort(out)
+				return out
+			}
+			require.Equal(t, keysOf(ks.Sharded), keysOf(b.loads[transforms.DistributeStage]), "DistributeParameters' keys")
+			require.Equal(t, keysOf(ks.Shards), keysOf(b.loads[transforms.RestoreStage]), "RestoreDocuments' keys")
+			for stage, times := range b.loads {
+				for k, ns := range times {
+					require.Positive(t, ns, "%s key %d", stage, k)
+				}
+			}
+			checks, err := b.CheckPlan(ctx, []int{1, 4})
+			require.NoError(t, err)
+			require.Len(t, checks, 4)
+			for _, c := range checks {
+				require.Equal(t, c.Predicted.Keys, c.TimedKeys, "%+v", c)
+				require.Equal(t, c.Predicted.Keys, c.Measured.Keys, "%+v", c)
+				if c.Predicted.Workers == 1 {
+					require.Equal(t, 1.0, c.Measured.Balance, "%+v", c)
+				}
+			}
+			_, err = benches[0].CheckPlan(ctx, []int{4})
+			require.ErrorContains(t, err, "no key times")
+		})
 	}
 }

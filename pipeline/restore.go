@@ -32,7 +32,9 @@ func init() {
 // missing). files are the index's "blocks" dataset. Expects weights
 // PCollection<KV<int64, BlockWeights>>; returns PCollection<
 // SufficientBlock>.
-func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection) beam.PCollection {
+// With keyLoads, each shard's CPU time, the blocks' work fused after it
+// included, is reported (transforms.StartKeyLoad).
+func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection, keyLoads bool) beam.PCollection {
 	s = s.Scope("dpmr.RestoreDocuments")
 	byShard, n := indexShards(files)
 	shards := make([]int32, 0, len(byShard))
@@ -42,7 +44,7 @@ func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection)
 	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
 	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
 	visit := beam.ParDo(s, shardKey, beam.CreateList(s, shards))
-	return beam.ParDo(s, &restoreShardFn{Files: byShard}, beam.CoGroupByKey(s, visit, keyed))
+	return beam.ParDo(s, &restoreShardFn{Files: byShard, KeyLoads: keyLoads}, beam.CoGroupByKey(s, visit, keyed))
 }
 
 // indexShards maps the blocks dataset's files to their shard numbers, and
@@ -86,10 +88,14 @@ func (f *weightsByShardFn) ProcessElement(block int64, w transforms.BlockWeights
 }
 
 type restoreShardFn struct {
-	Files map[int32]ShardFile
+	Files    map[int32]ShardFile
+	KeyLoads bool
 }
 
 func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit func(*int32) bool, weights func(*transforms.BlockWeights) bool, emit func(transforms.SufficientBlock)) error {
+	if f.KeyLoads {
+		defer transforms.StartKeyLoad().Report(ctx, transforms.RestoreStage, shard)
+	}
 	var v int32
 	for visit(&v) {
 	}

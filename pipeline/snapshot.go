@@ -36,8 +36,8 @@ const ManifestName = "manifest.json"
 // manifestVersion is the snapshot format version: 2 names files relative
 // to the manifest's directory; 3 adds U (subspace's local-Newton
 // direction) to each parameter row; 4 adds the samples' weights to each
-// block of an index.
-const manifestVersion = 4
+// block of an index; 5 holds a pass's test set evaluation, not its scores.
+const manifestVersion = 5
 
 // blocksWithWeights is the first format whose index blocks hold the
 // samples' weights; an older index cannot be read, only rebuilt.

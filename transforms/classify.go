@@ -1,12 +1,18 @@
 package transforms
 
 import (
+	"fmt"
+	"reflect"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
 )
 
 func init() {
 	register.Function1x1[SufficientBlock, PredictionBlock](scoreBlock)
+	beam.RegisterCoder(reflect.TypeOf(Evaluation{}), encodeEvaluation, decodeEvaluation)
+	register.Combiner3[Evaluation, PredictionBlock, []byte](&evaluateFn{})
 }
 
 // PredictionBlock holds the scores of one block's samples.
@@ -44,4 +50,52 @@ func scoreBlock(b SufficientBlock) PredictionBlock {
 	z, zd := make([]float64, n), make([]float64, n)
 	b.Matrix().Margins(b.W, b.D, z, zd)
 	return PredictionBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Weights: b.Weights, Margins: z}
+}
+
+// Evaluation is EvaluateScores' accumulator: the metrics of the blocks
+// counted so far, in bounded memory (model.Evaluator).
+type Evaluation struct{ E *model.Evaluator }
+
+// EvaluateScores evaluates a test set's scored blocks at threshold 0.5:
+// each worker counts its own blocks into an Evaluation and the counts
+// merge, so no machine holds the scores, however many there are. Every
+// metric is the one of the scores counted at once, the AUC exact while the
+// distinct margins fit model.EvalAUCBins bins and within its bound after
+// (model.ScoreHistogram.Merge). Expects PCollection<PredictionBlock>;
+// returns a PCollection of one encoded model.Evaluator
+// (Evaluator.MarshalBinary), or of none when there are no blocks.
+func EvaluateScores(s beam.Scope, preds beam.PCollection) beam.PCollection {
+	return beam.Combine(s.Scope("EvaluateScores"), &evaluateFn{}, preds)
+}
+
+type evaluateFn struct{}
+
+func (*evaluateFn) CreateAccumulator() (Evaluation, error) {
+	e, err := model.NewEvaluator(0.5, model.EvalAUCBins)
+	return Evaluation{e}, err
+}
+
+func (*evaluateFn) AddInput(a Evaluation, b PredictionBlock) (Evaluation, error) {
+	for i, y := range b.Labels {
+		if err := a.E.AddWeighted(y, b.Margins[i], model.WeightAt(b.Weights, i)); err != nil {
+			return a, fmt.Errorf("test set, block %d: %v", b.Block, err)
+		}
+	}
+	return a, nil
+}
+
+func (*evaluateFn) MergeAccumulators(a, b Evaluation) (Evaluation, error) {
+	return a, a.E.Merge(b.E)
+}
+
+func (*evaluateFn) ExtractOutput(a Evaluation) ([]byte, error) {
+	return a.E.MarshalBinary()
+}
+
+func encodeEvaluation(a Evaluation) ([]byte, error) { return a.E.MarshalBinary() }
+
+func decodeEvaluation(b []byte) (Evaluation, error) {
+	var e model.Evaluator
+	err := e.UnmarshalBinary(b)
+	return Evaluation{&e}, err
 }

@@ -29,36 +29,32 @@ func init() {
 // PCollection<KV<int32, BlockFeatures>> and hot PCollection<KV<string,
 // int32>>; returns PCollection<KV<int64, BlockWeights>> keyed by block.
 func DistributeParameters(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero bool) beam.PCollection {
-	return distribute(s, rows, features, hot, partitions, missingIsZero, weightsAndSteps)
+	return Distribute(s, rows, features, hot, DistributeParams{Partitions: partitions, MissingIsZero: missingIsZero})
 }
 
-// DistributeRows is DistributeParameters for subspace's search, whose
-// blocks need the rows themselves: each BlockWeights also carries its
-// columns' rows, L-BFGS pairs left out.
-func DistributeRows(s beam.Scope, rows, features, hot beam.PCollection, partitions int32) beam.PCollection {
-	return distribute(s, rows, features, hot, partitions, false, wholeRows)
+// DistributeParams configure Distribute.
+type DistributeParams struct {
+	Partitions    int32
+	MissingIsZero bool      // a feature without a row weighs 0 (prediction)
+	Fields        RowFields // what of each row the blocks get
+	KeyLoads      bool      // time each partition (StartKeyLoad)
 }
 
-// DistributeGradients is DistributeParameters for subspace's first stage
-// (LocalNewton): each BlockWeights also carries its columns' rows with
-// only W, G and H.
-func DistributeGradients(s beam.Scope, rows, features, hot beam.PCollection, partitions int32) beam.PCollection {
-	return distribute(s, rows, features, hot, partitions, false, newtonRows)
-}
-
-// rowFields says what of each row the blocks get.
-type rowFields int
+// RowFields say what of each row the blocks get.
+type RowFields int
 
 const (
-	weightsAndSteps rowFields = iota // W and D: the optimizer's history stays behind
-	wholeRows                        // all but L-BFGS's pairs, as ParamRows
-	newtonRows                       // W, G and H, as ParamRows
+	WeightsAndSteps RowFields = iota // W and D: the optimizer's history stays behind
+	WholeRows                        // all but L-BFGS's pairs, as ParamRows: subspace's search
+	NewtonRows                       // W, G and H, as ParamRows: subspace's first trip (LocalNewton)
 )
 
-func distribute(s beam.Scope, rows, features, hot beam.PCollection, partitions int32, missingIsZero bool, fields rowFields) beam.PCollection {
+// Distribute is DistributeParameters as p says: subspace's blocks need
+// more of each row than its weight and step.
+func Distribute(s beam.Scope, rows, features, hot beam.PCollection, p DistributeParams) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
-	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: partitions, Fields: fields}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{MissingIsZero: missingIsZero, Whole: fields != weightsAndSteps}, beam.CoGroupByKey(s, keyed, features))
+	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: p.Partitions, Fields: p.Fields}, rows, beam.SideInput{Input: hot})
+	return beam.ParDo(s, &distributeFn{MissingIsZero: p.MissingIsZero, Whole: p.Fields != WeightsAndSteps, KeyLoads: p.KeyLoads}, beam.CoGroupByKey(s, keyed, features))
 }
 
 // fanOutRowsFn keeps of each row what the blocks need (Fields; leaving
@@ -67,7 +63,7 @@ func distribute(s beam.Scope, rows, features, hot beam.PCollection, partitions i
 // of each of the feature's shard keys, beside the pack itself.
 type fanOutRowsFn struct {
 	Partitions int32
-	Fields     rowFields
+	Fields     RowFields
 	hot        hotTable
 }
 
@@ -75,10 +71,10 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 	rows := make([]model.Row, len(pack.Rows))
 	for i, r := range pack.Rows {
 		switch f.Fields {
-		case wholeRows:
+		case WholeRows:
 			r.Y = nil
 			rows[i] = r
-		case newtonRows:
+		case NewtonRows:
 			rows[i] = model.Row{W: r.W, G: r.G, H: r.H}
 		default:
 			rows[i] = model.Row{W: r.W, D: r.D}
@@ -99,6 +95,7 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 type distributeFn struct {
 	MissingIsZero bool
 	Whole         bool // send the rows too (see DistributeRows)
+	KeyLoads      bool
 }
 
 // distributeKeySize measures DistributeParameters' keys (partitions) in
@@ -106,6 +103,9 @@ type distributeFn struct {
 var distributeKeySize = beam.NewDistribution(MetricsNamespace, "DistributeParameters.key_columns")
 
 func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*RowPack) bool, features func(*BlockFeatures) bool, emit func(int64, BlockWeights)) error {
+	if f.KeyLoads {
+		defer StartKeyLoad().Report(ctx, DistributeStage, p)
+	}
 	index := map[string]model.Row{}
 	var pack RowPack
 	for rows(&pack) {

@@ -26,7 +26,7 @@ type NewtonParams struct {
 // direction at the point the pass searches from, not one pass late, which
 // is worth a fifth of the passes for the second trip to the blocks.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
-// SufficientBlock> from DistributeGradients; returns the rows with U,
+// SufficientBlock> from Distribute with NewtonRows; returns the rows with U,
 // PCollection<KV<int32, RowPack>>.
 func LocalNewton(s beam.Scope, rows, blocks beam.PCollection, p NewtonParams) beam.PCollection {
 	s = s.Scope("dpmr.LocalNewton")

@@ -40,7 +40,7 @@ type SearchParams struct {
 // as a side input and replay. Only a few dozen scalars per block travel;
 // the rows do not move, and the rounds read labels and margins only.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
-// SufficientBlock> from DistributeRows.
+// SufficientBlock> from Distribute with WholeRows.
 func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) Searched {
 	s = s.Scope("dpmr.SubspaceSearch")
 	state := beam.Combine(s, &subspaceFiguresFn{Bias: p.Bias, Basis: p.Basis}, beam.DropKey(s, rows))

@@ -60,6 +60,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 	jsonOut := fs.String("json", "", "also write every figure as JSON to `FILE`")
 	profile := fs.String("profile", "", "write a CPU profile of each measured iteration (and reference pass) into `DIR`")
 	keep := fs.Bool("keep", false, "keep the snapshots of each configuration")
+	planWorkers := fs.String("plan-workers", "", "worker counts, comma-separated: time every key of the keyed stages in the\nmeasured iteration and compare dpmr plan's predicted balance on that many workers\nwith the balance of the measured key times")
 	return func() error {
 		if *benchChildFlag != "" {
 			return runBenchChild(*benchChildFlag)
@@ -68,6 +69,13 @@ func benchSetup(fs *flag.FlagSet) func() error {
 			Dir: *dir, PerSample: *perSample, Features: *features, Zipf: *zipf, Seed: *seed,
 			Bias: *bias, BlockSize: *blockSize, Optimizer: *optimizer, ShardThreshold: *shardThreshold, Shards: *shards, Partitions: int32(*partitions),
 			Stages: *stages, Meter: *meter, Repeat: *repeat, Reference: *reference, Limit: *limit, Profile: *profile, Keep: *keep,
+		}
+		for _, part := range splitList(*planWorkers) {
+			w, err := strconv.Atoi(part)
+			if err != nil || w < 1 {
+				return usageError("--plan-workers: %q is not a worker count", part)
+			}
+			cfg.PlanWorkers = append(cfg.PlanWorkers, w)
 		}
 		if err := cfg.train().Validate(); err != nil {
 			return usageError("%v", err)
@@ -187,6 +195,7 @@ type benchConfig struct {
 	Reference      bool        `json:"reference"`
 	Limit          bool        `json:"limit"`
 	Profile        string      `json:"profile,omitempty"`
+	PlanWorkers    []int       `json:"plan_workers,omitempty"`
 	Keep           bool        `json:"-"`
 }
 
@@ -257,7 +266,8 @@ type benchChildSpec struct {
 	Meter          bool              `json:"meter"`
 	Repeat         int               `json:"repeat"`
 	Profile        string            `json:"profile,omitempty"` // CPU profile of the measured iteration
-	Result         string            `json:"result"`            // where the child writes its benchChildResult
+	PlanWorkers    []int             `json:"plan_workers,omitempty"`
+	Result         string            `json:"result"` // where the child writes its benchChildResult
 }
 
 // benchChildResult is what a child measured. Pass 0 evaluates the
@@ -272,6 +282,7 @@ type benchChildResult struct {
 	Stages   *pipeline.PrefixTimes `json:"stages,omitempty"`
 	Flows    []pipeline.Flow       `json:"flows,omitempty"`
 	Metered  *pipeline.Timing      `json:"metered_pass,omitempty"`
+	Plan     []pipeline.PlanCheck  `json:"plan_check,omitempty"`     // the measured iteration's
 	PeakRSS  int64                 `json:"peak_rss_after_iteration"` // bytes, up to the end of pass 1
 	LoadAvg  float64               `json:"load_avg_1m"`              // the machine's, when the child started
 	Profile  string                `json:"profile,omitempty"`
@@ -352,7 +363,8 @@ func runBenchChild(specPath string) error {
 			return beam.Run(ctx, spec.Runner, p)
 		}
 		b, err := pipeline.NewBench(pipeline.BenchConfig{Inputs: spec.Inputs, WorkDir: spec.WorkDir, Train: spec.Train,
-			Sharding: transforms.ShardingParams{Threshold: spec.ShardThreshold}, Shards: spec.Shards, Partitions: spec.Partitions, Run: run})
+			Sharding: transforms.ShardingParams{Threshold: spec.ShardThreshold}, Shards: spec.Shards, Partitions: spec.Partitions, Run: run,
+			KeyLoads: len(spec.PlanWorkers) > 0})
 		if err != nil {
 			return err
 		}
@@ -386,6 +398,11 @@ func runBenchChild(specPath string) error {
 		}
 		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
 		res.PeakRSS = pipeline.PeakRSS()
+		if len(spec.PlanWorkers) > 0 {
+			if res.Plan, err = b.CheckPlan(ctx, spec.PlanWorkers); err != nil {
+				return err
+			}
+		}
 		// The stages and the metered pass run pass 1 again, from pass 0's
 		// rows.
 		if err := b.Rewind(1); err != nil {
@@ -624,7 +641,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 		}
 		rep.Data = append(rep.Data, d)
 		base := benchChildSpec{Inputs: []string{d.Path}, Train: train, ShardThreshold: c.ShardThreshold,
-			Shards: c.Shards, Partitions: c.Partitions, Stages: c.Stages, Repeat: c.Repeat}
+			Shards: c.Shards, Partitions: c.Partitions, Stages: c.Stages, Repeat: c.Repeat, PlanWorkers: c.PlanWorkers}
 		refIndex := -1
 		if c.Reference {
 			spec := base
@@ -1017,6 +1034,10 @@ func writeBenchReport(w io.Writer, rep *benchReport) {
 		ft.write(w)
 	}
 
+	if len(c.PlanWorkers) > 0 {
+		writePlanCheck(w, rep.Runs)
+	}
+
 	if len(rep.Linearity) > 0 {
 		fmt.Fprintln(w, "\nLinearity: iteration time per nonzero, largest size over smallest:")
 		for _, l := range rep.Linearity {
@@ -1155,4 +1176,23 @@ func fmtBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%d B", n)
 	}
+}
+
+// writePlanCheck prints, per run, dpmr plan's predicted balance (largest
+// worker's load / mean) and speedup beside those of the measured key times.
+func writePlanCheck(w io.Writer, runs []benchRun) {
+	fmt.Fprintln(w, "\ndpmr plan against the measured iteration: each keyed stage's keys go to W workers by the")
+	fmt.Fprintln(w, "plan's hash; predicted from the index's counts (pairs, postings), measured from each key's")
+	fmt.Fprintln(w, "CPU time in the iteration (the work fused after RestoreDocuments included). Balance is the")
+	fmt.Fprintln(w, "largest worker's load over the mean; speedup, the total over the largest worker's load.")
+	pt := newBenchTable("run", []string{"stage", "workers", "keys (timed)", "balance predicted / measured", "speedup predicted / measured"})
+	for _, r := range runs {
+		for _, c := range r.Pass.Plan {
+			pt.cells(r.Size+" "+r.Runner, c.Predicted.Stage, strconv.Itoa(c.Predicted.Workers),
+				fmt.Sprintf("%d (%d)", c.Predicted.Keys, c.TimedKeys),
+				fmt.Sprintf("%.2f / %.2f", c.Predicted.Balance, c.Measured.Balance),
+				fmt.Sprintf("%.1f / %.1f", c.Predicted.Speedup, c.Measured.Speedup))
+		}
+	}
+	pt.write(w)
 }

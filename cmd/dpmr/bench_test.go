@@ -140,9 +140,14 @@ func TestBenchTargetsAndReport(t *testing.T) {
 		}
 	}
 
+	rep.Config.PlanWorkers = []int{33}
+	rep.Runs[0].Pass.Plan = []pipeline.PlanCheck{{TimedKeys: 256,
+		Predicted: pipeline.StagePlan{Stage: "DistributeParameters", Sharded: true, Workers: 33, Keys: 256, Balance: 1.43, Speedup: 23},
+		Measured:  pipeline.StagePlan{Stage: "DistributeParameters", Sharded: true, Workers: 33, Keys: 256, Balance: 1.54, Speedup: 21.5}}}
 	var out bytes.Buffer
 	writeBenchReport(&out, rep)
 	for _, s := range append([]string{"iteration (Pass pipeline)", "100M prism", "Moved per iteration", "PASS", "MISS",
+		"dpmr plan against the measured iteration", "256 (256)", "1.43 / 1.54", "23.0 / 21.5",
 		"limit pass (in-memory CSR gradient)", "ratio iteration/limit", "ratio reference/limit", "4.0x / 4.0x", "16x / 16x", "3.0x / 3.0x", "loss vs N log 2 (rel.; plain sum)",
 		"bytes shuffled per nonzero", "nonzeros per element shuffled", "Targets (issue 14)", pipeline.FirstTrip},
 		pipeline.BenchStages...) {
