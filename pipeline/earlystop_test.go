@@ -151,3 +151,11 @@ func TestEarlyStopNeedsATestSet(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "w"))
 	require.True(t, os.IsNotExist(err), "nothing written")
 }
+
+// TestTestMetricsOfAnOlderPass: a pass written before the test set's
+// evaluation was (snapshot format 4 held every score) is refused with a
+// message that says what to do, not misread.
+func TestTestMetricsOfAnOlderPass(t *testing.T) {
+	_, err := testMetrics(context.Background(), &Manifest{Version: testEvaluations - 1})
+	require.EqualError(t, err, "scores written by an older dpmr (snapshot format 4), not their evaluation; use a new work dir")
+}

@@ -16,7 +16,7 @@ const testEvaluations = 5
 // wrote (the "test" dataset): one record, however large the test set.
 func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
 	if m.Version < testEvaluations {
-		return nil, fmt.Errorf("its test set's scores were written by an older dpmr (snapshot format %d); use a new work dir", m.Version)
+		return nil, fmt.Errorf("scores written by an older dpmr (snapshot format %d), not their evaluation; use a new work dir", m.Version)
 	}
 	var evals []*model.Evaluator
 	err := eachRecord(ctx, m.Dataset("test"), func(rec []byte) error {
