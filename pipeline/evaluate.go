@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
 )
 
 // testEvaluations is the first snapshot format whose passes hold their
@@ -20,11 +21,11 @@ func testMetrics(ctx context.Context, m *Manifest) (*model.Metrics, error) {
 	}
 	var evals []*model.Evaluator
 	err := eachRecord(ctx, m.Dataset("test"), func(rec []byte) error {
-		var e model.Evaluator
-		if err := e.UnmarshalBinary(rec); err != nil {
-			return err
+		a, err := transforms.DecodeEvaluation(rec)
+		if err != nil {
+			return notDecodable("test", err)
 		}
-		evals = append(evals, &e)
+		evals = append(evals, a.E)
 		return nil
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package transforms
 
 import (
 	"fmt"
-	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -11,7 +10,6 @@ import (
 
 func init() {
 	register.Function1x1[SufficientBlock, PredictionBlock](scoreBlock)
-	beam.RegisterCoder(reflect.TypeOf(Evaluation{}), encodeEvaluation, decodeEvaluation)
 	register.Combiner3[Evaluation, PredictionBlock, []byte](&evaluateFn{})
 }
 
@@ -62,8 +60,8 @@ type Evaluation struct{ E *model.Evaluator }
 // metric is the one of the scores counted at once, the AUC exact while the
 // distinct margins fit model.EvalAUCBins bins and within its bound after
 // (model.ScoreHistogram.Merge). Expects PCollection<PredictionBlock>;
-// returns a PCollection of one encoded model.Evaluator
-// (Evaluator.MarshalBinary), or of none when there are no blocks.
+// returns a PCollection of one encoded Evaluation (AppendEvaluation), or
+// of none when there are no blocks.
 func EvaluateScores(s beam.Scope, preds beam.PCollection) beam.PCollection {
 	return beam.Combine(s.Scope("EvaluateScores"), &evaluateFn{}, preds)
 }
@@ -88,14 +86,4 @@ func (*evaluateFn) MergeAccumulators(a, b Evaluation) (Evaluation, error) {
 	return a, a.E.Merge(b.E)
 }
 
-func (*evaluateFn) ExtractOutput(a Evaluation) ([]byte, error) {
-	return a.E.MarshalBinary()
-}
-
-func encodeEvaluation(a Evaluation) ([]byte, error) { return a.E.MarshalBinary() }
-
-func decodeEvaluation(b []byte) (Evaluation, error) {
-	var e model.Evaluator
-	err := e.UnmarshalBinary(b)
-	return Evaluation{&e}, err
-}
+func (*evaluateFn) ExtractOutput(a Evaluation) []byte { return AppendEvaluation(nil, a) }

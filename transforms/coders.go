@@ -3,6 +3,7 @@ package transforms
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -29,6 +30,7 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(MarginBlock{}), encodeMarginBlock, decodeMarginBlock)
 	beam.RegisterCoder(reflect.TypeOf(GradientBlock{}), encodeGradientBlock, decodeGradientBlock)
 	beam.RegisterCoder(reflect.TypeOf(PredictionBlock{}), encodePredictionBlock, DecodePredictionBlock)
+	beam.RegisterCoder(reflect.TypeOf(Evaluation{}), encodeEvaluation, DecodeEvaluation)
 }
 
 type encoder struct{ b []byte }
@@ -762,4 +764,91 @@ func DecodePredictionBlock(b []byte) (PredictionBlock, error) {
 		return p, ErrMalformed
 	}
 	return p, nil
+}
+
+// AppendEvaluation appends the encoding of an Evaluator's state (its
+// model.EvaluatorState) to dst.
+func AppendEvaluation(dst []byte, a Evaluation) []byte {
+	st := a.E.State()
+	e := encoder{b: dst}
+	e.f64(st.Threshold)
+	e.uint(uint64(st.AUCBins))
+	c := st.Confusion
+	e.i64s([]int64{c.TP, c.FP, c.TN, c.FN})
+	for i := range st.CellWeights {
+		e.exactSum(&st.CellWeights[i])
+	}
+	e.exactSum(&st.Loss)
+	weighted := uint64(0)
+	if st.Weighted {
+		weighted = 1
+	}
+	e.uint(weighted)
+	e.int(st.Pos)
+	e.int(st.Neg)
+	e.exactSum(&st.WPos)
+	e.exactSum(&st.WNeg)
+	e.f64s(st.Lo)
+	e.f64s(st.Hi)
+	e.i64s(st.BinPos)
+	e.i64s(st.BinNeg)
+	e.f64s(st.BinWPos)
+	e.f64s(st.BinWNeg)
+	return e.b
+}
+
+func encodeEvaluation(a Evaluation) []byte { return AppendEvaluation(nil, a) }
+
+// DecodeEvaluation is the inverse of AppendEvaluation; a state no
+// Evaluator could have is malformed too.
+func DecodeEvaluation(b []byte) (Evaluation, error) {
+	d := decoder{b: b}
+	st := model.EvaluatorState{Threshold: d.f64()}
+	bins := d.uint()
+	if bins > 1<<30 {
+		d.fail()
+	}
+	st.AUCBins = int(bins)
+	if c := d.i64s(); len(c) == 4 {
+		st.Confusion = model.Confusion{TP: c[0], FP: c[1], TN: c[2], FN: c[3]}
+	} else {
+		d.fail()
+	}
+	for i := range st.CellWeights {
+		d.exactSum(&st.CellWeights[i])
+	}
+	d.exactSum(&st.Loss)
+	st.Weighted = d.uint() == 1
+	st.Pos, st.Neg = d.int(), d.int()
+	d.exactSum(&st.WPos)
+	d.exactSum(&st.WNeg)
+	st.Lo, st.Hi, st.BinPos, st.BinNeg, st.BinWPos, st.BinWNeg = d.f64s(), d.f64s(), d.i64s(), d.i64s(), d.f64s(), d.f64s()
+	if err := d.done(); err != nil {
+		return Evaluation{}, err
+	}
+	e, err := model.EvaluatorFromState(st)
+	if err != nil {
+		return Evaluation{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return Evaluation{e}, nil
+}
+
+// exactSum encodes a model.ExactSum's fields as they are.
+func (e *encoder) exactSum(s *model.ExactSum) {
+	e.int(int64(s.Lo))
+	e.i64s(s.Chunks)
+	e.int(int64(s.Pending))
+	e.uint(uint64(s.Special))
+}
+
+func (d *decoder) exactSum(s *model.ExactSum) {
+	s.Lo = d.i32()
+	s.Chunks = d.i64s()
+	pending := d.int()
+	special := d.uint()
+	if pending < 0 || pending > math.MaxInt32 || special > math.MaxUint8 {
+		d.fail()
+		return
+	}
+	s.Pending, s.Special = int32(pending), uint8(special)
 }

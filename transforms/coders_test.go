@@ -116,7 +116,32 @@ func codecs() []codec {
 		codecOf("PredictionBlock", true, encodePredictionBlock, DecodePredictionBlock,
 			PredictionBlock{Block: 9, File: 2, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Margins: []float64{math.Inf(-1), 745.5}},
 			PredictionBlock{Block: 9, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Weights: []float64{0.5, 7}, Margins: []float64{1, 2}}),
+		evaluationCodec(),
 	}
+}
+
+// evaluationCodec leaves out codecOf's zero value: an Evaluation always
+// holds an Evaluator.
+func evaluationCodec() codec {
+	c := codecOf("Evaluation", true, encodeEvaluation, DecodeEvaluation, evaluationOf(0.3, 8, 0), evaluationOf(0.5, 4, 300))
+	c.samples = c.samples[:len(c.samples)-1]
+	return c
+}
+
+// evaluationOf counts n samples, some weighted, into an Evaluator of
+// threshold and bins (n beyond bins merges them).
+func evaluationOf(threshold float64, bins, n int) Evaluation {
+	e, err := model.NewEvaluator(threshold, bins)
+	if err != nil {
+		panic(err)
+	}
+	for i := range n {
+		z := math.Sin(float64(i)) * 3
+		if err := e.AddWeighted(float64(i%3%2), z, 1+float64(i%4)/3); err != nil {
+			panic(err)
+		}
+	}
+	return Evaluation{e}
 }
 
 // sameValue reports whether a and b are equal with floats compared bit
@@ -124,6 +149,9 @@ func codecs() []codec {
 // empty one (the encoding does not tell them apart). It says where they
 // differ.
 func sameValue(a, b reflect.Value, path string) error {
+	if e, ok := a.Interface().(Evaluation); ok { // an Evaluator is its state
+		return sameValue(reflect.ValueOf(e.E.State()), reflect.ValueOf(b.Interface().(Evaluation).E.State()), path)
+	}
 	switch a.Kind() {
 	case reflect.Float64:
 		if math.Float64bits(a.Float()) != math.Float64bits(b.Float()) {
@@ -135,7 +163,7 @@ func sameValue(a, b reflect.Value, path string) error {
 				return err
 			}
 		}
-	case reflect.Slice:
+	case reflect.Slice, reflect.Array:
 		if a.Len() != b.Len() {
 			return fmt.Errorf("%s: length %d != %d", path, a.Len(), b.Len())
 		}
@@ -297,6 +325,8 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"MarginBlock/zw", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1, 2}}})},
 		{"MarginBlock/z", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1}, Z: [][]float64{{1, 2}}}})},
 		{"GradientBlock/margins", decErr(decodeGradientBlock), encodeGradientBlock(GradientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1}, ColPtr: []int32{0}}})},
+		{"Evaluation/counts", decErr(DecodeEvaluation), evaluationBytes(model.Confusion{TP: 1}, 0, []float64{0.5}, []int64{1})},
+		{"Evaluation/bins", decErr(DecodeEvaluation), evaluationBytes(model.Confusion{TP: 1}, 1, []float64{0.5}, []int64{2})},
 		{"PredictionBlock/weights", decErr(DecodePredictionBlock), encodePredictionBlock(PredictionBlock{Lines: []int64{1}, Labels: []float64{1}, Weights: []float64{1, 2}, Margins: []float64{1}})},
 		{"PredictionBlock/labels", decErr(DecodePredictionBlock), encodePredictionBlock(PredictionBlock{Lines: []int64{1}, Margins: []float64{1}})},
 		{"PredictionBlock/margins", decErr(DecodePredictionBlock), encodePredictionBlock(PredictionBlock{Lines: []int64{1}, Labels: []float64{1}})},
@@ -386,4 +416,29 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// evaluationBytes encodes an evaluation of 4 bins at threshold 0.5, no
+// negatives, pos positives, and one bin at each score, holding binPos.
+func evaluationBytes(c model.Confusion, pos int64, scores []float64, binPos []int64) []byte {
+	e := encoder{}
+	e.f64(0.5)
+	e.uint(4)
+	e.i64s([]int64{c.TP, c.FP, c.TN, c.FN})
+	var zero model.ExactSum
+	for range 5 {
+		e.exactSum(&zero)
+	}
+	e.uint(0)
+	e.int(pos)
+	e.int(0)
+	e.exactSum(&zero)
+	e.exactSum(&zero)
+	e.f64s(scores)
+	e.f64s(scores)
+	e.i64s(binPos)
+	e.i64s(make([]int64, len(scores)))
+	e.f64s(make([]float64, len(scores)))
+	e.f64s(make([]float64, len(scores)))
+	return e.b
 }

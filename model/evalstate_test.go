@@ -9,7 +9,7 @@ import (
 )
 
 // mergedEvaluation counts the samples in parts of random sizes, each in an
-// Evaluator of its own that goes through its binary form (as a combiner's
+// Evaluator of its own that goes through its state (as a combiner's
 // accumulator does between workers), and merges the parts in a random
 // tree, as a runner's combiner may.
 func mergedEvaluation(t *testing.T, rng *rand.Rand, bins int, labels, margins, weights []float64) model.Metrics {
@@ -25,15 +25,11 @@ func mergedEvaluation(t *testing.T, rng *rand.Rand, bins int, labels, margins, w
 				t.Fatal(err)
 			}
 		}
-		b, err := e.MarshalBinary()
+		d, err := model.EvaluatorFromState(e.State())
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d model.Evaluator
-		if err := d.UnmarshalBinary(b); err != nil {
-			t.Fatal(err)
-		}
-		parts = append(parts, &d)
+		parts = append(parts, d)
 	}
 	for len(parts) > 1 {
 		i := rng.IntN(len(parts) - 1)
@@ -130,43 +126,52 @@ func TestEvaluatorMergedInParts(t *testing.T) {
 	})
 }
 
-// TestEvaluatorBinaryForm: an encoded Evaluator decodes to the same
-// metrics; Merge refuses another threshold or bin count; and every
-// truncation or trailing byte of an encoding is an error, not a panic.
-func TestEvaluatorBinaryForm(t *testing.T) {
+// TestEvaluatorState: an Evaluator rebuilt from its state has the same
+// metrics, and the state shares no memory with it; states no Evaluator
+// could have are refused; Merge refuses another threshold.
+func TestEvaluatorState(t *testing.T) {
 	e, err := model.NewEvaluator(.5, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(13, 14))
-	for range 500 {
-		if err := e.AddWeighted(float64(rng.IntN(2)), rng.NormFloat64(), 0.5+rng.Float64()); err != nil {
-			t.Fatal(err)
+	add := func(n int) {
+		for range n {
+			if err := e.AddWeighted(float64(rng.IntN(2)), rng.NormFloat64(), 0.5+rng.Float64()); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	add(500)
 	want, err := e.Metrics()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := e.MarshalBinary()
+	st := e.State()
+	add(500) // must not change st
+	d, err := model.EvaluatorFromState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d model.Evaluator
-	if err := d.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
 	if got, err := d.Metrics(); err != nil || got != want {
-		t.Fatalf("decoded %+v (%v)\nencoded %+v", got, err, want)
+		t.Fatalf("rebuilt %+v (%v)\nfrom %+v", got, err, want)
 	}
-	for cut := range len(b) {
-		if err := new(model.Evaluator).UnmarshalBinary(b[:cut]); err == nil {
-			t.Fatalf("%d of %d bytes decoded", cut, len(b))
+
+	for name, spoil := range map[string]func(*model.EvaluatorState){
+		"bins out of order": func(s *model.EvaluatorState) { s.Lo[1], s.Hi[1] = s.Hi[0], s.Hi[0] },
+		"bin counts":        func(s *model.EvaluatorState) { s.BinPos[0]++ },
+		"class counts":      func(s *model.EvaluatorState) { s.Pos++ },
+		"bin lengths":       func(s *model.EvaluatorState) { s.BinWNeg = s.BinWNeg[1:] },
+		"too many bins":     func(s *model.EvaluatorState) { s.AUCBins = len(s.Lo) - 1 },
+		"pending adds":      func(s *model.EvaluatorState) { s.Loss.Pending = -1 },
+	} {
+		s := e.State()
+		spoil(&s)
+		if _, err := model.EvaluatorFromState(s); err == nil {
+			t.Errorf("%s: rebuilt", name)
 		}
 	}
-	if err := new(model.Evaluator).UnmarshalBinary(append(b, 0)); err == nil {
-		t.Fatal("a trailing byte decoded")
-	}
+
 	other, err := model.NewEvaluator(.4, 64)
 	if err != nil {
 		t.Fatal(err)
