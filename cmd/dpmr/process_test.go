@@ -118,6 +118,15 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 	// A worker killed with SIGKILL in the middle of pass 2. Prism then
 	// waits for it forever, so --pass-timeout fails the job, and the
 	// driver reruns the pass from its snapshot into the same model.
+	// The killed worker cannot remove the copy of dpmr boot made for it
+	// (/tmp/binNNN/worker, 300 MB): remove what this run leaves.
+	t.Cleanup(func() {
+		for f := range bootCopies() {
+			if !before[f] {
+				os.RemoveAll(filepath.Dir(f))
+			}
+		}
+	})
 	killed := filepath.Join(dir, "killed")
 	cmd := exec.Command(bin, "train", "--input", data, "--output", killed, "--iterations", "2",
 		"--tol", "-1", "--gtol", "-1", "--gap", "-1", "--block-size", "1000", "--shards", "3",
