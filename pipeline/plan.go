@@ -99,13 +99,12 @@ func eachRecord(ctx context.Context, files []ShardFile, f func(rec []byte) error
 
 // Plan predicts the load balance of the keyed stages on each worker count.
 func (ks *KeySizes) Plan(workers []int) []StagePlan {
-	part := func(p int32) []byte { return partitionKey(p) }
 	var out []StagePlan
 	for _, w := range workers {
 		out = append(out,
-			planStage("DistributeParameters", false, w, ks.Pairs, sizesOf(ks.Partitions, part)),
-			planStage("DistributeParameters", true, w, ks.Pairs, sizesOf(ks.Sharded, part)),
-			planStage("RestoreDocuments", false, w, ks.Postings, sizesOf(ks.Shards, part)),
+			planStage(transforms.DistributeStage, false, w, ks.Pairs, sizesOf(ks.Partitions, partitionKey)),
+			planStage(transforms.DistributeStage, true, w, ks.Pairs, sizesOf(ks.Sharded, partitionKey)),
+			planStage(transforms.RestoreStage, false, w, ks.Postings, sizesOf(ks.Shards, partitionKey)),
 		)
 	}
 	return out
@@ -164,7 +163,6 @@ type PlanCheck struct {
 // a pass: DistributeParameters as the index is sharded, and
 // RestoreDocuments.
 func (ks *KeySizes) CheckPlan(workers []int, loads map[string]map[int32]int64) []PlanCheck {
-	part := func(p int32) []byte { return partitionKey(p) }
 	var out []PlanCheck
 	for _, w := range workers {
 		for _, st := range []struct {
@@ -182,8 +180,8 @@ func (ks *KeySizes) CheckPlan(workers []int, loads map[string]map[int32]int64) [
 				total += ns
 			}
 			out = append(out, PlanCheck{
-				Predicted: planStage(st.stage, st.sharded, w, st.total, sizesOf(st.counts, part)),
-				Measured:  planStage(st.stage, st.sharded, w, total, sizesOf(times, part)),
+				Predicted: planStage(st.stage, st.sharded, w, st.total, sizesOf(st.counts, partitionKey)),
+				Measured:  planStage(st.stage, st.sharded, w, total, sizesOf(times, partitionKey)),
 				TimedKeys: int64(len(times)),
 			})
 		}
