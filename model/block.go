@@ -9,7 +9,10 @@ import "math"
 // reference trainer keeps its data in the same form, so both run the same
 // arithmetic in the same order.
 type Block struct {
-	Labels []float64 // per row, 0 or 1
+	Labels []float64 // per row, 0 or 1, or the class 0..Classes-1
+	// Classes is K under multiclass, whose per-column and per-row vectors
+	// are K wide (see softmax.go); 0 for two classes.
+	Classes int
 	// Weights are the rows' sample weights (Sample.Weight times the class
 	// weight); nil when every one is 1, the usual case, which then costs
 	// nothing.
@@ -50,6 +53,10 @@ func (b *Block) ColumnSumSq(c int) float64 {
 // Margins sets zw[r] = sum_c w[c]*x[r,c] and zd[r] = sum_c d[c]*x[r,c],
 // where w and d are given per column. Each row's sum runs in column order.
 func (b *Block) Margins(w, d, zw, zd []float64) {
+	if b.Classes >= 2 {
+		b.classMargins(w, d, zw, zd)
+		return
+	}
 	for r := range zw {
 		zw[r], zd[r] = 0, 0
 	}
@@ -66,6 +73,10 @@ func (b *Block) Margins(w, d, zw, zd []float64) {
 // AddLosses adds to dst[i] the block's data loss at the trial point
 // w + steps[i]*d, given the margins of w and d.
 func (b *Block) AddLosses(dst, zw, zd, steps []float64) {
+	if b.Classes >= 2 {
+		b.classLosses(dst, zw, zd, steps)
+		return
+	}
 	for i, a := range steps {
 		sum := 0.0
 		for r, y := range b.Labels {
@@ -76,8 +87,14 @@ func (b *Block) AddLosses(dst, zw, zd, steps []float64) {
 }
 
 // Gradient sets dst[c] = sum_r (p_r - y_r) x[r,c] at the point w + alpha*d,
-// with p_r the predicted probability. resid is scratch of NumRows.
+// with p_r the predicted probability. resid is scratch of NumRows (times
+// K under multiclass, whose dst[c*K+k] sums (p_rk - [y_r = k]) x[r,c]).
 func (b *Block) Gradient(dst, resid, zw, zd []float64, alpha float64) {
+	if b.Classes >= 2 {
+		b.classResiduals(resid, nil, zw, zd, alpha)
+		b.classColumnSums(dst, resid, 1)
+		return
+	}
 	for r, y := range b.Labels {
 		resid[r] = b.Weight(r) * (Sigmoid(zw[r]+alpha*zd[r]) - y)
 	}
@@ -92,8 +109,14 @@ func (b *Block) Gradient(dst, resid, zw, zd []float64, alpha float64) {
 
 // Curvature sets dst[c] = sum_r max(p_r(1-p_r), CurvatureFloor) x[r,c]^2
 // at the point w + alpha*d: the Hessian's diagonal, floored, that UpdateRow
-// makes the row's H. scratch is scratch of NumRows.
+// makes the row's H. scratch is scratch of NumRows (times K under
+// multiclass, with p_rk for p_r).
 func (b *Block) Curvature(dst, scratch, zw, zd []float64, alpha float64) {
+	if b.Classes >= 2 {
+		b.classResiduals(nil, scratch, zw, zd, alpha)
+		b.classColumnSums(dst, scratch, 2)
+		return
+	}
 	for r := range b.Labels {
 		p := Sigmoid(zw[r] + alpha*zd[r])
 		scratch[r] = b.Weight(r) * max(p*(1-p), CurvatureFloor)

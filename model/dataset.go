@@ -17,6 +17,11 @@ type Dataset struct {
 	Nonzeros  int64   // postings, the intercept included
 	Positives int64   // samples labelled 1
 	SumSq     float64 // sum of squared values times the sample weights, the intercept included
+	// Classes is K for multiclass data (TrainParams.Multiclass), the
+	// number of weights per feature; 0 for two classes.
+	Classes int
+	// ClassCounts counts the samples of each class under multiclass.
+	ClassCounts []int64
 }
 
 // DataBlock is one block of a Dataset.
@@ -38,13 +43,16 @@ type DatasetBuilder struct {
 	// ClassWeight multiplies the weight of each sample of class 0 and 1
 	// (TrainParams.ClassWeight); zero means 1.
 	ClassWeight [2]float64
-	bias        bool
-	blockSize   int
-	ids         map[string]int32
-	names       []string
-	blocks      []rawBlock
-	lastKey     int64
-	d           Dataset
+	// Multiclass: labels are class numbers (Dataset.Classes).
+	Multiclass bool
+
+	bias      bool
+	blockSize int
+	ids       map[string]int32
+	names     []string
+	blocks    []rawBlock
+	lastKey   int64
+	d         Dataset
 }
 
 type rawBlock struct {
@@ -89,7 +97,17 @@ func (b *DatasetBuilder) Add(file int, s *Sample) {
 	r := int32(len(rb.labels))
 	rb.labels = append(rb.labels, s.Label)
 	rb.lines = append(rb.lines, s.Line)
-	w := SampleWeight(s.Weight, s.Label, b.ClassWeight)
+	var w float64
+	if b.Multiclass {
+		k := int(s.Label)
+		for len(b.d.ClassCounts) <= k {
+			b.d.ClassCounts = append(b.d.ClassCounts, 0)
+		}
+		b.d.ClassCounts[k]++
+		w = SampleWeight(s.Weight, NoLabel, b.ClassWeight) // no class weights
+	} else {
+		w = SampleWeight(s.Weight, s.Label, b.ClassWeight)
+	}
 	rb.weights = AppendWeight(rb.weights, int(r), w)
 	if b.bias {
 		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.ids[BiasName]), append(rb.vals, 1)
@@ -100,7 +118,7 @@ func (b *DatasetBuilder) Add(file int, s *Sample) {
 		b.d.SumSq += w * f.Value * f.Value
 	}
 	b.d.Samples++
-	if s.Label == 1 {
+	if s.Label == 1 && !b.Multiclass {
 		b.d.Positives++
 	}
 }
@@ -119,11 +137,31 @@ func (b *DatasetBuilder) Dataset() *Dataset {
 		rank[old] = int32(newID)
 		d.Names[newID] = b.names[old]
 	}
+	if b.Multiclass {
+		d.Classes = max(len(d.ClassCounts), 2)
+	}
 	for _, rb := range b.blocks {
-		d.Blocks = append(d.Blocks, columnMajor(rb, rank))
+		db := columnMajor(rb, rank)
+		db.Classes = d.Classes
+		d.Blocks = append(d.Blocks, db)
 		d.Nonzeros += int64(len(rb.vals))
 	}
 	return &d
+}
+
+// CheckClasses refuses multiclass training data (counts of each class
+// 0..K-1) in which a class has no sample: its weights would have nothing
+// to fit, and its unpenalized intercept no optimum.
+func CheckClasses(counts []int64) error {
+	for k, n := range counts {
+		if n == 0 {
+			return fmt.Errorf("class %d has no sample in the training data: multiclass labels must be 0..K-1, each one used (the largest label here is %d)", k, len(counts)-1)
+		}
+	}
+	if len(counts) < 2 {
+		return fmt.Errorf("multiclass training data needs at least 2 classes; every label here is 0")
+	}
+	return nil
 }
 
 // columnMajor sorts a block's postings by (feature, row).
@@ -199,11 +237,17 @@ func ReadDataset(paths []string, bias bool, blockSize int) (*Dataset, error) {
 func ReadTrainingSet(paths []string, p TrainParams) (*Dataset, error) {
 	b := NewDatasetBuilder(p.Bias, p.BlockSize)
 	b.ClassWeight = p.ClassWeight
-	if err := EachSample(paths, b.Add); err != nil {
+	b.Multiclass = p.Multiclass
+	if err := eachSample(paths, p.Multiclass, b.Add); err != nil {
 		return nil, err
 	}
 	if b.d.Samples == 0 {
 		return nil, fmt.Errorf("no samples in %v", paths)
+	}
+	if p.Multiclass {
+		if err := CheckClasses(b.d.ClassCounts); err != nil {
+			return nil, fmt.Errorf("%v: %w", paths, err)
+		}
 	}
 	return b.Dataset(), nil
 }
@@ -212,6 +256,10 @@ func ReadTrainingSet(paths []string, p TrainParams) (*Dataset, error) {
 // sample and the position of its file in paths; s is reused between
 // calls. It stops at the first malformed line with its *ParseError.
 func EachSample(paths []string, fn func(file int, s *Sample)) error {
+	return eachSample(paths, false, fn)
+}
+
+func eachSample(paths []string, multiclass bool, fn func(file int, s *Sample)) error {
 	var s Sample
 	for i, path := range paths {
 		f, err := os.Open(path)
@@ -219,6 +267,7 @@ func EachSample(paths []string, fn func(file int, s *Sample)) error {
 			return err
 		}
 		r := NewReader(f, path)
+		r.Multiclass = multiclass
 		for {
 			err := r.Read(&s)
 			if err == io.EOF {

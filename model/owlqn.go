@@ -55,14 +55,17 @@ func crosses(w, d, alpha float64) bool {
 // ClipMargins returns the margins of a trial point of OWL-QN's line
 // search in the form Gradient, Curvature and AddLosses take: zw + alpha*zd
 // are the margins at the point where every column but free (the
-// intercept's, or -1) whose weight crosses zero for step alpha is zero.
+// intercept's, or -1) whose weight crosses zero for step alpha is zero
+// (under multiclass, each of a column's K weights on its own).
 // w and d are per column, zw and zd their margins (Margins). When no
 // column crosses they are returned as they are; otherwise corrected
 // copies in cw and cd (grown as needed).
 func (b *Block) ClipMargins(cw, cd, zw, zd, w, d []float64, alpha float64, free int) (xw, xd []float64) {
 	copied := false
-	for c := 0; c+1 < len(b.ColPtr); c++ {
-		if c == free || !crosses(w[c], d[c], alpha) {
+	K := Width(b.Classes)
+	for i := range K * b.NumCols() {
+		c, k := i/K, i%K
+		if c == free || !crosses(w[i], d[i], alpha) {
 			continue
 		}
 		if !copied {
@@ -71,10 +74,10 @@ func (b *Block) ClipMargins(cw, cd, zw, zd, w, d []float64, alpha float64, free 
 			copy(cd, zd)
 			copied = true
 		}
-		for k := b.ColPtr[c]; k < b.ColPtr[c+1]; k++ {
-			r, v := b.Rows[k], b.Vals[k]
-			cw[r] -= w[c] * v
-			cd[r] -= d[c] * v
+		for p := b.ColPtr[c]; p < b.ColPtr[c+1]; p++ {
+			r, v := int(b.Rows[p])*K+k, b.Vals[p]
+			cw[r] -= w[i] * v
+			cd[r] -= d[i] * v
 		}
 	}
 	if !copied {

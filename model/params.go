@@ -33,6 +33,12 @@ type TrainParams struct {
 	L1 float64
 	// Bias adds the intercept, a feature of value 1 in every sample.
 	Bias bool
+	// Multiclass trains multinomial (softmax) regression over labels
+	// 0..K-1, K read from the data: every feature, the intercept too, has
+	// one weight per class, and J sums -log p(y_i) + lambda/2 |w|^2 over
+	// all of them. Only the line-search methods (lbfgs, the default then,
+	// and gd) train it.
+	Multiclass bool
 	// ClassWeight multiplies the weight of the samples of class 0 and of
 	// class 1, as LIBLINEAR's -wi; default 1. A sample's loss counts
 	// weight times: its own (label:weight) times its class's.
@@ -76,7 +82,7 @@ type TrainParams struct {
 func (p TrainParams) WithDefaults() TrainParams {
 	if p.Optimizer == "" {
 		p.Optimizer = Methods[0].Name()
-		if p.L1 > 0 {
+		if p.L1 > 0 || p.Multiclass {
 			p.Optimizer = LBFGS
 		}
 	}
@@ -129,6 +135,12 @@ func (p TrainParams) Validate() error {
 	if p.L1 > 0 && p.Optimizer != LBFGS {
 		return fmt.Errorf("l1 needs optimizer %s (OWL-QN), not %s: the others minimize a smooth J only", LBFGS, p.Optimizer)
 	}
+	if n := p.Method().Needs(); p.Multiclass && (n.Subspace || n.LocalSGD) {
+		return fmt.Errorf("multiclass needs optimizer %s or %s, not %s: its steps inside a block are for two classes only", LBFGS, GD, p.Optimizer)
+	}
+	if p.Multiclass && p.ClassWeight != [2]float64{} && p.ClassWeight != [2]float64{1, 1} {
+		return fmt.Errorf("class weights are for two classes; with multiclass, weigh samples by label:weight")
+	}
 	if !(p.LearningRate >= 0) || math.IsInf(p.LearningRate, 0) {
 		return fmt.Errorf("learning rate %v must be a finite number > 0 (or 0 for the default)", p.LearningRate)
 	}
@@ -159,10 +171,15 @@ func (p TrainParams) Validate() error {
 }
 
 // Eta returns the step size gd or averaging uses on data whose squared
-// values sum to sumSq (the intercept counts 1 per sample).
+// values sum to sumSq (the intercept counts 1 per sample). A sample's
+// Hessian is at most 1/4 x x^T for two classes and 1/2 x x^T for softmax
+// (the largest eigenvalue of diag(p) - p p^T), whence the bound L.
 func (p TrainParams) Eta(sumSq float64) float64 {
 	if p.LearningRate > 0 {
 		return p.LearningRate
+	}
+	if p.Multiclass {
+		return 1 / (0.5*sumSq + p.Lambda)
 	}
 	return 1 / (0.25*sumSq + p.Lambda)
 }

@@ -26,9 +26,11 @@ type Feature struct {
 // deterministic, so a run can be reproduced and every error or prediction
 // points back to its source line.
 type Sample struct {
-	File  string
-	Line  int64   // 1-based physical line number in File
-	Label float64 // 0 or 1, or NoLabel for a line read without one
+	File string
+	Line int64 // 1-based physical line number in File
+	// Label is 0 or 1, or under multiclass the class number 0..K-1, or
+	// NoLabel for a line read without one.
+	Label float64
 	// Weight is the sample's weight in the loss, from a first token
 	// label:weight; 1 when the line gives none. A weight of 2 counts the
 	// sample as if its line were written twice. The parser always sets
@@ -140,12 +142,12 @@ func (e *lineError) Unwrap() error { return e.kind }
 // The format is `<label> <feature> <feature> ...`, tokens separated by runs
 // of spaces and tabs:
 //
-//   - The label is 1 or +1 (class 1) or 0 or -1 (class 0); anything else is
-//     an ErrLabel. Under LabelRequired it may carry the sample's weight as
-//     label:weight (1:2.5), a decimal number > 0 within the values' range;
-//     anything else there is an ErrWeight. A line with a label and no
-//     features is a valid sample:
-//     it still has the bias. A line read without a label (see LabelMode)
+//   - The label is 1 or +1 (class 1) or 0 or -1 (class 0), or for
+//     ParseClassLine a class number; anything else is an ErrLabel. Under
+//     LabelRequired it may carry the sample's weight as label:weight
+//     (1:2.5), a decimal number > 0 within the values' range; anything
+//     else there is an ErrWeight. A line with a label and no features is
+//     a valid sample: it still has the bias. A line read without a label (see LabelMode)
 //     gets Label NoLabel.
 //   - A feature token is name:value, split at the last ':', so names may
 //     contain ':' ("a:b:3" is feature "a:b" with value 3); a token with no
@@ -170,6 +172,21 @@ func ParseLine(dst *Sample, file string, line int64, text []byte) (ok bool, err 
 
 // ParseLineLabels is ParseLine with the LabelMode given.
 func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels LabelMode) (ok bool, err error) {
+	return parseLine(dst, file, line, text, labels, false)
+}
+
+// ParseClassLine is ParseLineLabels for multiclass data: the label is a
+// class number, 0 to MaxClasses-1 in decimal digits ("+1" and "-1" are
+// not classes).
+func ParseClassLine(dst *Sample, file string, line int64, text []byte, labels LabelMode) (ok bool, err error) {
+	return parseLine(dst, file, line, text, labels, true)
+}
+
+// MaxClasses bounds the number of classes of multiclass data; a model has
+// a weight per class and feature.
+const MaxClasses = 1000
+
+func parseLine(dst *Sample, file string, line int64, text []byte, labels LabelMode, classes bool) (ok bool, err error) {
 	dst.File, dst.Line, dst.Label, dst.Weight = file, line, 0, 1
 	dst.Features = dst.Features[:0]
 
@@ -190,13 +207,23 @@ func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels L
 	s := string(text)
 	end := nextBlank(s, start)
 	first, weight, weighted := s[start:end], "", false
-	if c := strings.LastIndexByte(first, ':'); c >= 0 && labels == LabelRequired && isLabel(first[:c]) {
+	if c := strings.LastIndexByte(first, ':'); c >= 0 && labels == LabelRequired && (isLabel(first[:c]) || classes && classOf(first[:c]) >= 0) {
 		first, weight, weighted = first[:c], first[c+1:], true
 	}
 	switch {
 	case labels == LabelNone || labels == LabelOptional && !weighted && strings.IndexByte(first, ':') >= 0:
 		dst.Label = NoLabel
 		end = start // the first token is a feature
+	case classes:
+		k := classOf(first)
+		if k < 0 {
+			msg := fmt.Sprintf("label %s is not a class number (0 to %d, digits only)", quote(first), MaxClasses-1)
+			if labels == LabelOptional {
+				msg += " (a line without a label starts with a name:value feature)"
+			}
+			return false, lineErr(file, line, start+1, ErrLabel, msg)
+		}
+		dst.Label = float64(k)
 	case first == "1" || first == "+1":
 		dst.Label = 1
 	case first == "0" || first == "-1":
@@ -257,6 +284,25 @@ func ParseLineLabels(dst *Sample, file string, line int64, text []byte, labels L
 }
 
 func isLabel(tok string) bool { return tok == "1" || tok == "+1" || tok == "0" || tok == "-1" }
+
+// classOf is the class a multiclass label names, or -1: decimal digits
+// without a sign or a leading zero, below MaxClasses.
+func classOf(tok string) int {
+	if tok == "" || len(tok) > 1 && tok[0] == '0' {
+		return -1
+	}
+	k := 0
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c < '0' || c > '9' {
+			return -1
+		}
+		if k = 10*k + int(c-'0'); k >= MaxClasses {
+			return -1
+		}
+	}
+	return k
+}
 
 func lineErr(file string, line int64, col int, kind error, msg string) *ParseError {
 	return &ParseError{File: file, Line: line, Column: col, Err: &lineError{kind: kind, msg: msg}}
@@ -433,6 +479,8 @@ func nextBlank[T string | []byte](b T, i int) int {
 type Reader struct {
 	// Labels says how lines start; the zero value requires a label.
 	Labels LabelMode
+	// Multiclass reads labels as class numbers (ParseClassLine).
+	Multiclass bool
 
 	src   *sourceReader
 	file  string
@@ -530,7 +578,7 @@ func (r *Reader) Read(dst *Sample) error {
 			text = bytes.TrimPrefix(text, bom)
 		}
 		r.text = trimEOL(text)
-		ok, perr := ParseLineLabels(dst, r.file, r.line, text, r.Labels)
+		ok, perr := parseLine(dst, r.file, r.line, text, r.Labels, r.Multiclass)
 		if perr != nil {
 			if hint := compressedHint(text); r.line == 1 && r.codec == "" && hint != "" {
 				return lineErr(r.file, r.line, 1, ErrBinary, hint)

