@@ -205,7 +205,7 @@ func SampleWeight(w, y float64, cw [2]float64) float64 {
 	if w == 0 {
 		w = 1
 	}
-	if !Labelled(y) {
+	if !Labelled(y) || int(y) >= len(cw) { // multiclass has no class weights
 		return w
 	}
 	if c := cw[int(y)]; c != 0 {

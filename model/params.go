@@ -10,11 +10,11 @@ import (
 const BiasName = ""
 
 // RowStrength is a penalty's strength (lambda, or L1) on the parameter
-// row named name: strength, or 0 for the intercept's row when training
-// has an intercept (a warm start may bring that row into a run without
-// one).
+// row named name: strength, or 0 for the intercept's row (its ClassRows
+// under multiclass) when training has an intercept (a warm start may
+// bring that row into a run without one).
 func RowStrength(strength float64, bias bool, name string) float64 {
-	if bias && name == BiasName {
+	if IsBiasRow(bias, name) {
 		return 0
 	}
 	return strength

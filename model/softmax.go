@@ -1,6 +1,9 @@
 package model
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // Multiclass (TrainParams.Multiclass) is multinomial regression: a sample
 // of class y with margins z_k = w_k . x, one per class, loses
@@ -132,4 +135,32 @@ func (b *Block) classColumnSums(dst, perRow []float64, pow int) {
 			}
 		}
 	}
+}
+
+// ClassRow names the parameter row of feature name's weight for class k
+// under multiclass: the name, a NUL, and k in three digits (MaxClasses is
+// 1000). No feature name holds a NUL (the parser refuses control bytes),
+// and NUL sorts first, so a feature's rows sort together, by class, where
+// the feature's name sorts, and the partitioning (transforms.PartitionOf)
+// puts them with the feature by hashing RowFeature.
+func ClassRow(name string, k int) string {
+	return name + "\x00" + string([]byte{byte('0' + k/100), byte('0' + k/10%10), byte('0' + k%10)})
+}
+
+// RowFeature is the feature a parameter row belongs to and the row's
+// class (0 for a row of two-class training, named by its feature).
+func RowFeature(row string) (name string, class int) {
+	i := strings.IndexByte(row, 0)
+	if i < 0 || len(row) != i+4 {
+		return row, 0
+	}
+	c := row[i+1:]
+	return row[:i], int(c[0]-'0')*100 + int(c[1]-'0')*10 + int(c[2]-'0')
+}
+
+// IsBiasRow tells whether a parameter row is (a class's row of) the
+// intercept, when training has one.
+func IsBiasRow(bias bool, row string) bool {
+	name, _ := RowFeature(row)
+	return bias && name == BiasName
 }

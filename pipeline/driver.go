@@ -284,6 +284,9 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err := c.EarlyStop.Validate(); err != nil {
 		return nil, err
 	}
+	if c.Train.Multiclass && (len(c.Tests) > 0 || c.Warm != "") {
+		return nil, fmt.Errorf("multiclass training takes no --test or --init yet: evaluate a multiclass model with dpmr predict on the test set")
+	}
 	if c.EarlyStop.Enabled() && len(c.Tests) == 0 {
 		return nil, fmt.Errorf("--early-stop %s chooses a pass by its test metric: give a test set (--test)", c.EarlyStop.Metric)
 	}
@@ -338,7 +341,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err != nil || serr != nil || terr != nil {
 		c.logf("setup: reading %d file(s), building the index", len(files))
 		t0 := time.Now()
-		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, ClassWeight: c.Train.ClassWeight,
+		sp := SetupParams{Files: files, Dir: indexDir, StartDir: startDir, Bias: c.Train.Bias, ClassWeight: c.Train.ClassWeight, Multiclass: c.Train.Multiclass,
 			BlockSize: c.Train.BlockSize, Partitions: c.Partitions, Sharding: c.Sharding, Shards: c.Shards,
 			BlockShards: BlockShardsFor(totalBytes(state.Inputs), c.Shards), TestFiles: testFiles, TestDir: testDir, SplitBytes: c.SplitBytes}
 		if c.Warm != "" {
@@ -405,8 +408,12 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			return nil, fmt.Errorf("--early-stop auc: every sample of the test set %s has the same label, so AUC is undefined", strings.Join(c.Tests, ", "))
 		}
 	}
-	c.logf("index: %d samples (%d positive), %d features, %d nonzeros, %d blocks",
-		meta.Samples, meta.Positives, meta.Features, meta.Nonzeros, meta.Blocks)
+	labels := fmt.Sprintf("%d positive", meta.Positives)
+	if c.Train.Multiclass {
+		labels = fmt.Sprintf("%d classes: %v samples", meta.Classes(), meta.ClassCounts)
+	}
+	c.logf("index: %d samples (%s), %d features, %d nonzeros, %d blocks",
+		meta.Samples, labels, meta.Features, meta.Nonzeros, meta.Blocks)
 
 	for _, r := range runs {
 		if r.history, r.rows, err = r.c.completedPasses(ctx, start, test != nil); err != nil {
@@ -447,7 +454,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			p, s := beam.NewPipelineWithRoot()
 			for _, r := range active {
 				Pass(r.scope(s), PassParams{Index: index, Rows: r.rows, Dir: passDir(r.c.WorkDir, r.plan.Pass), Plan: r.plan, Train: r.c.Train, Eta: r.eta,
-					Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test})
+					Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test, Classes: meta.Classes()})
 			}
 			return p
 		})
@@ -625,7 +632,11 @@ func checkIndex(m IndexMeta, c TrainConfig) error {
 	if m.Samples == 0 {
 		return fmt.Errorf("no samples in %s (only blank or comment lines)", strings.Join(c.Inputs, ", "))
 	}
-	if m.Positives == 0 || m.Positives == m.Samples {
+	if c.Train.Multiclass {
+		if err := model.CheckClasses(m.ClassCounts); err != nil {
+			return fmt.Errorf("%s: %v", strings.Join(c.Inputs, ", "), err)
+		}
+	} else if m.Positives == 0 || m.Positives == m.Samples {
 		c.logf("warning: every sample has label %d; the model will only learn the prior", map[bool]int{true: 1, false: 0}[m.Positives > 0])
 	}
 	return nil

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register.DoFn3x0[int32, transforms.RowPack, func(int32, []byte)](&weightLinesFn{})
+	register.DoFn3x1[int32, transforms.RowPack, func(int32, []byte), error](&weightLinesFn{})
 	register.DoFn4x1[context.Context, int32, func(*[]byte) bool, func(ShardFile), error](&writeTextShardFn{})
 }
 
@@ -25,23 +25,30 @@ func init() {
 // that reads back to the same float64. The intercept is the line whose
 // feature is empty (it starts with the tab). A model trained with an L1
 // term leaves out the features whose weight is 0 (model.json counts
-// them): scoring weighs a feature it does not find 0.
+// them): scoring weighs a feature it does not find 0. A multiclass
+// model's lines are "feature<TAB>w_0<TAB>...<TAB>w_K-1", a weight per
+// class, gathered from the feature's K rows (model.ClassRow), which its
+// partition holds side by side; with an L1 term a feature is left out
+// when all K are 0.
 
 // ExportWeights writes the rows' weights, trained under p, as
 // dir/weights-SSSSS-of-NNNNN. Expects PCollection<KV<int32,
 // transforms.RowPack>>; returns PCollection<ShardFile>.
 func ExportWeights(s beam.Scope, dir string, shards int, rows beam.PCollection, p model.TrainParams) beam.PCollection {
 	s = s.Scope("dpmr.ExportWeights")
-	lines := beam.ParDo(s, &weightLinesFn{Shards: shards, L1: p.L1, Bias: p.Bias}, rows)
+	lines := beam.ParDo(s, &weightLinesFn{Shards: shards, L1: p.L1, Bias: p.Bias, Multiclass: p.Multiclass}, rows)
 	return beam.ParDo(s, &writeTextShardFn{Dir: dir, Name: "weights", Shards: shards}, beam.GroupByKey(s, lines))
 }
 
-// WeightLine formats one line of a weights file.
-func WeightLine(name string, w float64) []byte {
-	b := make([]byte, 0, len(name)+26)
+// WeightLine formats one line of a weights file: a feature's weight, or
+// its weights, one per class.
+func WeightLine(name string, w ...float64) []byte {
+	b := make([]byte, 0, len(name)+26*len(w))
 	b = append(b, name...)
-	b = append(b, '\t')
-	b = strconv.AppendFloat(b, w, 'g', -1, 64)
+	for _, x := range w {
+		b = append(b, '\t')
+		b = strconv.AppendFloat(b, x, 'g', -1, 64)
+	}
 	return append(b, '\n')
 }
 
@@ -51,22 +58,47 @@ type weightLinesFn struct {
 	Shards int
 	L1     float64 // zero weights of rows with an L1 term are left out
 	Bias   bool
+	// Multiclass: a feature's class rows make one line.
+	Multiclass bool
 }
 
-func (f *weightLinesFn) ProcessElement(_ int32, pack transforms.RowPack, emit func(int32, []byte)) {
+func (f *weightLinesFn) ProcessElement(_ int32, pack transforms.RowPack, emit func(int32, []byte)) error {
 	runs := make([][]byte, f.Shards)
-	for i, name := range pack.Names {
-		if pack.Rows[i].W == 0 && model.RowStrength(f.L1, f.Bias, name) > 0 {
+	var w []float64
+	for i := 0; i < len(pack.Names); {
+		name, _ := model.RowFeature(pack.Names[i])
+		w = w[:0]
+		for ; i < len(pack.Names); i++ {
+			feature, class := model.RowFeature(pack.Names[i])
+			if feature != name || !f.Multiclass && len(w) > 0 {
+				break
+			}
+			if class != len(w) {
+				return fmt.Errorf("dpmr: feature %q's row for class %d is missing", name, len(w))
+			}
+			w = append(w, pack.Rows[i].W)
+		}
+		if allZero(w) && model.RowStrength(f.L1, f.Bias, name) > 0 {
 			continue
 		}
 		k := shardOfName(name, f.Shards)
-		runs[k] = append(runs[k], WeightLine(name, pack.Rows[i].W)...)
+		runs[k] = append(runs[k], WeightLine(name, w...)...)
 	}
 	for k, run := range runs {
 		if run != nil {
 			emit(int32(k), run)
 		}
 	}
+	return nil
+}
+
+func allZero(w []float64) bool {
+	for _, x := range w {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // writeTextShardFn writes one sorted text shard.

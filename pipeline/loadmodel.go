@@ -28,6 +28,9 @@ func LoadModel(ctx context.Context, dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := info.TwoClass("LoadModel"); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	m := &Model{Info: info, weights: map[string]float64{}}
 	err = ScanWeights(ctx, info.Files, func(name []byte, w float64) error {
 		if _, ok := m.weights[string(name)]; ok {

@@ -49,9 +49,15 @@ type ModelInfo struct {
 	L1     float64 `json:"l1,omitempty"`
 	// ZeroWeights counts the features whose weight the L1 term made 0;
 	// the weights files leave them out.
-	ZeroWeights int64      `json:"zero_weights,omitempty"`
-	Bias        bool       `json:"bias"`
-	Intercept   float64    `json:"intercept"` // the intercept's weight (also in the weights files)
+	ZeroWeights int64   `json:"zero_weights,omitempty"`
+	Bias        bool    `json:"bias"`
+	Intercept   float64 `json:"intercept"` // the intercept's weight (also in the weights files)
+	// Classes is K for a multiclass model, whose weights files give each
+	// feature K weights, and Intercepts are its K intercepts (Intercept
+	// is then 0).
+	Classes     int        `json:"classes,omitempty"`
+	ClassCounts []int64    `json:"class_counts,omitempty"`
+	Intercepts  []float64  `json:"intercepts,omitempty"`
 	Optimizer   string     `json:"optimizer"`
 	Iterations  int        `json:"iterations"` // passes after the first
 	StopReason  model.Stop `json:"stop_reason"`
@@ -86,6 +92,8 @@ type ModelInfo struct {
 const ModelFileName = "model.json"
 
 const objectiveText = "sum_i c_i*[log(1+exp(z_i)) - y_i*z_i] + lambda/2 * sum_j w_j^2 + l1 * sum_j |w_j| (intercept not regularized); z_i = sum_j w_j*x_ij; c_i = sample i's weight times its class's, 1 unless given"
+
+const multiclassObjectiveText = "sum_i c_i*[log(sum_k exp(z_ik)) - z_iy_i] + lambda/2 * sum_jk w_jk^2 + l1 * sum_jk |w_jk| (intercepts not regularized); z_ik = sum_j w_jk*x_ij; c_i = sample i's weight, 1 unless given"
 
 // exportJob is one model to export: its run's config, the rows to write,
 // and what model.json records of the run.
@@ -154,12 +162,22 @@ func (c *TrainConfig) writeModel(ctx context.Context, meta IndexMeta, j exportJo
 		BadLines: meta.BadLines, Train: c.Train, Flags: c.Flags, History: history, Files: m.Dataset("weights"),
 		Retries: len(retries), RetryLog: retries, EarlyStop: early,
 	}
+	if c.Train.Multiclass {
+		info.Objective = multiclassObjectiveText
+		info.Classes, info.ClassCounts = meta.Classes(), meta.ClassCounts
+	}
 	for _, f := range c.Inputs {
 		info.Inputs = append(info.Inputs, f)
 	}
 	if c.Train.Bias {
-		if info.Intercept, err = readIntercept(ctx, info.Files, c.Shards); err != nil {
+		b, err := readIntercept(ctx, info.Files, c.Shards)
+		if err != nil {
 			return nil, err
+		}
+		if c.Train.Multiclass {
+			info.Intercepts = b
+		} else {
+			info.Intercept = b[0]
 		}
 	}
 	if err := writeFile(ctx, joinPath(c.Output, HistoryName), historyCSV(history, c.Train.L1 > 0)); err != nil {
@@ -227,7 +245,7 @@ func removeIfThere(path string) error {
 
 // readIntercept finds the intercept's line: the first of its shard, since
 // its empty name sorts first.
-func readIntercept(ctx context.Context, files []ShardFile, shards int) (float64, error) {
+func readIntercept(ctx context.Context, files []ShardFile, shards int) ([]float64, error) {
 	want := ShardName("weights", int(shardOfName(model.BiasName, shards)), shards)
 	for _, f := range files {
 		if !strings.HasSuffix(f.Path, want) {
@@ -235,14 +253,31 @@ func readIntercept(ctx context.Context, files []ShardFile, shards int) (float64,
 		}
 		data, err := readFile(ctx, f.Path)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if bytes.HasPrefix(data, []byte("\t")) {
 			line, _, _ := bytes.Cut(data[1:], []byte("\n"))
-			return strconv.ParseFloat(string(line), 64)
+			var b []float64
+			for _, v := range strings.Split(string(line), "\t") {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return nil, err
+				}
+				b = append(b, x)
+			}
+			return b, nil
 		}
 	}
-	return 0, fmt.Errorf("the intercept is missing from the exported weights")
+	return nil, fmt.Errorf("the intercept is missing from the exported weights")
+}
+
+// TwoClass refuses a multiclass model to a use that reads one weight per
+// feature (what names it).
+func (m *ModelInfo) TwoClass(what string) error {
+	if m.Classes == 0 {
+		return nil
+	}
+	return fmt.Errorf("this model is multiclass (%d classes), and %s reads two-class models only (issue 17): its weights files are plain text, a feature per line with its %d weights", m.Classes, what, m.Classes)
 }
 
 // ReadModel reads dir/model.json and checks that every weights file it

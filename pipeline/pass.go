@@ -33,6 +33,8 @@ type PassParams struct {
 	// KeyLoads times every key of DistributeParameters and
 	// RestoreDocuments (transforms.StartKeyLoad), for dpmr bench.
 	KeyLoads bool
+	// Classes is K under multiclass (the index's class count), else 0.
+	Classes int
 }
 
 // Pass builds one iteration: DistributeParameters, RestoreDocuments, the
@@ -106,7 +108,7 @@ func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParam
 // optimizer: subspace sends the blocks the rows themselves and searches a
 // subspace where the others search a line.
 func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
-	dp := transforms.DistributeParams{Partitions: p.Partitions, KeyLoads: p.KeyLoads}
+	dp := transforms.DistributeParams{Partitions: p.Partitions, KeyLoads: p.KeyLoads, Classes: p.Classes}
 	if p.Train.Method().Needs().Subspace {
 		dp.Fields = transforms.WholeRows
 	}
@@ -120,7 +122,7 @@ func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (c
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
 		return searched.Choice, transforms.SubspaceGradients(s, searched, p.Partitions)
 	}
-	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias)
+	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias, p.Classes)
 	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
 }
 
@@ -132,6 +134,7 @@ func gradientParams(p PassParams) transforms.GradientParams {
 		Curvature:  needs.Curvature,
 		L1:         p.Train.L1 > 0,
 		Bias:       p.Train.Bias,
+		Classes:    p.Classes,
 		Eta:        p.Eta,
 		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
 		Partitions: p.Partitions,

@@ -59,7 +59,7 @@ type PredictParams struct {
 // input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
-	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{}, p.SplitBytes)
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{}, p.SplitBytes, false)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 	idx.Features = features
@@ -218,6 +218,9 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	info, err := ReadModel(ctx, c.Model)
 	if err != nil {
 		return nil, err
+	}
+	if err := info.TwoClass("predict"); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Model, err)
 	}
 	files, err := ExpandInputs(ctx, c.Inputs)
 	if err != nil {

@@ -106,14 +106,15 @@ func splitInputs(files []InputFile, splitBytes int64) []InputSplit {
 // reader as the in-memory trainer's: .gz and .bz2 files are decompressed,
 // a byte order mark is skipped, and labels says how lines start. Each
 // sample's weight is its line's times classWeight's for its label
-// (model.SampleWeight). Lines that fail to parse come out as Rejects;
+// (model.SampleWeight). With multiclass, labels are class numbers
+// (model.ParseClassLine). Lines that fail to parse come out as Rejects;
 // nothing is dropped silently. Returns PCollection<transforms.ParsedBlock>
 // and PCollection<Reject>.
-func ReadBlocks(s beam.Scope, files []InputFile, blockSize int, labels model.LabelMode, classWeight [2]float64, splitBytes int64) (beam.PCollection, beam.PCollection) {
+func ReadBlocks(s beam.Scope, files []InputFile, blockSize int, labels model.LabelMode, classWeight [2]float64, splitBytes int64, multiclass bool) (beam.PCollection, beam.PCollection) {
 	s = s.Scope("dpmr.ReadBlocks")
 	splits := beam.Reshuffle(s, beam.CreateList(s, splitInputs(files, splitBytes)))
 	counts := beam.ParDo(s, &countLinesFn{}, splits)
-	whole, parts, rejects := beam.ParDo3(s, &readBlocksFn{BlockSize: blockSize, Labels: labels, ClassWeight: classWeight}, splits,
+	whole, parts, rejects := beam.ParDo3(s, &readBlocksFn{BlockSize: blockSize, Labels: labels, ClassWeight: classWeight, Multiclass: multiclass}, splits,
 		beam.SideInput{Input: counts})
 	joined := beam.ParDo(s, joinBlockParts, beam.GroupByKey(s, parts))
 	return beam.Flatten(s, whole, joined), rejects
@@ -171,6 +172,7 @@ type readBlocksFn struct {
 	BlockSize   int
 	Labels      model.LabelMode
 	ClassWeight [2]float64
+	Multiclass  bool
 }
 
 func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts func(*splitLineCount) bool,
@@ -230,7 +232,7 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 		}
 		r = model.NewRangeReader(br, in.Path, first, last)
 	}
-	r.Labels = f.Labels
+	r.Labels, r.Multiclass = f.Labels, f.Multiclass
 	var cur transforms.ParsedBlock
 	flush := func() {
 		switch {

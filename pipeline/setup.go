@@ -14,7 +14,8 @@ func init() {
 	register.Function1x1[Reject, []float64](rejectStats)
 	register.Function2x1[int32, transforms.FreqPack, []float64](featureStats)
 	register.Combiner2[firstReject, Reject](&firstRejectFn{})
-	register.DoFn3x1[[]float64, func(*firstReject) bool, func([]byte), error](&indexMetaFn{})
+	register.DoFn4x1[[]float64, func(*firstReject) bool, func(*[]float64) bool, func([]byte), error](&indexMetaFn{})
+	register.Function2x0[transforms.ParsedBlock, func([]float64)](blockClassCounts)
 	register.DoFn2x1[Reject, func(int32, []byte), error](&encodeRejectFn{})
 }
 
@@ -47,6 +48,17 @@ type IndexMeta struct {
 	Partitions int32   `json:"partitions"`
 	BadLines   int64   `json:"bad_lines"`
 	FirstBad   *Reject `json:"first_bad,omitempty"` // the bad line earliest in the input
+	// ClassCounts counts the samples of each class 0..K-1 of multiclass
+	// data (model.CheckClasses says whether they make a training set).
+	ClassCounts []int64 `json:"class_counts,omitempty"`
+}
+
+// Classes is K for a multiclass index, else 0: model.Block.Classes.
+func (m IndexMeta) Classes() int {
+	if len(m.ClassCounts) < 2 {
+		return 0
+	}
+	return len(m.ClassCounts)
 }
 
 // SetupParams configure the setup pipeline.
@@ -59,6 +71,9 @@ type SetupParams struct {
 	// ClassWeight multiplies the sample weights by class, in the training
 	// set and the test set alike (model.TrainParams.ClassWeight).
 	ClassWeight [2]float64
+	// Multiclass reads labels as class numbers, counts each class in the
+	// index manifest and gives every feature one row per class.
+	Multiclass bool
 	// Partitions is the number of parameter partitions (PartitionsFor).
 	Partitions int32
 	// SplitBytes is the size of the pieces a large local input file is
@@ -85,12 +100,12 @@ type SetupParams struct {
 // set, if given, gets an index of its own for evaluation after each pass.
 func Setup(s beam.Scope, p SetupParams) {
 	s = s.Scope("dpmr.Setup")
-	idx := writeIndex(s, p.Files, p.Dir, p)
+	idx, classes := writeIndex(s, p.Files, p.Dir, p)
 	warm := transforms.ColdStart(s)
 	if len(p.Warm) > 0 {
 		warm = transforms.PackWeights(s, ReadWeights(s, p.Warm), p.Partitions)
 	}
-	rows := transforms.InitParameters(s, idx.Freq, warm)
+	rows := transforms.ExpandClasses(s, transforms.InitParameters(s, idx.Freq, warm), classes)
 	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})
 	if len(p.TestFiles) > 0 {
 		writeIndex(s.Scope("test"), p.TestFiles, p.TestDir, p)
@@ -100,13 +115,14 @@ func Setup(s beam.Scope, p SetupParams) {
 // writeIndex reads, parses and inverts files and writes them as an index
 // snapshot in dir: the inverted blocks, the block features (hot features
 // sharded), the hot table and the rejected lines, with IndexMeta in the
-// manifest.
-func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) transforms.Index {
+// manifest. It also returns the class counts of multiclass data, a
+// singleton PCollection<[]float64> (empty for two classes).
+func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) (transforms.Index, beam.PCollection) {
 	blockShards := p.BlockShards
 	if blockShards == 0 {
 		blockShards = p.Shards
 	}
-	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired, p.ClassWeight, p.SplitBytes)
+	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired, p.ClassWeight, p.SplitBytes, p.Multiclass)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 
@@ -116,7 +132,13 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) tran
 		beam.ParDo(s, featureStats, idx.Freq),
 	), numStats)
 	first := beam.Combine(s, &firstRejectFn{}, rejects)
-	meta := beam.ParDo(s, &indexMetaFn{Partitions: p.Partitions}, stats, beam.SideInput{Input: first})
+	var classes beam.PCollection
+	if p.Multiclass {
+		classes = transforms.SumVectors(s.Scope("classes"), beam.ParDo(s, blockClassCounts, blocks), 0)
+	} else {
+		classes = beam.CreateList(s, [][]float64{})
+	}
+	meta := beam.ParDo(s, &indexMetaFn{Partitions: p.Partitions}, stats, beam.SideInput{Input: first}, beam.SideInput{Input: classes})
 
 	written := beam.Flatten(s,
 		WriteDataset(s, dir, "blocks", blockShards, beam.ParDo(s, &encodeDocsFn{Shards: blockShards}, idx.Docs)),
@@ -125,7 +147,21 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) tran
 		WriteDataset(s, dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
 	)
 	WriteManifest(s, dir, written, meta)
-	return idx
+	return idx, classes
+}
+
+// blockClassCounts counts a multiclass block's samples of each class.
+func blockClassCounts(b transforms.ParsedBlock, emit func([]float64)) {
+	var n []float64
+	for _, y := range b.Labels {
+		if model.Labelled(y) {
+			for len(n) <= int(y) {
+				n = append(n, 0)
+			}
+			n[int(y)]++
+		}
+	}
+	emit(n)
 }
 
 func blockStats(b transforms.ParsedBlock) []float64 {
@@ -196,11 +232,17 @@ func (f *firstRejectFn) MergeAccumulators(a, b firstReject) firstReject {
 
 type indexMetaFn struct{ Partitions int32 }
 
-func (f *indexMetaFn) ProcessElement(v []float64, first func(*firstReject) bool, emit func([]byte)) error {
+func (f *indexMetaFn) ProcessElement(v []float64, first func(*firstReject) bool, classes func(*[]float64) bool, emit func([]byte)) error {
 	m := IndexMeta{
 		Samples: int64(v[statSamples]), Positives: int64(v[statPositives]), Nonzeros: int64(v[statNonzeros]),
 		SumSq: v[statSumSq], Blocks: int64(v[statBlocks]), BadLines: int64(v[statBadLines]),
 		Features: int64(v[statFeatures]), Partitions: f.Partitions, Unlabelled: int64(v[statUnlabelled]),
+	}
+	var counts []float64
+	for classes(&counts) {
+		for _, n := range counts {
+			m.ClassCounts = append(m.ClassCounts, int64(n))
+		}
 	}
 	var fr firstReject
 	for first(&fr) {

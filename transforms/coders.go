@@ -501,10 +501,19 @@ func decodeBlockWeights(b []byte) (BlockWeights, error) {
 	if err := d.done(); err != nil {
 		return w, err
 	}
-	if len(w.W) != len(w.Cols) || len(w.D) != len(w.Cols) || (w.ParamRows != nil && len(w.ParamRows) != len(w.Cols)) {
+	if !perColumn(len(w.W), len(w.Cols)) || len(w.D) != len(w.W) || (w.ParamRows != nil && len(w.ParamRows) != len(w.W)) {
 		return w, ErrMalformed
 	}
 	return w, nil
+}
+
+// perColumn tells whether n values are one or, under multiclass, K per
+// column of cols (model.Block's layout).
+func perColumn(n, cols int) bool {
+	if cols == 0 {
+		return n == 0
+	}
+	return n >= cols && n%cols == 0 && n/cols <= model.MaxClasses
 }
 
 // rows encodes an optional list of rows: nil and empty are both empty.
@@ -645,7 +654,7 @@ func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	if err := d.done(); err != nil {
 		return sb, err
 	}
-	if len(sb.W) != len(sb.Features) || len(sb.D) != len(sb.Features) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.Features)) {
+	if !perColumn(len(sb.W), len(sb.Features)) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.W)) {
 		return sb, ErrMalformed
 	}
 	return sb, checkDocBlock(sb.DocBlock)

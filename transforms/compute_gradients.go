@@ -25,10 +25,11 @@ func init() {
 //
 // With an L1 term (plan.L1 > 0) the trial points are OWL-QN's, whose
 // margins each block corrects for the columns that cross zero; bias tells
-// that the intercept's column, which has no L1 term, never does.
-func LineSearch(s beam.Scope, blocks beam.PCollection, plan model.Plan, lambda float64, bias bool) beam.PCollection {
+// that the intercept's column, which has no L1 term, never does. classes
+// is K under multiclass (model.Block.Classes), else 0.
+func LineSearch(s beam.Scope, blocks beam.PCollection, plan model.Plan, lambda float64, bias bool, classes int) beam.PCollection {
 	s = s.Scope("dpmr.LineSearch")
-	losses := beam.ParDo(s, &blockLossesFn{Steps: plan.Steps, L1: plan.L1 > 0, Bias: bias}, blocks)
+	losses := beam.ParDo(s, &blockLossesFn{Steps: plan.Steps, L1: plan.L1 > 0, Bias: bias, Classes: classes}, blocks)
 	total := SumVectors(s, losses, len(plan.Steps))
 	return beam.ParDo(s, &selectStepFn{Plan: plan, Lambda: lambda}, total)
 }
@@ -36,11 +37,14 @@ func LineSearch(s beam.Scope, blocks beam.PCollection, plan model.Plan, lambda f
 type blockLossesFn struct {
 	Steps    []float64
 	L1, Bias bool
+	Classes  int
 }
 
 func (f *blockLossesFn) ProcessElement(b SufficientBlock, emit func([]float64)) {
-	zw, zd := make([]float64, len(b.Labels)), make([]float64, len(b.Labels))
+	n := model.Width(f.Classes) * len(b.Labels)
+	zw, zd := make([]float64, n), make([]float64, n)
 	m := b.Matrix()
+	m.Classes = f.Classes
 	m.Margins(b.W, b.D, zw, zd)
 	losses := make([]float64, len(f.Steps))
 	m.AddLineLosses(losses, zw, zd, b.W, b.D, f.Steps, f.L1, biasColumn(b.Features, f.Bias))
@@ -132,6 +136,7 @@ type GradientParams struct {
 	// L1: the chosen point is OWL-QN's (see LineSearch), whose margins
 	// each block corrects; Bias: the intercept's column has no L1 term.
 	L1, Bias   bool
+	Classes    int     // K under multiclass (model.Block.Classes)
 	Eta        float64 // local SGD step
 	Shrink     float64 // per-sample L2 shrinkage, lambda/N
 	Partitions int32   // of the parameter rows
@@ -157,10 +162,12 @@ type blockGradientFn struct {
 }
 
 func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
-	n := len(b.Labels)
+	K := model.Width(f.Params.Classes)
+	n := K * len(b.Labels)
 	zw, zd, resid := make([]float64, n), make([]float64, n), make([]float64, n)
-	grad := make([]float64, len(b.Features))
+	grad := make([]float64, K*len(b.Features))
 	m := b.Matrix()
+	m.Classes = f.Params.Classes
 	m.Margins(b.W, b.D, zw, zd)
 	if f.Params.L1 {
 		zw, zd = m.ClipMargins(nil, nil, zw, zd, b.W, b.D, c.Alpha, biasColumn(b.Features, f.Params.Bias))
@@ -168,7 +175,7 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 	m.Gradient(grad, resid, zw, zd, c.Alpha)
 	var curv []float64
 	if f.Params.Curvature {
-		curv = make([]float64, len(b.Features))
+		curv = make([]float64, K*len(b.Features))
 		m.Curvature(curv, resid, zw, zd, c.Alpha)
 	}
 	var local []float64
@@ -183,7 +190,22 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 		}
 		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, noShrink)
 	}
-	emitPacks(f.Params.Partitions, b.Features, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
+	emitPacks(f.Params.Partitions, classRows(b.Features, f.Params.Classes), GradPack{G: grad, Curv: curv, LocalW: local}, emit)
+}
+
+// classRows names the parameter rows of a block's per-column results:
+// its features, or under multiclass each one's K rows (model.ClassRow).
+func classRows(features []string, classes int) []string {
+	if classes < 2 {
+		return features
+	}
+	rows := make([]string, 0, classes*len(features))
+	for _, name := range features {
+		for k := range classes {
+			rows = append(rows, model.ClassRow(name, k))
+		}
+	}
+	return rows
 }
 
 // SubspaceGradients is ComputeGradients for subspace: each block's data

@@ -153,7 +153,7 @@ func TestComputeGradientsAtZero(t *testing.T) {
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
 		in := beam.CreateList(s, blocks)
-		choice := LineSearch(s, in, model.FirstPlan(), 1, false)
+		choice := LineSearch(s, in, model.FirstPlan(), 1, false, 0)
 		checkValues(s, beam.ParDo(s, choiceValues, choice), wantChoice, valueTol)
 		grads := ComputeGradients(s, in, choice, GradientParams{Curvature: true, Partitions: gradParts})
 		passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), wantGrads)
@@ -290,7 +290,7 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, blocks)
-			got := LineSearch(s, in, plan, lambda, false)
+			got := LineSearch(s, in, plan, lambda, false, 0)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), valueTol)
 			grads := ComputeGradients(s, in, got, params)
 			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
@@ -313,7 +313,7 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, blocks)
-			got := LineSearch(s, in, plan, lambda, false)
+			got := LineSearch(s, in, plan, lambda, false, 0)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), 0)
 			grads := ComputeGradients(s, in, got, params)
 			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
@@ -344,7 +344,7 @@ func TestComputeGradientsAveraging(t *testing.T) {
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, []SufficientBlock{block})
-			choice := LineSearch(s, in, model.FirstPlan(), 1, false)
+			choice := LineSearch(s, in, model.FirstPlan(), 1, false, 0)
 			grads := ComputeGradients(s, in, choice, GradientParams{Averaging: true, Eta: 0.5, Shrink: 0.25, Partitions: gradParts})
 			checkValues(s, beam.ParDo(s, gradValues, grads), want, valueTol)
 		})
@@ -358,7 +358,7 @@ func TestComputeGradientsAveraging(t *testing.T) {
 		choice, want := referencePass(blocks, plan, 1, params)
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, blocks)
-			got := LineSearch(s, in, plan, 1, false)
+			got := LineSearch(s, in, plan, 1, false, 0)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), valueTol)
 			grads := ComputeGradients(s, in, got, params)
 			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
@@ -382,7 +382,7 @@ func TestLineSearchExactSum(t *testing.T) {
 		t.Fatal("test data: 1e16 + 4 log 2 rounds to 1e16")
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		choice := LineSearch(s, beam.CreateList(s, blocks), model.FirstPlan(), 0, false)
+		choice := LineSearch(s, beam.CreateList(s, blocks), model.FirstPlan(), 0, false, 0)
 		checkValues(s, beam.ParDo(s, choiceValues, choice), map[string]float64{"Alpha": 0, "Loss": want, "J": want, "Moved": 0}, 0)
 	})
 }

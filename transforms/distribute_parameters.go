@@ -38,6 +38,9 @@ type DistributeParams struct {
 	MissingIsZero bool      // a feature without a row weighs 0 (prediction)
 	Fields        RowFields // what of each row the blocks get
 	KeyLoads      bool      // time each partition (StartKeyLoad)
+	// Classes is K under multiclass: a column gets its feature's K rows
+	// (model.ClassRow), side by side. 0 for two classes.
+	Classes int
 }
 
 // RowFields say what of each row the blocks get.
@@ -54,7 +57,7 @@ const (
 func Distribute(s beam.Scope, rows, features, hot beam.PCollection, p DistributeParams) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
 	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: p.Partitions, Fields: p.Fields}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{MissingIsZero: p.MissingIsZero, Whole: p.Fields != WeightsAndSteps, KeyLoads: p.KeyLoads}, beam.CoGroupByKey(s, keyed, features))
+	return beam.ParDo(s, &distributeFn{MissingIsZero: p.MissingIsZero, Whole: p.Fields != WeightsAndSteps, KeyLoads: p.KeyLoads, Classes: p.Classes}, beam.CoGroupByKey(s, keyed, features))
 }
 
 // fanOutRowsFn keeps of each row what the blocks need (Fields; leaving
@@ -85,9 +88,10 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 	if len(table) == 0 {
 		return
 	}
-	for i, name := range pack.Names {
+	for i, row := range pack.Names {
+		name, _ := model.RowFeature(row)
 		for k := int32(1); k <= table[name]; k++ {
-			emit(PartitionOf(FeatureKey{Name: name, Shard: k}, f.Partitions), RowPack{Names: []string{name}, Rows: rows[i : i+1]})
+			emit(PartitionOf(FeatureKey{Name: name, Shard: k}, f.Partitions), RowPack{Names: []string{row}, Rows: rows[i : i+1]})
 		}
 	}
 }
@@ -96,6 +100,7 @@ type distributeFn struct {
 	MissingIsZero bool
 	Whole         bool // send the rows too (see DistributeRows)
 	KeyLoads      bool
+	Classes       int
 }
 
 // distributeKeySize measures DistributeParameters' keys (partitions) in
@@ -120,19 +125,27 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 	}
 	var bf BlockFeatures
 	var size int64
+	K := model.Width(f.Classes)
 	for features(&bf) {
-		out := BlockWeights{Block: bf.Block, Cols: bf.Cols, W: make([]float64, len(bf.Names)), D: make([]float64, len(bf.Names))}
+		n := K * len(bf.Names)
+		out := BlockWeights{Block: bf.Block, Cols: bf.Cols, W: make([]float64, n), D: make([]float64, n)}
 		if f.Whole {
-			out.ParamRows = make([]model.Row, len(bf.Names))
+			out.ParamRows = make([]model.Row, n)
 		}
 		for i, name := range bf.Names {
-			v, ok := index[name]
-			if !ok && !f.MissingIsZero {
-				return fmt.Errorf("dpmr: feature %q is used by block %d but has no parameter row", name, bf.Block)
-			}
-			out.W[i], out.D[i] = v.W, v.D
-			if f.Whole {
-				out.ParamRows[i] = v
+			for k := range K {
+				row := name
+				if K > 1 {
+					row = model.ClassRow(name, k)
+				}
+				v, ok := index[row]
+				if !ok && !f.MissingIsZero {
+					return fmt.Errorf("dpmr: feature %q is used by block %d but has no parameter row", row, bf.Block)
+				}
+				out.W[i*K+k], out.D[i*K+k] = v.W, v.D
+				if f.Whole {
+					out.ParamRows[i*K+k] = v
+				}
 			}
 		}
 		size += int64(len(bf.Names))

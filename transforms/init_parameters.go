@@ -21,6 +21,39 @@ func init() {
 	register.Emitter2[int32, weightEntry]()
 	register.Function3x1[int32, func(*weightEntry) bool, func(int32, RowPack), error](packWeights)
 	register.Iter1[weightEntry]()
+	register.DoFn4x0[int32, RowPack, func(*[]float64) bool, func(int32, RowPack)](&expandClassesFn{})
+	register.Iter1[[]float64]()
+}
+
+// ExpandClasses gives each feature of multiclass data one row per class
+// (model.ClassRow), all at weight 0, in place of its row: the rows of
+// InitParameters, whose warm start multiclass does not take. classes is
+// the data's class counts, PCollection<[]float64> with one element for
+// multiclass data (K is its length) and none for two classes, whose rows
+// pass through. Expects and returns PCollection<KV<int32, RowPack>>.
+func ExpandClasses(s beam.Scope, rows, classes beam.PCollection) beam.PCollection {
+	return beam.ParDo(s.Scope("dpmr.ExpandClasses"), &expandClassesFn{}, rows, beam.SideInput{Input: classes})
+}
+
+type expandClassesFn struct{}
+
+func (f *expandClassesFn) ProcessElement(p int32, pack RowPack, classes func(*[]float64) bool, emit func(int32, RowPack)) {
+	K := 0
+	var counts []float64
+	for classes(&counts) {
+		K = len(counts)
+	}
+	if K < 2 {
+		emit(p, pack)
+		return
+	}
+	out := RowPack{Names: make([]string, 0, K*len(pack.Names)), Rows: make([]model.Row, K*len(pack.Names))}
+	for _, name := range pack.Names {
+		for k := range K {
+			out.Names = append(out.Names, model.ClassRow(name, k))
+		}
+	}
+	emit(p, out)
 }
 
 // WarmStart takes the weights of existing parameter rows as the starting

@@ -58,29 +58,44 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 }
 
 // RestoreBlock puts each of the weights its partitions sent a block into
-// the block's column, checking that every column gets exactly one.
+// the block's column, checking that every column gets exactly one (one
+// per class under multiclass: K, the same from every partition).
 func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (SufficientBlock, error) {
 	cols := len(doc.Features)
 	doc.Block = block
-	sb := SufficientBlock{DocBlock: doc, W: make([]float64, cols), D: make([]float64, cols)}
+	sb := SufficientBlock{DocBlock: doc}
 	seen := make([]bool, cols)
-	got := 0
+	got, K := 0, 0
 	var bw BlockWeights
 	for weights(&bw) {
+		if len(bw.Cols) == 0 {
+			continue
+		}
+		if K == 0 {
+			K = len(bw.W) / len(bw.Cols)
+			sb.W, sb.D = make([]float64, K*cols), make([]float64, K*cols)
+		}
+		if len(bw.W) != K*len(bw.Cols) || len(bw.D) != len(bw.W) {
+			return sb, fmt.Errorf("dpmr: block %d: weights for %d columns arrived with %d values, want %d per column", block, len(bw.Cols), len(bw.W), K)
+		}
 		if bw.ParamRows != nil && sb.ParamRows == nil {
-			sb.ParamRows = make([]model.Row, cols)
+			sb.ParamRows = make([]model.Row, K*cols)
 		}
 		for i, c := range bw.Cols {
 			if c < 0 || int(c) >= cols || seen[c] {
 				return sb, fmt.Errorf("dpmr: block %d: a weight for column %d of its %d arrived twice or out of range", block, c, cols)
 			}
 			seen[c] = true
-			sb.W[c], sb.D[c] = bw.W[i], bw.D[i]
+			copy(sb.W[int(c)*K:(int(c)+1)*K], bw.W[i*K:(i+1)*K])
+			copy(sb.D[int(c)*K:(int(c)+1)*K], bw.D[i*K:(i+1)*K])
 			if bw.ParamRows != nil {
-				sb.ParamRows[c] = bw.ParamRows[i]
+				copy(sb.ParamRows[int(c)*K:(int(c)+1)*K], bw.ParamRows[i*K:(i+1)*K])
 			}
 			got++
 		}
+	}
+	if sb.W == nil {
+		sb.W, sb.D = []float64{}, []float64{}
 	}
 	if got != cols {
 		for c, ok := range seen {

@@ -25,10 +25,12 @@ type FeatureKey struct {
 	Shard int32 // 0 for an unsharded feature, 1..k for the shards of a hot one
 }
 
-// PartitionOf is the partition, of n, that holds key k.
+// PartitionOf is the partition, of n, that holds key k. A multiclass
+// parameter row (model.ClassRow) goes with its feature.
 func PartitionOf(k FeatureKey, n int32) int32 {
 	h := fnv.New64a()
-	h.Write([]byte(k.Name))
+	name, _ := model.RowFeature(k.Name)
+	h.Write([]byte(name))
 	x := h.Sum64() + uint64(k.Shard)*0x9E3779B97F4A7C15
 	x ^= x >> 29
 	return int32(x % uint64(n))
@@ -81,7 +83,8 @@ type BlockFeatures struct {
 
 // BlockWeights are the current weights and steps of some of a block's
 // columns, sent by one partition: what DistributeParameters emits, keyed
-// by block. ParamRows holds the columns' whole rows (less any L-BFGS pairs)
+// by block. Under multiclass W and D hold K values per column, column
+// Cols[i]'s class k at i*K+k. ParamRows holds the columns' whole rows (less any L-BFGS pairs)
 // for an optimizer whose blocks need more of them (subspace); nil
 // otherwise.
 type BlockWeights struct {
@@ -107,7 +110,8 @@ type RowPack struct {
 }
 
 // SufficientBlock is a block of samples that carries, for every feature it
-// uses (its columns), the feature's weight and step: enough to score and
+// uses (its columns), the feature's weight and step (K of each under
+// multiclass, as model.Block lays them out): enough to score and
 // differentiate it with no other data. ParamRows are its columns' rows when
 // DistributeParameters sent them (subspace).
 type SufficientBlock struct {

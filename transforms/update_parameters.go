@@ -92,7 +92,7 @@ func (f *updateRowsFn) ProcessElement(ctx context.Context, part int32, rows func
 	out := RowPack{Names: pack.Names, Rows: make([]model.Row, len(pack.Rows))}
 	for i, name := range pack.Names {
 		out.Rows[i] = method.Move(pack.Rows[i], model.Measured{
-			Params: p, Lambda: model.RowStrength(p.Lambda, p.Bias, name), L1: model.RowStrength(p.L1, p.Bias, name), IsBias: p.Bias && name == model.BiasName,
+			Params: p, Lambda: model.RowStrength(p.Lambda, p.Bias, name), L1: model.RowStrength(p.L1, p.Bias, name), IsBias: model.IsBiasRow(p.Bias, name),
 			Choice: c, Grad: sums.g.at(i), Curv: sums.curv.at(i),
 			LocalSum: sums.local.at(i), Blocks: sums.blocks[i], Eta: f.Params.Eta,
 		})
@@ -322,7 +322,7 @@ func (f *rowFiguresSumFn) CreateAccumulator() vectorAcc {
 func (f *rowFiguresSumFn) AddInput(a vectorAcc, pack RowPack) vectorAcc {
 	var fig []float64
 	for i, r := range pack.Rows {
-		fig = model.RowFigures(fig, r, f.Train, f.Train.Bias && pack.Names[i] == model.BiasName)
+		fig = model.RowFigures(fig, r, f.Train, model.IsBiasRow(f.Train.Bias, pack.Names[i]))
 		for k, v := range fig {
 			if v != 0 {
 				a.Sums[k].Add(v)

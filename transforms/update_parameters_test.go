@@ -505,7 +505,7 @@ func TestPassMatchesTrainer(t *testing.T) {
 				for pass := 0; pass < 3; pass++ {
 					weights := DistributeParameters(s, rows, features, hot, parts, false)
 					blocks := RestoreDocuments(s, idx.Docs, weights)
-					choice := LineSearch(s, blocks, plans[pass], p.Lambda, p.Bias)
+					choice := LineSearch(s, blocks, plans[pass], p.Lambda, p.Bias, 0)
 					grads := ComputeGradients(s, blocks, choice, GradientParams{
 						Averaging: opt == model.Averaging, Curvature: opt == model.LBFGS,
 						Eta: eta, Shrink: p.Lambda / float64(d.Samples), Partitions: parts,

