@@ -78,7 +78,7 @@ func Predict(s beam.Scope, p PredictParams) {
 		beam.ParDo(s, rejectStats, rejects),
 	), numStats)
 	first := beam.Combine(s, &firstRejectFn{}, rejects)
-	WriteManifest(s, p.Meta, files, beam.ParDo(s, &indexMetaFn{}, stats, beam.SideInput{Input: first}))
+	WriteManifest(s, p.Meta, files, beam.ParDo(s, &indexMetaFn{}, stats, beam.SideInput{Input: first}, beam.SideInput{Input: noClasses(s)}))
 }
 
 // encodePredictionsFn keys a block's predictions by output shard; a block

@@ -136,7 +136,7 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) (tra
 	if p.Multiclass {
 		classes = transforms.SumVectors(s.Scope("classes"), beam.ParDo(s, blockClassCounts, blocks), 0)
 	} else {
-		classes = beam.CreateList(s, [][]float64{})
+		classes = noClasses(s)
 	}
 	meta := beam.ParDo(s, &indexMetaFn{Partitions: p.Partitions}, stats, beam.SideInput{Input: first}, beam.SideInput{Input: classes})
 
@@ -149,6 +149,9 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) (tra
 	WriteManifest(s, dir, written, meta)
 	return idx, classes
 }
+
+// noClasses is the class counts of two-class data: none.
+func noClasses(s beam.Scope) beam.PCollection { return beam.CreateList(s, [][]float64{}) }
 
 // blockClassCounts counts a multiclass block's samples of each class.
 func blockClassCounts(b transforms.ParsedBlock, emit func([]float64)) {
