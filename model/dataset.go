@@ -302,3 +302,23 @@ func (d *Dataset) Margins(w map[string]float64) []float64 {
 	}
 	return out
 }
+
+// ClassMargins is Margins for a multiclass model (d.Classes = K, w a
+// feature's K weights): K margins per sample, sample after sample.
+func (d *Dataset) ClassMargins(w map[string][]float64) []float64 {
+	K := d.Classes
+	var out []float64
+	for bi := range d.Blocks {
+		b := &d.Blocks[bi]
+		wc := make([]float64, K*len(b.Cols))
+		for c, j := range b.Cols {
+			if x, ok := w[d.Names[j]]; ok {
+				copy(wc[c*K:(c+1)*K], x)
+			}
+		}
+		z, zd := make([]float64, K*b.NumRows()), make([]float64, K*b.NumRows())
+		b.Margins(wc, make([]float64, len(wc)), z, zd)
+		out = append(out, z...)
+	}
+	return out
+}

@@ -61,7 +61,7 @@ func FuzzWeights(f *testing.F) {
 		sf := ShardFile{Path: "m/weights-00000-of-00001", Records: records, Bytes: int64(len(data)),
 			CRC32C: crc32.Checksum(data, castagnoli)}
 		var n int64
-		err := scanWeights(sf, bytes.NewReader(data), func(name []byte, w float64) error {
+		err := scanWeights(sf, bytes.NewReader(data), 0, func(name []byte, w float64) error {
 			if math.IsNaN(w) || math.IsInf(w, 0) || bytes.ContainsAny(name, "\t\n") {
 				t.Fatalf("emitted %q = %v", name, w)
 			}

@@ -317,16 +317,24 @@ func parseModel(path string, data []byte) (*ModelInfo, error) {
 }
 
 // ReadWeights reads a model's weights files, checking each against
-// model.json. Returns PCollection<KV<string, float64>>.
-func ReadWeights(s beam.Scope, files []ShardFile) beam.PCollection {
+// model.json: those of a model of classes classes (ModelInfo.Classes; 0
+// for two) give each feature's weight for class k as the row
+// model.ClassRow(feature, k). Returns PCollection<KV<string, float64>>,
+// row name to weight.
+func ReadWeights(s beam.Scope, files []ShardFile, classes int) beam.PCollection {
 	s = s.Scope("dpmr.ReadWeights")
-	return beam.ParDo(s, &readWeightsFn{}, beam.Reshuffle(s, beam.CreateList(s, files)))
+	return beam.ParDo(s, &readWeightsFn{Classes: classes}, beam.Reshuffle(s, beam.CreateList(s, files)))
 }
 
-type readWeightsFn struct{}
+type readWeightsFn struct{ Classes int }
 
 func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit func(string, float64)) error {
-	return scanWeightsFile(ctx, sf, func(name []byte, w float64) error {
+	r, err := openFile(ctx, sf.Path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return scanWeights(sf, r, f.Classes, func(name []byte, w float64) error {
 		emit(string(name), w)
 		return nil
 	})
@@ -341,28 +349,36 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 // is returned as it is.
 func ScanWeights(ctx context.Context, files []ShardFile, fn func(name []byte, w float64) error) error {
 	for _, sf := range files {
-		if err := scanWeightsFile(ctx, sf, fn); err != nil {
+		if err := scanWeightsFile(ctx, sf, 0, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func scanWeightsFile(ctx context.Context, sf ShardFile, fn func(name []byte, w float64) error) error {
+func scanWeightsFile(ctx context.Context, sf ShardFile, classes int, fn func(name []byte, w float64) error) error {
 	r, err := openFile(ctx, sf.Path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	return scanWeights(sf, r, fn)
+	return scanWeights(sf, r, classes, fn)
 }
 
 // scanWeights reads a weights file's content from r, lines
-// feature<TAB>weight with the weight finite, and passes each weight to fn.
+// feature<TAB>weight with the weight finite, and passes each weight to fn;
+// for a multiclass model (classes K >= 2) lines of K weights, each passed
+// with its class row's name (model.ClassRow).
 // A malformed line stops the weights but not the reading: a file whose
 // size or checksum differs from model.json is reported as damaged rather
 // than by whichever line the damage broke.
-func scanWeights(sf ShardFile, r io.Reader, fn func(name []byte, w float64) error) error {
+func scanWeights(sf ShardFile, r io.Reader, classes int, fn func(name []byte, w float64) error) error {
+	K := model.Width(classes)
+	want := "feature<TAB>weight, a finite number"
+	if K > 1 {
+		want = fmt.Sprintf("feature and %d finite weights, separated by tabs", K)
+	}
+	w := make([]float64, K)
 	crc := crc32.New(castagnoli)
 	br := bufio.NewReaderSize(io.TeeReader(r, crc), 64<<10)
 	var size, n int64
@@ -389,14 +405,26 @@ func scanWeights(sf ShardFile, r io.Reader, fn func(name []byte, w float64) erro
 		if lineErr != nil {
 			continue
 		}
-		name, val, ok := bytes.Cut(bytes.TrimSuffix(text, []byte("\n")), []byte("\t"))
-		w, perr := strconv.ParseFloat(string(val), 64)
-		if !ok || perr != nil || math.IsInf(w, 0) || math.IsNaN(w) {
-			lineErr = fmt.Errorf("%s:%d: want feature<TAB>weight, a finite number", sf.Path, n)
+		name, vals, ok := bytes.Cut(bytes.TrimSuffix(text, []byte("\n")), []byte("\t"))
+		for k := range w {
+			var val []byte
+			val, vals, _ = bytes.Cut(vals, []byte("\t"))
+			x, perr := strconv.ParseFloat(string(val), 64)
+			ok = ok && perr == nil && !math.IsInf(x, 0) && !math.IsNaN(x) && (k < K-1 || vals == nil)
+			w[k] = x
+		}
+		if !ok {
+			lineErr = fmt.Errorf("%s:%d: want %s", sf.Path, n, want)
 			continue
 		}
-		if err := fn(name, w); err != nil {
-			return err
+		for k, x := range w {
+			row := name
+			if K > 1 {
+				row = []byte(model.ClassRow(string(name), k))
+			}
+			if err := fn(row, x); err != nil {
+				return err
+			}
 		}
 	}
 	if size != sf.Bytes || crc.Sum32() != sf.CRC32C {

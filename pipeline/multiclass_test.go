@@ -108,8 +108,7 @@ func TestMulticlassTrainingMatchesReference(t *testing.T) {
 
 // TestMulticlassInputErrors: a class without a sample is refused before
 // any pass; a class number in two-class training is a bad line that names
-// its file and line; and predicting with a multiclass model says it
-// cannot yet.
+// its file and line; and LoadModel says it reads two-class models only.
 func TestMulticlassInputErrors(t *testing.T) {
 	dir := t.TempDir()
 	gap := filepath.Join(dir, "gap.txt")
@@ -128,6 +127,75 @@ func TestMulticlassInputErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = LoadModel(context.Background(), out)
 	require.ErrorContains(t, err, "multiclass (3 classes)")
-	_, err = RunPredict(context.Background(), PredictConfig{Model: out, Inputs: []string{good}, Output: filepath.Join(dir, "p"), Run: runnerFor("direct")})
-	require.ErrorContains(t, err, "predict reads two-class models only")
+}
+
+// TestMulticlassPredictMatchesReference: predict writes, for each line, the
+// class of the largest margin and the softmax of the margins the
+// reference computes from the exported weights, on direct and prism;
+// unlabelled lines and unseen features included.
+func TestMulticlassPredictMatchesReference(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join("..", "testdata", "real", "sotu-era-small.txt")
+	train := model.TrainParams{Multiclass: true, Lambda: 1, Bias: true, BlockSize: 300, Iterations: 4}
+	res, err := Train(context.Background(), TrainConfig{Inputs: []string{data}, Output: filepath.Join(dir, "m"), WorkDir: filepath.Join(dir, "w"), Train: train, Run: runnerFor("direct")})
+	require.NoError(t, err)
+	weights := readClassWeights(t, res.Model)
+
+	// Lines to score: the training set's first 200, then one without a
+	// label and one with a feature the model has never seen.
+	raw, err := os.ReadFile(data)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(raw), "\n")[:200]
+	lines = append(lines, "5:2 7:1\n", "2 unseen-feature:3 5:1\n")
+	input := filepath.Join(dir, "score.txt")
+	require.NoError(t, os.WriteFile(input, []byte(strings.Join(lines, "")), 0o644))
+	// The reference scores the labelled lines, in the same order.
+	labelled := append(append([]string{}, lines[:200]...), lines[201])
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "labelled.txt"), []byte(strings.Join(labelled, "")), 0o644))
+	d, err := model.ReadTrainingSet([]string{filepath.Join(dir, "labelled.txt")}, model.TrainParams{Bias: true, BlockSize: 300, Multiclass: true})
+	require.NoError(t, err)
+	z := d.ClassMargins(weights)
+	K := d.Classes
+
+	for _, runner := range []string{"direct", "prism"} {
+		t.Run(runner, func(t *testing.T) {
+			out := filepath.Join(dir, "p-"+runner)
+			info, err := RunPredict(context.Background(), PredictConfig{Model: filepath.Join(dir, "m"), Inputs: []string{input}, Output: out, WorkDir: out + ".work", Run: runnerFor(runner)})
+			require.NoError(t, err)
+			require.Equal(t, K, info.Classes)
+			var got []string
+			for _, f := range info.Files {
+				b, err := os.ReadFile(f.Path)
+				require.NoError(t, err)
+				got = append(got, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+			}
+			require.Len(t, got, 202)
+			i := 0 // the labelled samples' index in z
+			for _, line := range got {
+				f := strings.Split(line, "\t")
+				require.Len(t, f, 4+K, line)
+				n, err := strconv.Atoi(f[1])
+				require.NoError(t, err)
+				if n == 201 {
+					require.Empty(t, f[2], "the unlabelled line's label")
+					continue
+				}
+				zi := z[i*K : (i+1)*K]
+				i++
+				p := make([]float64, K)
+				model.Softmax(p, zi)
+				best := 0
+				for k := range zi {
+					if zi[k] > zi[best] {
+						best = k
+					}
+					x, err := strconv.ParseFloat(f[4+k], 64)
+					require.NoError(t, err)
+					require.InDelta(t, p[k], x, oracleTol, "line %d class %d", n, k)
+				}
+				require.Equal(t, strconv.Itoa(best), f[3], "line %d", n)
+			}
+			require.Equal(t, len(z)/K, i)
+		})
+	}
 }

@@ -48,6 +48,8 @@ type PredictParams struct {
 	// read in by several workers (0: DefaultSplitBytes; negative: every
 	// file by one worker; see ReadBlocks).
 	SplitBytes int64
+	// Classes is K for a multiclass model (ModelInfo.Classes), else 0.
+	Classes int
 }
 
 // Predict builds the prediction pipeline: read and invert the samples to
@@ -55,22 +57,25 @@ type PredictParams struct {
 // "file<TAB>line<TAB>label<TAB>margin<TAB>probability", with
 // "<TAB>weight" after it under SampleWeights, sorted by file and line
 // within each output file; the label is empty for a sample without one.
+// A multiclass model's lines are "file<TAB>line<TAB>label<TAB>class<TAB>
+// p_0<TAB>...<TAB>p_K-1": the most probable class and each class's
+// probability (AppendClassPrediction).
 // The manifest in p.Meta lists the files and counts the rejected
 // input lines.
 func Predict(s beam.Scope, p PredictParams) {
 	s = s.Scope("dpmr.Predict")
-	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{}, p.SplitBytes, false)
+	blocks, rejects := ReadBlocks(s, p.Files, p.BlockSize, p.Labels, [2]float64{}, p.SplitBytes, p.Classes >= 2)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
 	idx.Features = features
-	rows := transforms.PackWeights(s, ReadWeights(s, p.Weights), p.Partitions)
-	preds := transforms.Classify(s, rows, idx, hot, p.Partitions)
+	rows := transforms.PackWeights(s, ReadWeights(s, p.Weights, p.Classes), p.Partitions)
+	preds := transforms.Classify(s, rows, idx, hot, p.Partitions, p.Classes)
 	paths := make([]string, len(p.Files))
 	for _, f := range p.Files {
 		paths[f.Index] = f.Path
 	}
 	keyed := beam.ParDo(s, &encodePredictionsFn{Shards: p.Shards}, preds)
-	files := beam.ParDo(s, &writePredictionsFn{Dir: p.Output, Shards: p.Shards, Paths: paths, SampleWeights: p.SampleWeights}, beam.GroupByKey(s, keyed))
+	files := beam.ParDo(s, &writePredictionsFn{Dir: p.Output, Shards: p.Shards, Paths: paths, SampleWeights: p.SampleWeights, Classes: p.Classes}, beam.GroupByKey(s, keyed))
 	files = beam.Flatten(s, files,
 		WriteDataset(s, p.Meta, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)))
 	stats := transforms.SumVectors(s, beam.Flatten(s,
@@ -95,13 +100,15 @@ type writePredictionsFn struct {
 	Shards        int
 	Paths         []string
 	SampleWeights bool
+	Classes       int
 }
 
 type predictionRow struct {
-	file           int32
-	line           int64
-	label          float64
-	margin, weight float64
+	file    int32
+	line    int64
+	label   float64
+	margins []float64 // one, or K under multiclass
+	weight  float64
 }
 
 func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, recs func(*[]byte) bool, emit func(ShardFile)) error {
@@ -112,8 +119,9 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 		if err != nil {
 			return err
 		}
+		K := model.Width(f.Classes)
 		for i := range b.Lines {
-			rows = append(rows, predictionRow{b.File, b.Lines[i], b.Labels[i], b.Margins[i], model.WeightAt(b.Weights, i)})
+			rows = append(rows, predictionRow{b.File, b.Lines[i], b.Labels[i], b.Margins[i*K : (i+1)*K], model.WeightAt(b.Weights, i)})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -124,13 +132,19 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 	})
 	var buf []byte
 	for _, r := range rows {
-		if math.IsInf(r.margin, 0) || math.IsNaN(r.margin) {
-			// Values are bounded (model.MaxMagnitude) but a model's
-			// weights need not be.
-			return fmt.Errorf("%s:%d: the sample's margin overflows: the model's weights times its values exceed the float64 range",
-				f.Paths[r.file], r.line)
+		for _, z := range r.margins {
+			if math.IsInf(z, 0) || math.IsNaN(z) {
+				// Values are bounded (model.MaxMagnitude) but a model's
+				// weights need not be.
+				return fmt.Errorf("%s:%d: the sample's margin overflows: the model's weights times its values exceed the float64 range",
+					f.Paths[r.file], r.line)
+			}
 		}
-		buf = AppendPrediction(buf, f.Paths[r.file], r.line, r.label, r.margin)
+		if f.Classes >= 2 {
+			buf = AppendClassPrediction(buf, f.Paths[r.file], r.line, r.label, r.margins)
+		} else {
+			buf = AppendPrediction(buf, f.Paths[r.file], r.line, r.label, r.margins[0])
+		}
 		if f.SampleWeights {
 			buf = AppendSampleWeight(buf, r.weight)
 		}
@@ -159,6 +173,35 @@ func AppendPrediction(b []byte, file string, line int64, label, margin float64) 
 	b = strconv.AppendFloat(b, margin, 'g', -1, 64)
 	b = append(b, '\t')
 	b = strconv.AppendFloat(b, model.Sigmoid(margin), 'g', -1, 64)
+	return append(b, '\n')
+}
+
+// AppendClassPrediction formats one prediction line of a multiclass
+// model from the sample's K margins: the label (empty for model.NoLabel),
+// the most probable class (the first of equals) and each class's
+// probability.
+func AppendClassPrediction(b []byte, file string, line int64, label float64, margins []float64) []byte {
+	b = append(b, file...)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, line, 10)
+	b = append(b, '\t')
+	if model.Labelled(label) {
+		b = strconv.AppendInt(b, int64(label), 10)
+	}
+	p := make([]float64, len(margins))
+	model.Softmax(p, margins)
+	best := 0
+	for k, z := range margins {
+		if z > margins[best] {
+			best = k
+		}
+	}
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, int64(best), 10)
+	for _, x := range p {
+		b = append(b, '\t')
+		b = strconv.AppendFloat(b, x, 'g', -1, 64)
+	}
 	return append(b, '\n')
 }
 
@@ -205,10 +248,13 @@ type PredictionsInfo struct {
 	// Unlabelled counts the samples without a label, whose label column
 	// is empty.
 	Unlabelled int64 `json:"unlabelled"`
-	// SampleWeights: every line has a sixth column, the sample's weight.
-	SampleWeights bool        `json:"sample_weights,omitempty"`
-	CreatedAt     string      `json:"created_at"`
-	Files         []ShardFile `json:"files"`
+	// SampleWeights: every line has a last column, the sample's weight
+	// (the sixth of a two-class model's).
+	SampleWeights bool `json:"sample_weights,omitempty"`
+	// Classes is K for a multiclass model's predictions (AppendClassPrediction).
+	Classes   int         `json:"classes,omitempty"`
+	CreatedAt string      `json:"created_at"`
+	Files     []ShardFile `json:"files"`
 }
 
 // RunPredict scores the inputs with the model and writes the predictions;
@@ -218,9 +264,6 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	info, err := ReadModel(ctx, c.Model)
 	if err != nil {
 		return nil, err
-	}
-	if err := info.TwoClass("predict"); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Model, err)
 	}
 	files, err := ExpandInputs(ctx, c.Inputs)
 	if err != nil {
@@ -257,7 +300,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 	p, s := beam.NewPipelineWithRoot()
 	Predict(s, PredictParams{Files: files, Weights: info.Files, Bias: info.Bias, BlockSize: info.Train.BlockSize,
 		Partitions: c.Partitions, Sharding: c.Sharding, Output: c.Output, Meta: meta, Shards: c.Shards, Labels: labels,
-		SampleWeights: c.SampleWeights, SplitBytes: c.SplitBytes})
+		SampleWeights: c.SampleWeights, SplitBytes: c.SplitBytes, Classes: info.Classes})
 	if _, err := c.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("prediction pipeline: %w", err)
 	}
@@ -276,7 +319,7 @@ func RunPredict(ctx context.Context, c PredictConfig) (*PredictionsInfo, error) 
 		}
 		return nil, &BadInputError{Count: im.BadLines, First: im.FirstBad.Message, List: list}
 	}
-	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples, Unlabelled: im.Unlabelled, SampleWeights: c.SampleWeights,
+	out := &PredictionsInfo{Model: c.Model, Inputs: c.Inputs, Samples: im.Samples, Unlabelled: im.Unlabelled, SampleWeights: c.SampleWeights, Classes: info.Classes,
 		CreatedAt: time.Now().UTC().Format(time.RFC3339), Files: m.Dataset("predictions")}
 	stored := *out
 	stored.Files = listedFiles(c.Output, out.Files)

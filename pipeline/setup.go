@@ -103,7 +103,7 @@ func Setup(s beam.Scope, p SetupParams) {
 	idx, classes := writeIndex(s, p.Files, p.Dir, p)
 	warm := transforms.ColdStart(s)
 	if len(p.Warm) > 0 {
-		warm = transforms.PackWeights(s, ReadWeights(s, p.Warm), p.Partitions)
+		warm = transforms.PackWeights(s, ReadWeights(s, p.Warm, 0), p.Partitions)
 	}
 	rows := transforms.ExpandClasses(s, transforms.InitParameters(s, idx.Freq, warm), classes)
 	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})

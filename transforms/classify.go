@@ -10,6 +10,7 @@ import (
 
 func init() {
 	register.Function1x1[SufficientBlock, PredictionBlock](scoreBlock)
+	register.DoFn1x1[SufficientBlock, PredictionBlock](&scoreClassesFn{})
 	register.Combiner3[Evaluation, PredictionBlock, []byte](&evaluateFn{})
 }
 
@@ -20,7 +21,7 @@ type PredictionBlock struct {
 	Lines   []int64
 	Labels  []float64
 	Weights []float64 // the samples' weights, nil when all are 1
-	Margins []float64 // z = sum_j w_j x_j, the intercept included
+	Margins []float64 // z = sum_j w_j x_j, the intercept included; K per sample under multiclass
 }
 
 // Classify is the paper's classifying pipeline (section 5): the samples to
@@ -30,10 +31,29 @@ type PredictionBlock struct {
 // seen weigh 0. Expects the model's rows PCollection<KV<int32, RowPack>>
 // (PackWeights or the rows of a pass), the inverted samples, partitioned
 // alike, and the hot table; returns PCollection<PredictionBlock>.
-func Classify(s beam.Scope, rows beam.PCollection, idx Index, hot beam.PCollection, partitions int32) beam.PCollection {
+//
+// classes is K for a multiclass model, whose rows are its features' class
+// rows (model.ClassRow), else 0.
+func Classify(s beam.Scope, rows beam.PCollection, idx Index, hot beam.PCollection, partitions int32, classes int) beam.PCollection {
 	s = s.Scope("dpmr.Classify")
-	weights := DistributeParameters(s, rows, idx.Features, hot, partitions, true)
-	return ScoreBlocks(s, RestoreDocuments(s, idx.Docs, weights))
+	weights := Distribute(s, rows, idx.Features, hot, DistributeParams{Partitions: partitions, MissingIsZero: true, Classes: classes})
+	blocks := RestoreDocuments(s, idx.Docs, weights)
+	if classes >= 2 {
+		return beam.ParDo(s, &scoreClassesFn{Classes: classes}, blocks)
+	}
+	return ScoreBlocks(s, blocks)
+}
+
+// scoreClassesFn is scoreBlock for K classes: K margins per sample.
+type scoreClassesFn struct{ Classes int }
+
+func (f *scoreClassesFn) ProcessElement(b SufficientBlock) PredictionBlock {
+	n := f.Classes * len(b.Labels)
+	z, zd := make([]float64, n), make([]float64, n)
+	m := b.Matrix()
+	m.Classes = f.Classes
+	m.Margins(b.W, b.D, z, zd)
+	return PredictionBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Weights: b.Weights, Margins: z}
 }
 
 // ScoreBlocks is Classify's last step: each sufficient block's margins.

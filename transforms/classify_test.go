@@ -34,7 +34,7 @@ func TestClassify(t *testing.T) {
 				idx := InvertDocuments(s, beam.CreateList(s, parsedBlocks), true, invertParts)
 				features, hot := ShardHotFeatures(s, idx, ShardingParams{Threshold: threshold}, invertParts)
 				idx.Features = features
-				preds := Classify(s, keyed(s, fromRowPackRec, rowPacks(invertParts, rows)), idx, hot, invertParts)
+				preds := Classify(s, keyed(s, fromRowPackRec, rowPacks(invertParts, rows)), idx, hot, invertParts, 0)
 				passert.EqualsList(s, preds, want)
 			})
 		})

@@ -769,7 +769,7 @@ func DecodePredictionBlock(b []byte) (PredictionBlock, error) {
 	if err := d.done(); err != nil {
 		return p, err
 	}
-	if len(p.Lines) != len(p.Labels) || len(p.Lines) != len(p.Margins) || !weightsFit(p.Weights, len(p.Lines)) {
+	if len(p.Lines) != len(p.Labels) || !perColumn(len(p.Margins), len(p.Lines)) || !weightsFit(p.Weights, len(p.Lines)) {
 		return p, ErrMalformed
 	}
 	return p, nil

@@ -13,6 +13,7 @@ import (
 	iofs "io/fs"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,9 @@ func evalSetup(fs *flag.FlagSet) func() error {
 		if err != nil {
 			return err
 		}
+		if rep.Multiclass != nil && flagSet(fs, "threshold") {
+			return usageError("--threshold is for two classes; a multiclass model predicts its most probable class")
+		}
 		if hist != nil {
 			if err := writeCurves(*curves, hist, rep); err != nil {
 				return err
@@ -87,6 +91,9 @@ type predictionsManifest struct {
 	Inputs []string          `json:"inputs"`
 	// SampleWeights: each line has a sixth column, the sample's weight.
 	SampleWeights bool `json:"sample_weights"`
+	// Classes is K for a multiclass model's predictions, whose lines are
+	// file<TAB>line<TAB>label<TAB>class<TAB>p_0...<TAB>p_K-1.
+	Classes int `json:"classes"`
 }
 
 // predictionsFile describes one predictions-SSSSS-of-NNNNN file.
@@ -153,6 +160,8 @@ type predictions struct {
 	ClassWeight [2]float64
 	// Hist, if set, also counts the labelled rows' probabilities.
 	Hist *model.ScoreHistogram
+	// Class counts a multiclass model's labelled rows, in place of Eval.
+	Class *model.ClassEvaluator
 }
 
 // readPredictions reads the prediction output in dir: predictions.json,
@@ -179,6 +188,14 @@ func readPredictions(ctx context.Context, dir string, eval *model.Evaluator, cla
 		return nil, err
 	}
 	p := &predictions{Dir: dir, Manifest: *man, Eval: eval, ClassWeight: classWeight, Hist: hist}
+	if man.Classes != 0 {
+		if hist != nil || classWeight != [2]float64{} {
+			return nil, fmt.Errorf("%s holds a multiclass model's predictions: --curves and --class-weight are for two classes", dir)
+		}
+		if p.Class, err = model.NewClassEvaluator(man.Classes); err != nil {
+			return nil, fmt.Errorf("%s: %s: %v", dir, predictionsManifestName, err)
+		}
+	}
 	for _, f := range files {
 		if err := p.readFile(ctx, fsys, f); err != nil {
 			return nil, err
@@ -311,6 +328,9 @@ func (p *predictions) readFile(ctx context.Context, fsys filesystem.Interface, f
 // and, when the output has them, <TAB>weight, and counts its label and
 // margin, with its weight, when it has a label.
 func (p *predictions) addLine(text []byte) error {
+	if p.Class != nil {
+		return p.addClassLine(text)
+	}
 	var col [6][]byte
 	n, format := 5, predictionColumns
 	if p.Manifest.SampleWeights {
@@ -377,6 +397,68 @@ func (p *predictions) addLine(text []byte) error {
 	return nil
 }
 
+// addClassLine parses one line of a multiclass model's predictions,
+// file<TAB>line<TAB>label<TAB>class<TAB>p_0<TAB>...<TAB>p_K-1 and, when
+// the output has them, <TAB>weight, and counts it when it has a label.
+func (p *predictions) addClassLine(text []byte) error {
+	K := p.Manifest.Classes
+	n := 4 + K
+	if p.Manifest.SampleWeights {
+		n++
+	}
+	col := bytes.Split(text, []byte{'\t'})
+	if len(col) != n {
+		return fmt.Errorf("want %d tab-separated fields file<TAB>line<TAB>label<TAB>class<TAB>%d probabilities, got %d", n, K, len(col))
+	}
+	if len(col[0]) == 0 {
+		return errors.New("empty source file name")
+	}
+	if n, err := strconv.ParseInt(string(col[1]), 10, 64); err != nil || n < 1 {
+		return fmt.Errorf("source line %q is not a positive integer", col[1])
+	}
+	class := func(b []byte, what string) (int, error) {
+		k, err := strconv.Atoi(string(b))
+		if err != nil || k < 0 || k >= K || string(b) != strconv.Itoa(k) {
+			return 0, fmt.Errorf("%s %q is not a class 0 to %d", what, b, K-1)
+		}
+		return k, nil
+	}
+	pred, err := class(col[3], "predicted class")
+	if err != nil {
+		return err
+	}
+	probs := make([]float64, K)
+	sum := 0.0
+	for k := range probs {
+		x, err := strconv.ParseFloat(string(col[4+k]), 64)
+		if err != nil || !(0 <= x && x <= 1) {
+			return fmt.Errorf("probability %q of class %d is not a number in [0, 1]", col[4+k], k)
+		}
+		probs[k], sum = x, sum+x
+	}
+	if math.Abs(sum-1) > probabilityTolerance*float64(K) || probs[pred] < slices.Max(probs) {
+		return fmt.Errorf("the probabilities sum to %.17g, or class %d is not the most probable", sum, pred)
+	}
+	w := 1.0
+	if p.Manifest.SampleWeights {
+		v, err := strconv.ParseFloat(string(col[n-1]), 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("weight %q is not a finite number > 0", col[n-1])
+		}
+		w = v
+	}
+	p.Rows++
+	if len(col[2]) == 0 {
+		p.Unlabelled++
+		return nil
+	}
+	y, err := class(col[2], "label")
+	if err != nil {
+		return err
+	}
+	return p.Class.Add(y, pred, probs[y], w)
+}
+
 // splitLinesLF splits at '\n' only: unlike bufio.ScanLines it keeps a
 // '\r', which no predictions line has, so a damaged line is seen as such.
 func splitLinesLF(data []byte, atEOF bool) (advance int, token []byte, err error) {
@@ -434,6 +516,106 @@ type evalReport struct {
 	Class0        classReport     `json:"class_0"`
 	MacroAvg      macroReport     `json:"macro_avg"`
 	Confusion     confusionReport `json:"confusion"`
+	// Multiclass, when set, is the whole report: the predictions are a
+	// multiclass model's.
+	Multiclass *multiclassReport `json:"-"`
+}
+
+// multiclassReport is dpmr eval's report on a multiclass model's
+// predictions; its JSON field names are stable. Weight, as in evalReport,
+// says that the metrics count each row's weight; N, the supports and the
+// confusion matrix count rows.
+type multiclassReport struct {
+	Predictions string        `json:"predictions"`
+	Model       string        `json:"model"`
+	Inputs      []string      `json:"inputs"`
+	Files       int           `json:"files"`
+	Rows        int64         `json:"rows"`
+	Unlabelled  int64         `json:"unlabelled"`
+	N           int64         `json:"n"`
+	Weight      float64       `json:"weight,omitempty"`
+	Classes     int           `json:"classes"`
+	Accuracy    float64       `json:"accuracy"`
+	LogLoss     float64       `json:"log_loss"` // mean -log p(true class), p clipped at model.LogLossFloor
+	PerClass    []classReport `json:"per_class"`
+	MacroAvg    macroReport   `json:"macro_avg"`
+	MicroAvg    macroReport   `json:"micro_avg"`
+	Confusion   [][]int64     `json:"confusion"` // [true class][predicted class]
+}
+
+// classEvalReport makes the report of a multiclass model's predictions.
+func classEvalReport(p *predictions) (evalReport, error) {
+	if p.Class.N() == 0 {
+		return evalReport{}, fmt.Errorf("%s: %w: none of its %d predictions has a label (predict on labelled data to evaluate)",
+			p.Dir, errNoLabels, p.Rows)
+	}
+	m := p.Class.Metrics()
+	r := &multiclassReport{
+		Predictions: p.Dir, Model: p.Manifest.Model, Inputs: p.Manifest.Inputs, Files: len(p.Manifest.Files),
+		Rows: p.Rows, Unlabelled: p.Unlabelled, N: m.N, Weight: m.Weight, Classes: len(m.Classes),
+		Accuracy: m.Accuracy, LogLoss: m.LogLoss, Confusion: m.Confusion,
+		MacroAvg: macroReport{m.MacroPrecision, m.MacroRecall, m.MacroF1},
+		MicroAvg: macroReport{m.MicroPrecision, m.MicroRecall, m.MicroF1},
+	}
+	for _, c := range m.Classes {
+		r.PerClass = append(r.PerClass, classReport{c.Precision, c.Recall, c.F1, c.Support})
+	}
+	if r.Inputs == nil {
+		r.Inputs = []string{}
+	}
+	return evalReport{Multiclass: r}, nil
+}
+
+// writeClassTable prints a multiclass report for a reader.
+func writeClassTable(w io.Writer, rep *multiclassReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	pf := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	pf("predictions:\t%s (%d files, %d rows)\n", rep.Predictions, rep.Files, rep.Rows)
+	if rep.Model != "" {
+		pf("model:\t%s\n", rep.Model)
+	}
+	if len(rep.Inputs) > 0 {
+		pf("inputs:\t%s\n", strings.Join(rep.Inputs, ", "))
+	}
+	if rep.Unlabelled > 0 {
+		pf("unlabelled:\t%d of %d rows have no label and are not evaluated\n", rep.Unlabelled, rep.Rows)
+	}
+	pf("\nN\t%d\n", rep.N)
+	if rep.Weight > 0 {
+		pf("weighted\tthe metrics count each row's weight, %.6g in all (N, the supports and the confusion matrix count rows)\n", rep.Weight)
+	}
+	pf("classes\t%d (the predicted class is the most probable)\n", rep.Classes)
+	pf("accuracy\t%.4f\n", rep.Accuracy)
+	pf("log-loss\t%.6f\n", rep.LogLoss)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	pf("\n%-9s\tprecision\trecall\tF1\tsupport\t\n", "class")
+	for k, c := range rep.PerClass {
+		pf("%-9d\t%.4f\t%.4f\t%.4f\t%d\t\n", k, c.Precision, c.Recall, c.F1, c.Support)
+	}
+	pf("macro avg\t%.4f\t%.4f\t%.4f\t%d\t\n", rep.MacroAvg.Precision, rep.MacroAvg.Recall, rep.MacroAvg.F1, rep.N)
+	pf("micro avg\t%.4f\t%.4f\t%.4f\t%d\t\n", rep.MicroAvg.Precision, rep.MicroAvg.Recall, rep.MicroAvg.F1, rep.N)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	pf("\nconfusion matrix (rows: true class, columns: predicted class)\n%-9s\t", "")
+	for k := range rep.Classes {
+		pf("predicted %d\t", k)
+	}
+	pf("\n")
+	for t, row := range rep.Confusion {
+		pf("%-9s\t", fmt.Sprintf("true %d", t))
+		for _, n := range row {
+			pf("%d\t", n)
+		}
+		pf("\n")
+	}
+	return tw.Flush()
 }
 
 type classReport struct {
@@ -477,6 +659,9 @@ func evalPredictionsWith(ctx context.Context, dir string, threshold float64, cla
 	if err != nil {
 		return evalReport{}, err
 	}
+	if p.Class != nil {
+		return classEvalReport(p)
+	}
 	if eval.N() == 0 {
 		return evalReport{}, fmt.Errorf("%s: %w: none of its %d predictions has a label (predict on labelled data to evaluate)",
 			p.Dir, errNoLabels, p.Rows)
@@ -517,12 +702,18 @@ func evalPredictionsWith(ctx context.Context, dir string, threshold float64, cla
 func writeEvalJSON(w io.Writer, rep evalReport) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	if rep.Multiclass != nil {
+		return enc.Encode(rep.Multiclass)
+	}
 	return enc.Encode(rep)
 }
 
 // writeEvalTable prints the report for a reader: the provenance, the
 // summary metrics, the per-class table and the confusion matrix.
 func writeEvalTable(w io.Writer, rep evalReport) error {
+	if rep.Multiclass != nil {
+		return writeClassTable(w, rep.Multiclass)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pf := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/pipeline"
+	"github.com/stretchr/testify/require"
 )
 
 // evalTol is the tolerance on metrics that involve logarithms; the ratios
@@ -680,4 +681,101 @@ func TestEvalWeighsSampleWeights(t *testing.T) {
 	if _, err := evalPredictions(ctx, writePredictionOutput(t, string(weighted)), 0.5); err == nil || !strings.Contains(err.Error(), "want 5 tab-separated fields") {
 		t.Errorf("unannounced weight column: got %v", err)
 	}
+}
+
+// tenClassRows is a multiclass output (K = 3) of nine labelled rows and one
+// without a label; classEvalWant is what scikit-learn 1.2.1's metrics
+// (accuracy_score, log_loss, precision_recall_fscore_support,
+// confusion_matrix) give for its labelled rows.
+const tenClassRows = "a.txt\t1\t0\t0\t0.7\t0.2\t0.1\n" +
+	"a.txt\t2\t0\t1\t0.3\t0.6\t0.1\n" +
+	"a.txt\t3\t1\t1\t0.1\t0.8\t0.1\n" +
+	"a.txt\t4\t2\t2\t0.2\t0.2\t0.6\n" +
+	"a.txt\t5\t2\t0\t0.5\t0.25\t0.25\n" +
+	"a.txt\t6\t1\t2\t0.05\t0.45\t0.5\n" +
+	"a.txt\t7\t\t0\t0.9\t0.05\t0.05\n" +
+	"a.txt\t8\t0\t0\t1\t0\t0\n" +
+	"a.txt\t9\t1\t1\t0.2\t0.7\t0.1\n" +
+	"a.txt\t10\t2\t1\t0.1\t0.6\t0.3\n"
+
+var classEvalWant = multiclassReport{
+	Rows: 10, Unlabelled: 1, N: 9, Classes: 3,
+	Accuracy: 0.5555555555555556, LogLoss: 0.6711185254385779,
+	PerClass: []classReport{
+		{0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 3},
+		{0.5, 0.6666666666666666, 0.5714285714285715, 3},
+		{0.5, 0.3333333333333333, 0.4, 3},
+	},
+	MacroAvg:  macroReport{0.5555555555555555, 0.5555555555555555, 0.546031746031746},
+	MicroAvg:  macroReport{0.5555555555555556, 0.5555555555555556, 0.5555555555555556},
+	Confusion: [][]int64{{2, 1, 0}, {0, 2, 1}, {1, 1, 1}},
+}
+
+// writeClassPredictionsDir is writePredictionOutput for a multiclass
+// model's predictions of 3 classes.
+func writeClassPredictionsDir(t *testing.T, shards ...string) string {
+	t.Helper()
+	dir := writePredictionOutput(t, shards...)
+	path := filepath.Join(dir, predictionsManifestName)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var man predictionsManifest
+	require.NoError(t, json.Unmarshal(data, &man))
+	man.Classes = 3
+	data, err = json.Marshal(man)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	return dir
+}
+
+// TestEvalMulticlass: eval's metrics of a multiclass model's predictions
+// are scikit-learn's, in the table and the JSON; malformed lines and the
+// two-class flags are refused.
+func TestEvalMulticlass(t *testing.T) {
+	lines := strings.SplitAfter(tenClassRows, "\n")
+	dir := writeClassPredictionsDir(t, strings.Join(lines[:5], ""), strings.Join(lines[5:], ""))
+	rep, err := evalPredictions(context.Background(), dir, 0.5)
+	require.NoError(t, err)
+	got := *rep.Multiclass
+	require.Equal(t, 2, got.Files)
+	got.Predictions, got.Model, got.Inputs, got.Files = "", "", nil, 0
+	const tol = 1e-15
+	require.InDelta(t, classEvalWant.Accuracy, got.Accuracy, tol)
+	require.InDelta(t, classEvalWant.LogLoss, got.LogLoss, tol)
+	for k, c := range classEvalWant.PerClass {
+		g := got.PerClass[k]
+		require.InDeltaSlice(t, []float64{c.Precision, c.Recall, c.F1}, []float64{g.Precision, g.Recall, g.F1}, tol, "class %d", k)
+		require.Equal(t, c.Support, g.Support)
+	}
+	require.InDeltaSlice(t, []float64{classEvalWant.MacroAvg.Precision, classEvalWant.MacroAvg.Recall, classEvalWant.MacroAvg.F1},
+		[]float64{got.MacroAvg.Precision, got.MacroAvg.Recall, got.MacroAvg.F1}, tol)
+	require.InDeltaSlice(t, []float64{classEvalWant.MicroAvg.Precision, classEvalWant.MicroAvg.Recall, classEvalWant.MicroAvg.F1},
+		[]float64{got.MicroAvg.Precision, got.MicroAvg.Recall, got.MicroAvg.F1}, tol)
+	require.Equal(t, classEvalWant.Confusion, got.Confusion)
+	require.Equal(t, classEvalWant.N, got.N)
+	require.Equal(t, classEvalWant.Unlabelled, got.Unlabelled)
+
+	var table, js strings.Builder
+	require.NoError(t, writeEvalTable(&table, rep))
+	for _, want := range []string{"classes   3", "accuracy  0.5556", "log-loss  0.671119", "predicted 2", "true 2"} {
+		require.Contains(t, table.String(), want)
+	}
+	require.NoError(t, writeEvalJSON(&js, rep))
+	require.Contains(t, js.String(), `"per_class": [`)
+	require.Contains(t, js.String(), `"confusion": [`)
+
+	for line, msg := range map[string]string{
+		"a.txt\t1\t0\t0\t0.7\t0.2\n":       "want 7 tab-separated fields",
+		"a.txt\t1\t3\t0\t0.7\t0.2\t0.1\n":  `label "3" is not a class 0 to 2`,
+		"a.txt\t1\t0\t1\t0.7\t0.2\t0.1\n":  "class 1 is not the most probable",
+		"a.txt\t1\t0\t0\t0.7\t0.2\t0.2\n":  "the probabilities sum to",
+		"a.txt\t1\t0\t0\t0.7\t-0.2\t0.5\n": `probability "-0.2" of class 1`,
+		"a.txt\t1\t0\t00\t0.7\t0.2\t0.1\n": `predicted class "00"`,
+	} {
+		_, err := evalPredictions(context.Background(), writeClassPredictionsDir(t, line), 0.5)
+		require.ErrorContains(t, err, msg, line)
+		require.ErrorContains(t, err, ":1: ", line)
+	}
+	_, err = evalPredictionsWith(context.Background(), dir, 0.5, [2]float64{1, 2}, nil)
+	require.ErrorContains(t, err, "--curves and --class-weight are for two classes")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -95,6 +96,34 @@ func TestTrainMulticlassFlags(t *testing.T) {
 	require.NoError(t, err)
 	first, _, _ := strings.Cut(string(data), "\n")
 	require.Len(t, strings.Split(first, "\t"), 4, first)
+
+	// predict writes each class's probability and the most probable
+	// class; eval counts them.
+	preds := filepath.Join(t.TempDir(), "preds")
+	msg, err = exec.Command(dpmrBinary(t), "predict", "--runner=direct", "--model", out, "--input", filepath.Join("..", "..", "testdata", "real", "wine.txt"),
+		"--output", preds).CombinedOutput()
+	require.NoError(t, err, "%s", msg)
+	js, err := exec.Command(dpmrBinary(t), "eval", "--predictions", preds, "--json").Output()
+	require.NoError(t, err)
+	var rep multiclassReport
+	require.NoError(t, json.Unmarshal(js, &rep))
+	require.Equal(t, 3, rep.Classes)
+	require.Equal(t, int64(178), rep.N)
+	right := 0
+	matches, err := filepath.Glob(filepath.Join(preds, "predictions-*"))
+	require.NoError(t, err)
+	for _, f := range matches {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			col := strings.Split(line, "\t")
+			require.Len(t, col, 7, line)
+			if col[2] == col[3] {
+				right++
+			}
+		}
+	}
+	require.InDelta(t, float64(right)/178, rep.Accuracy, 1e-15)
 }
 
 func TestParseLambdas(t *testing.T) {
