@@ -162,13 +162,7 @@ func (f *writePredictionsFn) ProcessElement(ctx context.Context, shard int32, re
 // AppendPrediction formats one prediction line; the label column is empty
 // for model.NoLabel.
 func AppendPrediction(b []byte, file string, line int64, label, margin float64) []byte {
-	b = append(b, file...)
-	b = append(b, '\t')
-	b = strconv.AppendInt(b, line, 10)
-	b = append(b, '\t')
-	if model.Labelled(label) {
-		b = strconv.AppendInt(b, int64(label), 10)
-	}
+	b = appendSampleKey(b, file, line, label)
 	b = append(b, '\t')
 	b = strconv.AppendFloat(b, margin, 'g', -1, 64)
 	b = append(b, '\t')
@@ -181,13 +175,7 @@ func AppendPrediction(b []byte, file string, line int64, label, margin float64) 
 // the most probable class (the first of equals) and each class's
 // probability.
 func AppendClassPrediction(b []byte, file string, line int64, label float64, margins []float64) []byte {
-	b = append(b, file...)
-	b = append(b, '\t')
-	b = strconv.AppendInt(b, line, 10)
-	b = append(b, '\t')
-	if model.Labelled(label) {
-		b = strconv.AppendInt(b, int64(label), 10)
-	}
+	b = appendSampleKey(b, file, line, label)
 	p := make([]float64, len(margins))
 	model.Softmax(p, margins)
 	best := 0
@@ -203,6 +191,19 @@ func AppendClassPrediction(b []byte, file string, line int64, label float64, mar
 		b = strconv.AppendFloat(b, x, 'g', -1, 64)
 	}
 	return append(b, '\n')
+}
+
+// appendSampleKey starts a prediction line: the sample's file, line and
+// label (empty for model.NoLabel).
+func appendSampleKey(b []byte, file string, line int64, label float64) []byte {
+	b = append(b, file...)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, line, 10)
+	b = append(b, '\t')
+	if model.Labelled(label) {
+		b = strconv.AppendInt(b, int64(label), 10)
+	}
+	return b
 }
 
 // AppendSampleWeight adds the weight column to the prediction line that

@@ -566,24 +566,30 @@ func classEvalReport(p *predictions) (evalReport, error) {
 	return evalReport{Multiclass: r}, nil
 }
 
+// writeReportHead prints what both reports start with: where the
+// predictions come from and how many rows count.
+func writeReportHead(pf func(string, ...any), dir, model string, inputs []string, files int, rows, unlabelled, n int64, weight float64) {
+	pf("predictions:\t%s (%d files, %d rows)\n", dir, files, rows)
+	if model != "" {
+		pf("model:\t%s\n", model)
+	}
+	if len(inputs) > 0 {
+		pf("inputs:\t%s\n", strings.Join(inputs, ", "))
+	}
+	if unlabelled > 0 {
+		pf("unlabelled:\t%d of %d rows have no label and are not evaluated\n", unlabelled, rows)
+	}
+	pf("\nN\t%d\n", n)
+	if weight > 0 {
+		pf("weighted\tthe metrics count each row's weight, %.6g in all (N, the supports and the confusion matrix count rows)\n", weight)
+	}
+}
+
 // writeClassTable prints a multiclass report for a reader.
 func writeClassTable(w io.Writer, rep *multiclassReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pf := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
-	pf("predictions:\t%s (%d files, %d rows)\n", rep.Predictions, rep.Files, rep.Rows)
-	if rep.Model != "" {
-		pf("model:\t%s\n", rep.Model)
-	}
-	if len(rep.Inputs) > 0 {
-		pf("inputs:\t%s\n", strings.Join(rep.Inputs, ", "))
-	}
-	if rep.Unlabelled > 0 {
-		pf("unlabelled:\t%d of %d rows have no label and are not evaluated\n", rep.Unlabelled, rep.Rows)
-	}
-	pf("\nN\t%d\n", rep.N)
-	if rep.Weight > 0 {
-		pf("weighted\tthe metrics count each row's weight, %.6g in all (N, the supports and the confusion matrix count rows)\n", rep.Weight)
-	}
+	writeReportHead(pf, rep.Predictions, rep.Model, rep.Inputs, rep.Files, rep.Rows, rep.Unlabelled, rep.N, rep.Weight)
 	pf("classes\t%d (the predicted class is the most probable)\n", rep.Classes)
 	pf("accuracy\t%.4f\n", rep.Accuracy)
 	pf("log-loss\t%.6f\n", rep.LogLoss)
@@ -717,21 +723,7 @@ func writeEvalTable(w io.Writer, rep evalReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pf := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 
-	pf("predictions:\t%s (%d files, %d rows)\n", rep.Predictions, rep.Files, rep.Rows)
-	if rep.Model != "" {
-		pf("model:\t%s\n", rep.Model)
-	}
-	if len(rep.Inputs) > 0 {
-		pf("inputs:\t%s\n", strings.Join(rep.Inputs, ", "))
-	}
-	if rep.Unlabelled > 0 {
-		pf("unlabelled:\t%d of %d rows have no label and are not evaluated\n", rep.Unlabelled, rep.Rows)
-	}
-	pf("\n")
-	pf("N\t%d\n", rep.N)
-	if rep.Weight > 0 {
-		pf("weighted\tthe metrics count each row's weight, %.6g in all (N, the supports and the confusion matrix count rows)\n", rep.Weight)
-	}
+	writeReportHead(pf, rep.Predictions, rep.Model, rep.Inputs, rep.Files, rep.Rows, rep.Unlabelled, rep.N, rep.Weight)
 	pf("threshold\t%g\n", rep.Threshold)
 	pf("accuracy\t%.4f\n", rep.Accuracy)
 	pf("log-loss\t%.6f\n", rep.LogLoss)
