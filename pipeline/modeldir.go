@@ -271,15 +271,6 @@ func readIntercept(ctx context.Context, files []ShardFile, shards int) ([]float6
 	return nil, fmt.Errorf("the intercept is missing from the exported weights")
 }
 
-// TwoClass refuses a multiclass model to a use that reads one weight per
-// feature (what names it).
-func (m *ModelInfo) TwoClass(what string) error {
-	if m.Classes == 0 {
-		return nil
-	}
-	return fmt.Errorf("this model is multiclass (%d classes), and %s reads two-class models only (issue 17): its weights files are plain text, a feature per line with its %d weights", m.Classes, what, m.Classes)
-}
-
 // ReadModel reads dir/model.json and checks that every weights file it
 // lists is there with the recorded size (checksums are checked when the
 // weights are read).
@@ -329,12 +320,7 @@ func ReadWeights(s beam.Scope, files []ShardFile, classes int) beam.PCollection 
 type readWeightsFn struct{ Classes int }
 
 func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit func(string, float64)) error {
-	r, err := openFile(ctx, sf.Path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return scanWeights(sf, r, f.Classes, func(name []byte, w float64) error {
+	return scanWeightsFile(ctx, sf, f.Classes, func(name []byte, w float64) error {
 		emit(string(name), w)
 		return nil
 	})
@@ -348,8 +334,21 @@ func (f *readWeightsFn) ProcessElement(ctx context.Context, sf ShardFile, emit f
 // name is valid only during the call; an error from fn stops the scan and
 // is returned as it is.
 func ScanWeights(ctx context.Context, files []ShardFile, fn func(name []byte, w float64) error) error {
+	return scanModelFiles(ctx, files, 0, fn)
+}
+
+// ScanModelWeights is ScanWeights for the model info describes: a
+// multiclass model's weights reach fn by their rows' names,
+// model.ClassRow(feature, k), which model.RowFeature splits.
+func ScanModelWeights(ctx context.Context, info *ModelInfo, fn func(row []byte, w float64) error) error {
+	return scanModelFiles(ctx, info.Files, info.Classes, fn)
+}
+
+// scanModelFiles is ScanWeights for a model of classes classes, whose
+// weights fn gets by their class rows (scanWeights).
+func scanModelFiles(ctx context.Context, files []ShardFile, classes int, fn func(name []byte, w float64) error) error {
 	for _, sf := range files {
-		if err := scanWeightsFile(ctx, sf, 0, fn); err != nil {
+		if err := scanWeightsFile(ctx, sf, classes, fn); err != nil {
 			return err
 		}
 	}

@@ -107,8 +107,8 @@ func TestMulticlassTrainingMatchesReference(t *testing.T) {
 }
 
 // TestMulticlassInputErrors: a class without a sample is refused before
-// any pass; a class number in two-class training is a bad line that names
-// its file and line; and LoadModel says it reads two-class models only.
+// any pass, and a class number in two-class training is a bad line that
+// names its file and line.
 func TestMulticlassInputErrors(t *testing.T) {
 	dir := t.TempDir()
 	gap := filepath.Join(dir, "gap.txt")
@@ -120,19 +120,13 @@ func TestMulticlassInputErrors(t *testing.T) {
 	_, err = Train(context.Background(), TrainConfig{Inputs: []string{gap}, Output: filepath.Join(dir, "m2"), WorkDir: filepath.Join(dir, "w2"), Train: model.TrainParams{Bias: true, Iterations: 2}, Run: runnerFor("direct")})
 	require.ErrorContains(t, err, "gap.txt:2:1: label \"2\" is not 1, +1, 0 or -1")
 
-	good := filepath.Join(dir, "good.txt")
-	require.NoError(t, os.WriteFile(good, []byte("0 a:1\n2 b:1\n1 c:1\n1 a:1 b:1\n"), 0o644))
-	out := filepath.Join(dir, "m3")
-	_, err = Train(context.Background(), TrainConfig{Inputs: []string{good}, Output: out, WorkDir: filepath.Join(dir, "w3"), Train: train, Run: runnerFor("direct")})
-	require.NoError(t, err)
-	_, err = LoadModel(context.Background(), out)
-	require.ErrorContains(t, err, "multiclass (3 classes)")
 }
 
 // TestMulticlassPredictMatchesReference: predict writes, for each line, the
 // class of the largest margin and the softmax of the margins the
 // reference computes from the exported weights, on direct and prism;
-// unlabelled lines and unseen features included.
+// unlabelled lines and unseen features included. LoadModel's
+// ClassProbabilities are predict's, bit for bit.
 func TestMulticlassPredictMatchesReference(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join("..", "testdata", "real", "sotu-era-small.txt")
@@ -156,6 +150,21 @@ func TestMulticlassPredictMatchesReference(t *testing.T) {
 	require.NoError(t, err)
 	z := d.ClassMargins(weights)
 	K := d.Classes
+	loaded, err := LoadModel(context.Background(), filepath.Join(dir, "m"))
+	require.NoError(t, err)
+	require.Equal(t, K*len(weights), loaded.Len())
+	b, ok := loaded.ClassWeights(model.BiasName)
+	require.True(t, ok)
+	require.Equal(t, weights[model.BiasName], b)
+	var served [][]float64 // LoadModel's probabilities of every line, in order
+	r := model.NewReader(strings.NewReader(strings.Join(lines, "")), input)
+	r.Labels, r.Multiclass = model.LabelOptional, true
+	var smp model.Sample
+	for r.Read(&smp) == nil {
+		served = append(served, loaded.ClassProbabilities(&smp))
+	}
+	require.Len(t, served, 202)
+	require.Panics(t, func() { loaded.Margin(&smp) })
 
 	for _, runner := range []string{"direct", "prism"} {
 		t.Run(runner, func(t *testing.T) {
@@ -176,6 +185,9 @@ func TestMulticlassPredictMatchesReference(t *testing.T) {
 				require.Len(t, f, 4+K, line)
 				n, err := strconv.Atoi(f[1])
 				require.NoError(t, err)
+				for k, p := range served[n-1] {
+					require.Equal(t, strconv.FormatFloat(p, 'g', -1, 64), f[4+k], "LoadModel, line %d class %d", n, k)
+				}
 				if n == 201 {
 					require.Empty(t, f[2], "the unlabelled line's label")
 					continue

@@ -97,6 +97,18 @@ func TestTrainMulticlassFlags(t *testing.T) {
 	first, _, _ := strings.Cut(string(data), "\n")
 	require.Len(t, strings.Split(first, "\t"), 4, first)
 
+	// dpmr weights shows each class's weight.
+	msg, err = exec.Command(dpmrBinary(t), "weights", "--model", out, "--top", "2", "--feature", "(intercept)").Output()
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(msg)), "\n")
+	require.Equal(t, "rank\tfeature\tclass\tweight", lines[0])
+	require.Equal(t, "feature\tclass 0\tclass 1\tclass 2\tnote", lines[4])
+	intercepts := strings.Split(lines[5], "\t")
+	require.Equal(t, "(intercept)", intercepts[0])
+	for k, b := range info.Intercepts {
+		require.Equal(t, strconv.FormatFloat(b, 'g', -1, 64), intercepts[1+k])
+	}
+
 	// predict writes each class's probability and the most probable
 	// class; eval counts them.
 	preds := filepath.Join(t.TempDir(), "preds")

@@ -104,8 +104,10 @@ func (h *topHeap) Pop() any {
 type weightsReport struct {
 	Top []weight // by ranksBefore, at most the N asked for
 	// Found has the weight of each looked-up name the model has, by the
-	// name as given.
-	Found map[string]float64
+	// name as given; a multiclass model's are in FoundClasses, K each.
+	Found        map[string]float64
+	FoundClasses map[string][]float64
+	Classes      int // K for a multiclass model, whose rows are class rows
 }
 
 // scanModelWeights reads the model in dir once, through its model.json
@@ -119,19 +121,22 @@ func scanModelWeights(ctx context.Context, dir string, n int, lookup []string) (
 	if err != nil {
 		return nil, err
 	}
-	if err := info.TwoClass("dpmr weights"); err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
 	wanted := map[string]bool{}
 	for _, name := range lookup {
 		wanted[name] = true
 	}
 	lookIntercept := wanted[interceptName] || wanted[model.BiasName]
-	rep := &weightsReport{Found: map[string]float64{}}
+	rep := &weightsReport{Found: map[string]float64{}, FoundClasses: map[string][]float64{}, Classes: info.Classes}
 	var intercept *float64
 	h := make(topHeap, 0, min(n, 1<<16)) // grows to n only if the model has n rows
-	err = pipeline.ScanWeights(ctx, info.Files, func(name []byte, w float64) error {
-		if len(name) == 0 && lookIntercept {
+	err = pipeline.ScanModelWeights(ctx, info, func(name []byte, w float64) error {
+		if info.Classes > 0 {
+			// Lookups find a multiclass model's rows by their features.
+			feature, _ := model.RowFeature(string(name))
+			if wanted[feature] || feature == model.BiasName && lookIntercept {
+				rep.FoundClasses[feature] = append(rep.FoundClasses[feature], w)
+			}
+		} else if len(name) == 0 && lookIntercept {
 			intercept = &w
 		} else if wanted[string(name)] {
 			rep.Found[string(name)] = w
@@ -160,6 +165,14 @@ func scanModelWeights(ctx context.Context, dir string, n int, lookup []string) (
 			rep.Found[interceptName] = *intercept
 		}
 	}
+	if b, ok := rep.FoundClasses[model.BiasName]; ok {
+		if _, has := rep.FoundClasses[interceptName]; wanted[interceptName] && !has {
+			rep.FoundClasses[interceptName] = b
+		}
+		if !wanted[model.BiasName] {
+			delete(rep.FoundClasses, model.BiasName)
+		}
+	}
 	rep.Top = h
 	sort.Slice(rep.Top, func(i, j int) bool { return ranksBefore(rep.Top[i], rep.Top[j]) })
 	return rep, nil
@@ -177,6 +190,10 @@ func runWeights(ctx context.Context, dir string, n int, lookup []string, stdout 
 		return err
 	}
 	w := bufio.NewWriter(stdout)
+	if rep.Classes > 0 {
+		writeClassWeights(w, rep, n, lookup)
+		return w.Flush()
+	}
 	if n > 0 {
 		fmt.Fprintf(w, "rank\tfeature\tweight\n")
 		for i, r := range rep.Top {
@@ -201,3 +218,39 @@ func runWeights(ctx context.Context, dir string, n int, lookup []string, stdout 
 }
 
 func fmtWeight(w float64) string { return strconv.FormatFloat(w, 'g', -1, 64) }
+
+// writeClassWeights is runWeights' output for a multiclass model: the top
+// weights each with its feature and class (a feature's K weights rank on
+// their own), and the looked-up features with one column per class.
+func writeClassWeights(w io.Writer, rep *weightsReport, n int, lookup []string) {
+	if n > 0 {
+		fmt.Fprintf(w, "rank\tfeature\tclass\tweight\n")
+		for i, r := range rep.Top {
+			feature, class := model.RowFeature(r.Name)
+			fmt.Fprintf(w, "%d\t%s\t%d\t%s\n", i+1, displayName(feature), class, fmtWeight(r.W))
+		}
+	}
+	if len(lookup) == 0 {
+		return
+	}
+	if n > 0 {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "feature")
+	for k := range rep.Classes {
+		fmt.Fprintf(w, "\tclass %d", k)
+	}
+	fmt.Fprintf(w, "\tnote\n")
+	for _, name := range lookup {
+		ws, ok := rep.FoundClasses[name]
+		note := ""
+		if !ok {
+			ws, note = make([]float64, rep.Classes), "not in model"
+		}
+		fmt.Fprintf(w, "%s", displayName(name))
+		for _, x := range ws {
+			fmt.Fprintf(w, "\t%s", fmtWeight(x))
+		}
+		fmt.Fprintf(w, "\t%s\n", note)
+	}
+}
