@@ -97,17 +97,14 @@ func (b *DatasetBuilder) Add(file int, s *Sample) {
 	r := int32(len(rb.labels))
 	rb.labels = append(rb.labels, s.Label)
 	rb.lines = append(rb.lines, s.Line)
-	var w float64
 	if b.Multiclass {
 		k := int(s.Label)
 		for len(b.d.ClassCounts) <= k {
 			b.d.ClassCounts = append(b.d.ClassCounts, 0)
 		}
 		b.d.ClassCounts[k]++
-		w = SampleWeight(s.Weight, NoLabel, b.ClassWeight) // no class weights
-	} else {
-		w = SampleWeight(s.Weight, s.Label, b.ClassWeight)
 	}
+	w := SampleWeight(s.Weight, s.Label, b.ClassWeight)
 	rb.weights = AppendWeight(rb.weights, int(r), w)
 	if b.bias {
 		rb.rows, rb.cols, rb.vals = append(rb.rows, r), append(rb.cols, b.ids[BiasName]), append(rb.vals, 1)

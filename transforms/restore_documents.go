@@ -94,9 +94,6 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 			got++
 		}
 	}
-	if sb.W == nil {
-		sb.W, sb.D = []float64{}, []float64{}
-	}
 	if got != cols {
 		for c, ok := range seen {
 			if !ok {

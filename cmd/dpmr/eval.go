@@ -347,17 +347,13 @@ func (p *predictions) addLine(text []byte) error {
 	source, line, label, margin, prob := col[0], col[1], col[2], col[3], col[4]
 	w := 1.0
 	if p.Manifest.SampleWeights {
-		v, err := strconv.ParseFloat(string(col[5]), 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("weight %q is not a finite number > 0", col[5])
+		var err error
+		if w, err = parseRowWeight(col[5]); err != nil {
+			return err
 		}
-		w = v
 	}
-	if len(source) == 0 {
-		return errors.New("empty source file name")
-	}
-	if n, err := strconv.ParseInt(string(line), 10, 64); err != nil || n < 1 {
-		return fmt.Errorf("source line %q is not a positive integer", line)
+	if err := checkSampleKey(source, line); err != nil {
+		return err
 	}
 	var y float64
 	switch string(label) {
@@ -397,6 +393,27 @@ func (p *predictions) addLine(text []byte) error {
 	return nil
 }
 
+// checkSampleKey checks a prediction line's source: a file name and a
+// line number.
+func checkSampleKey(source, line []byte) error {
+	if len(source) == 0 {
+		return errors.New("empty source file name")
+	}
+	if n, err := strconv.ParseInt(string(line), 10, 64); err != nil || n < 1 {
+		return fmt.Errorf("source line %q is not a positive integer", line)
+	}
+	return nil
+}
+
+// parseRowWeight reads predict --sample-weights' weight column.
+func parseRowWeight(b []byte) (float64, error) {
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("weight %q is not a finite number > 0", b)
+	}
+	return v, nil
+}
+
 // addClassLine parses one line of a multiclass model's predictions,
 // file<TAB>line<TAB>label<TAB>class<TAB>p_0<TAB>...<TAB>p_K-1 and, when
 // the output has them, <TAB>weight, and counts it when it has a label.
@@ -410,11 +427,8 @@ func (p *predictions) addClassLine(text []byte) error {
 	if len(col) != n {
 		return fmt.Errorf("want %d tab-separated fields file<TAB>line<TAB>label<TAB>class<TAB>%d probabilities, got %d", n, K, len(col))
 	}
-	if len(col[0]) == 0 {
-		return errors.New("empty source file name")
-	}
-	if n, err := strconv.ParseInt(string(col[1]), 10, 64); err != nil || n < 1 {
-		return fmt.Errorf("source line %q is not a positive integer", col[1])
+	if err := checkSampleKey(col[0], col[1]); err != nil {
+		return err
 	}
 	class := func(b []byte, what string) (int, error) {
 		k, err := strconv.Atoi(string(b))
@@ -441,11 +455,9 @@ func (p *predictions) addClassLine(text []byte) error {
 	}
 	w := 1.0
 	if p.Manifest.SampleWeights {
-		v, err := strconv.ParseFloat(string(col[n-1]), 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("weight %q is not a finite number > 0", col[n-1])
+		if w, err = parseRowWeight(col[n-1]); err != nil {
+			return err
 		}
-		w = v
 	}
 	p.Rows++
 	if len(col[2]) == 0 {
