@@ -583,11 +583,16 @@ func (c *TrainConfig) runRetried(ctx context.Context, lock *WorkLock, stage stri
 	delay := c.RetryDelay
 	for attempt := 1; ; attempt++ {
 		runCtx, cancel := ctx, context.CancelFunc(func() {})
+		var deadline time.Time
 		if c.PassTimeout > 0 {
-			runCtx, cancel = context.WithTimeout(ctx, c.PassTimeout)
+			deadline = time.Now().Add(c.PassTimeout)
+			runCtx, cancel = context.WithDeadline(ctx, deadline)
 		}
 		res, err := c.Run(runCtx, build())
-		timedOut := runCtx.Err() != nil && ctx.Err() == nil
+		// The job service enforces the deadline too and may report it
+		// before the context's own timer has fired on a loaded machine,
+		// so the clock decides, not only runCtx.Err().
+		timedOut := ctx.Err() == nil && c.PassTimeout > 0 && (runCtx.Err() != nil || !time.Now().Before(deadline))
 		cancel()
 		if err == nil {
 			return res, nil
