@@ -159,8 +159,13 @@ func RowFeature(row string) (name string, class int) {
 }
 
 // IsBiasRow tells whether a parameter row is (a class's row of) the
-// intercept, when training has one.
+// intercept, when training has one. Every pass asks it of every row, so it
+// looks at the length first: the intercept's row is BiasName, or BiasName,
+// a NUL and 3 digits.
 func IsBiasRow(bias bool, row string) bool {
+	if !bias || len(row) != len(BiasName) && len(row) != len(BiasName)+4 {
+		return false
+	}
 	name, _ := RowFeature(row)
-	return bias && name == BiasName
+	return name == BiasName
 }
