@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -115,10 +116,18 @@ func TestLocalNewtonIsNewtonOnOneBlock(t *testing.T) {
 	}
 	share := make([]float64, n)
 	z := make([]float64, b.NumRows())
-	b.LocalNewton(share, z, g, hd, lam, 200)
+	b.LocalNewton(share, z, g, hd, lam, 200, 0)
 	for j := range share {
 		u := LocalNewtonRow(share[j], g[j], hd[j], 1)
 		require.InDelta(t, -want.AtVec(j), u, 1e-8*math.Max(1, math.Abs(want.AtVec(j))), "feature %d", j)
+	}
+	// Stopped at LocalNewtonTol, as passes run it, the step is Newton's
+	// to about that fraction.
+	b.LocalNewton(share, z, g, hd, lam, 200, LocalNewtonTol)
+	scale := mat.Norm(&want, math.Inf(1))
+	for j := range share {
+		u := LocalNewtonRow(share[j], g[j], hd[j], 1)
+		require.InDelta(t, -want.AtVec(j), u, 10*LocalNewtonTol*scale, "feature %d", j)
 	}
 }
 
@@ -156,4 +165,42 @@ func TestGapRuleStopsNearTheOptimum(t *testing.T) {
 			require.Greater(t, prev.Gap, tol, "the rule fires at the first pass below it")
 		}
 	}
+}
+
+// BenchmarkLocalNewton times one block's LocalNewton, the bulk of a
+// subspace pass: LocalNewtonIters conjugate-gradient iterations, each two
+// products with the block's matrix. It reports nonzeros per second of one
+// iteration's two products.
+func BenchmarkLocalNewton(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "block.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = Synthesize(f, SynthParams{Samples: 16384, Features: 1_000_000, PerSample: 20, Zipf: 1.1, Seed: 1})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := ReadDataset([]string{path}, true, 16384)
+	if err != nil {
+		b.Fatal(err)
+	}
+	blk := &d.Blocks[0].Block
+	nc := blk.NumCols()
+	g, h, lam, dst := make([]float64, nc), make([]float64, nc), make([]float64, nc), make([]float64, nc)
+	z := make([]float64, blk.NumRows())
+	for c := range g {
+		g[c], lam[c] = float64(c%7)-3, 1
+		for k := blk.ColPtr[c]; k < blk.ColPtr[c+1]; k++ {
+			h[c] += blk.Vals[k] * blk.Vals[k] / 4
+		}
+		h[c] += lam[c]
+	}
+	for b.Loop() {
+		blk.LocalNewton(dst, z, g, h, lam, LocalNewtonIters, LocalNewtonTol)
+	}
+	b.ReportMetric(float64(len(blk.Vals))*LocalNewtonIters*float64(b.N)/b.Elapsed().Seconds(), "nnz/s")
 }
