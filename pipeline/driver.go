@@ -591,8 +591,8 @@ func (c *TrainConfig) runRetried(ctx context.Context, lock *WorkLock, stage stri
 		res, err := c.Run(runCtx, build())
 		// The job service enforces the deadline too and may report it
 		// before the context's own timer has fired on a loaded machine,
-		// so the clock decides, not only runCtx.Err().
-		timedOut := ctx.Err() == nil && c.PassTimeout > 0 && (runCtx.Err() != nil || !time.Now().Before(deadline))
+		// so the clock decides, not runCtx.Err().
+		timedOut := c.PassTimeout > 0 && ctx.Err() == nil && !time.Now().Before(deadline)
 		cancel()
 		if err == nil {
 			return res, nil
