@@ -51,6 +51,13 @@ func TestProcessWorkersMatchEmbedded(t *testing.T) {
 	require.NoError(t, err, "go build %s: %s", bootPackage, out)
 	t.Logf("built %s in %.1fs", bootPackage, time.Since(t0).Seconds())
 	server := runnertest.JobServer(t)
+	// Workers outlive their job: boot exits and leaves them, idle, to
+	// init. Stop those of this server's jobs when the test ends.
+	t.Cleanup(func() {
+		for pid := range endpointWorkers(server.Endpoint) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	bootCopies := func() map[string]bool {
 		m := map[string]bool{}
 		found, _ := filepath.Glob("/tmp/bin*/worker")
@@ -190,10 +197,25 @@ func killWorkerOfPass(t *testing.T, work string, pass int, server string) int {
 	}
 }
 
-// serverWorkers lists the running Go SDK workers whose boot program the
-// process running server's binary started, from /proc.
-func serverWorkers(server string) map[int]bool {
+// endpointWorkers lists the running Go SDK workers whose control
+// endpoint is on endpoint's port, from /proc.
+func endpointWorkers(endpoint string) map[int]bool {
 	out := map[int]bool{}
+	_, port, _ := strings.Cut(endpoint, ":")
+	for pid, args := range workerArgs() {
+		if slices.ContainsFunc(args, func(a string) bool {
+			return strings.HasPrefix(a, "--control_endpoint=") && strings.HasSuffix(a, ":"+port)
+		}) {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+// workerArgs is the command line of every running Go SDK worker (argv[0]
+// .../worker, --worker=true), by pid, from /proc.
+func workerArgs() map[int][]string {
+	out := map[int][]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -205,9 +227,18 @@ func serverWorkers(server string) map[int]bool {
 			continue
 		}
 		args := strings.Split(string(cmdline), "\x00")
-		if filepath.Base(args[0]) != "worker" || !slices.Contains(args, "--worker=true") {
-			continue
+		if filepath.Base(args[0]) == "worker" && slices.Contains(args, "--worker=true") {
+			out[pid] = args
 		}
+	}
+	return out
+}
+
+// serverWorkers lists the running Go SDK workers whose boot program the
+// process running server's binary started, from /proc.
+func serverWorkers(server string) map[int]bool {
+	out := map[int]bool{}
+	for pid := range workerArgs() {
 		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", parentPID(parentPID(pid)))); err == nil && exe == server {
 			out[pid] = true
 		}
