@@ -101,7 +101,7 @@ func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParam
 	grads := transforms.Distribute(s, tap(FirstTrip, "rows", rows), tap(FirstTrip, "block features", features), hot,
 		transforms.DistributeParams{Partitions: p.Partitions, Fields: transforms.NewtonRows, KeyLoads: p.KeyLoads})
 	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap(FirstTrip, "weights", grads), p.KeyLoads)
-	return transforms.LocalNewton(s, tap(FirstTrip, "rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Partitions: p.Partitions})
+	return transforms.LocalNewton(s, tap(FirstTrip, "rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias})
 }
 
 // distributeStage and gradientStage are the stages that differ by
@@ -120,7 +120,7 @@ func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassP
 func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (choice, grads beam.PCollection) {
 	if p.Train.Method().Needs().Subspace {
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
-		return searched.Choice, transforms.SubspaceGradients(s, searched, p.Partitions)
+		return searched.Choice, transforms.SubspaceGradients(s, searched)
 	}
 	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias, p.Classes)
 	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
@@ -130,14 +130,13 @@ func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (c
 func gradientParams(p PassParams) transforms.GradientParams {
 	needs := p.Train.Method().Needs()
 	return transforms.GradientParams{
-		Averaging:  needs.LocalSGD,
-		Curvature:  needs.Curvature,
-		L1:         p.Train.L1 > 0,
-		Bias:       p.Train.Bias,
-		Classes:    p.Classes,
-		Eta:        p.Eta,
-		Shrink:     p.Train.Lambda / float64(max(p.Samples, 1)),
-		Partitions: p.Partitions,
+		Averaging: needs.LocalSGD,
+		Curvature: needs.Curvature,
+		L1:        p.Train.L1 > 0,
+		Bias:      p.Train.Bias,
+		Classes:   p.Classes,
+		Eta:       p.Eta,
+		Shrink:    p.Train.Lambda / float64(max(p.Samples, 1)),
 	}
 }
 

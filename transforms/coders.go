@@ -16,7 +16,8 @@ import (
 // per-element cost: Beam's default row coder walks each struct by
 // reflection. These hand-written coders are compact (varints, float64s as
 // their 8 IEEE bytes, so values round-trip exactly) and deterministic,
-// which shuffle keys require. Snapshots store the same bytes.
+// which shuffle keys require. Snapshots store the same bytes, but for a
+// RowPack's From, which only a hot feature's copy in a pass has.
 
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(ParsedBlock{}), encodeParsedBlock, decodeParsedBlock)
@@ -24,7 +25,7 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(BlockFeatures{}), encodeBlockFeatures, DecodeBlockFeatures)
 	beam.RegisterCoder(reflect.TypeOf(BlockWeights{}), encodeBlockWeights, decodeBlockWeights)
 	beam.RegisterCoder(reflect.TypeOf(FreqPack{}), encodeFreqPack, decodeFreqPack)
-	beam.RegisterCoder(reflect.TypeOf(RowPack{}), encodeRowPack, DecodeRowPack)
+	beam.RegisterCoder(reflect.TypeOf(RowPack{}), encodeRowPack, decodeRowPackElement)
 	beam.RegisterCoder(reflect.TypeOf(SufficientBlock{}), encodeSufficientBlock, decodeSufficientBlock)
 	beam.RegisterCoder(reflect.TypeOf(GradPack{}), encodeGradPack, decodeGradPack)
 	beam.RegisterCoder(reflect.TypeOf(MarginBlock{}), encodeMarginBlock, decodeMarginBlock)
@@ -489,6 +490,7 @@ func encodeBlockWeights(w BlockWeights) []byte {
 	e := encoder{b: make([]byte, 0, 12+20*len(w.Cols))}
 	e.int(w.Block)
 	e.i32s(w.Cols)
+	e.ids(w.IDs)
 	e.f64s(w.W)
 	e.f64s(w.D)
 	e.rows(w.ParamRows)
@@ -497,11 +499,11 @@ func encodeBlockWeights(w BlockWeights) []byte {
 
 func decodeBlockWeights(b []byte) (BlockWeights, error) {
 	d := decoder{b: b}
-	w := BlockWeights{Block: d.int(), Cols: d.i32s(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
+	w := BlockWeights{Block: d.int(), Cols: d.i32s(), IDs: d.ids(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
 	if err := d.done(); err != nil {
 		return w, err
 	}
-	if !perColumn(len(w.W), len(w.Cols)) || len(w.D) != len(w.W) || (w.ParamRows != nil && len(w.ParamRows) != len(w.W)) {
+	if len(w.IDs) != len(w.Cols) || !perColumn(len(w.W), len(w.Cols)) || len(w.D) != len(w.W) || (w.ParamRows != nil && len(w.ParamRows) != len(w.W)) {
 		return w, ErrMalformed
 	}
 	return w, nil
@@ -514,6 +516,27 @@ func perColumn(n, cols int) bool {
 		return n == 0
 	}
 	return n >= cols && n%cols == 0 && n/cols <= model.MaxClasses
+}
+
+// ids encodes a list of row ids, each as two varints.
+func (e *encoder) ids(v []RowID) {
+	e.uint(uint64(len(v)))
+	for _, id := range v {
+		e.int(int64(id.Part))
+		e.int(int64(id.Pos))
+	}
+}
+
+func (d *decoder) ids() []RowID {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	v := make([]RowID, n)
+	for i := range v {
+		v[i] = RowID{Part: d.i32(), Pos: d.i32()}
+	}
+	return v
 }
 
 // rows encodes an optional list of rows: nil and empty are both empty.
@@ -606,12 +629,42 @@ func AppendRowPack(dst []byte, p RowPack) []byte {
 	return e.b
 }
 
+// encodeRowPack is the shuffle's encoding of a row pack: a snapshot's,
+// then where a hot feature's copy came from (RowPack.From).
 func encodeRowPack(p RowPack) []byte {
-	n := 4
+	n := 12
 	if len(p.Rows) > 0 {
 		n += len(p.Rows) * (48 + 16*len(p.Rows[0].S))
 	}
-	return AppendRowPack(make([]byte, 0, n), p)
+	e := encoder{b: AppendRowPack(make([]byte, 0, n), p)}
+	if p.From == nil {
+		e.uint(0)
+	} else {
+		e.uint(1)
+		e.int(int64(p.From.Part))
+		e.int(int64(p.From.Pos))
+	}
+	return e.b
+}
+
+// decodeRowPackElement is the inverse of encodeRowPack.
+func decodeRowPackElement(b []byte) (RowPack, error) {
+	d := decoder{b: b}
+	p := d.rowPack(false)
+	switch d.uint() {
+	case 0:
+	case 1:
+		p.From = &RowID{Part: d.i32(), Pos: d.i32()}
+	default:
+		d.fail()
+	}
+	if err := d.done(); err != nil {
+		return p, err
+	}
+	if len(p.Rows) != len(p.Names) {
+		return p, ErrMalformed
+	}
+	return p, nil
 }
 
 // DecodeRowPack is the inverse of AppendRowPack.
@@ -623,13 +676,7 @@ func DecodeRowPackWithoutU(b []byte) (RowPack, error) { return decodeRowPack(b, 
 
 func decodeRowPack(b []byte, noU bool) (RowPack, error) {
 	d := decoder{b: b}
-	p := RowPack{Names: d.strs()}
-	if n := d.count(34); n > 0 {
-		p.Rows = make([]model.Row, n)
-		for i := range p.Rows {
-			p.Rows[i] = d.row(noU)
-		}
-	}
+	p := d.rowPack(noU)
 	if err := d.done(); err != nil {
 		return p, err
 	}
@@ -639,9 +686,21 @@ func decodeRowPack(b []byte, noU bool) (RowPack, error) {
 	return p, nil
 }
 
+func (d *decoder) rowPack(noU bool) RowPack {
+	p := RowPack{Names: d.strs()}
+	if n := d.count(34); n > 0 {
+		p.Rows = make([]model.Row, n)
+		for i := range p.Rows {
+			p.Rows[i] = d.row(noU)
+		}
+	}
+	return p
+}
+
 func encodeSufficientBlock(sb SufficientBlock) []byte {
 	e := encoder{}
 	e.docBlock(sb.DocBlock)
+	e.ids(sb.IDs)
 	e.f64s(sb.W)
 	e.f64s(sb.D)
 	e.rows(sb.ParamRows)
@@ -650,11 +709,11 @@ func encodeSufficientBlock(sb SufficientBlock) []byte {
 
 func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	d := decoder{b: b}
-	sb := SufficientBlock{DocBlock: d.docBlock(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
+	sb := SufficientBlock{DocBlock: d.docBlock(), IDs: d.ids(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
 	if err := d.done(); err != nil {
 		return sb, err
 	}
-	if !perColumn(len(sb.W), len(sb.Features)) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.W)) {
+	if len(sb.IDs) != len(sb.Features) || !perColumn(len(sb.W), len(sb.Features)) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.W)) {
 		return sb, ErrMalformed
 	}
 	return sb, checkDocBlock(sb.DocBlock)
@@ -712,23 +771,27 @@ func decodeMarginBlock(b []byte) (MarginBlock, error) {
 func encodeGradientBlock(b GradientBlock) []byte {
 	e := encoder{}
 	e.docBlock(b.DocBlock)
+	e.ids(b.IDs)
 	e.margins(b.Margins)
 	return e.b
 }
 
 func decodeGradientBlock(b []byte) (GradientBlock, error) {
 	d := decoder{b: b}
-	gb := GradientBlock{DocBlock: d.docBlock()}
+	gb := GradientBlock{DocBlock: d.docBlock(), IDs: d.ids()}
 	gb.Margins = d.margins(len(gb.Labels))
 	if err := d.done(); err != nil {
 		return gb, err
+	}
+	if len(gb.IDs) != len(gb.Features) {
+		return gb, ErrMalformed
 	}
 	return gb, checkDocBlock(gb.DocBlock)
 }
 
 func encodeGradPack(g GradPack) []byte {
-	e := encoder{b: make([]byte, 0, 4+36*len(g.Names))}
-	e.strs(g.Names)
+	e := encoder{b: make([]byte, 0, 4+36*len(g.Pos))}
+	e.i32s(g.Pos)
 	e.f64s(g.G)
 	e.f64s(g.Curv)
 	e.f64s(g.LocalW)
@@ -738,11 +801,12 @@ func encodeGradPack(g GradPack) []byte {
 
 func decodeGradPack(b []byte) (GradPack, error) {
 	d := decoder{b: b}
-	g := GradPack{Names: d.strs(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s(), Newton: d.f64s()}
+	g := GradPack{Pos: d.i32s(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s(), Newton: d.f64s()}
 	if err := d.done(); err != nil {
 		return g, err
 	}
-	if g.G != nil && len(g.G) != len(g.Names) || g.Curv != nil && len(g.Curv) != len(g.Names) || g.LocalW != nil && len(g.LocalW) != len(g.Names) || g.Newton != nil && len(g.Newton) != len(g.Names) {
+	n := len(g.Pos)
+	if g.G != nil && len(g.G) != n || g.Curv != nil && len(g.Curv) != n || g.LocalW != nil && len(g.LocalW) != n || g.Newton != nil && len(g.Newton) != n {
 		return g, ErrMalformed
 	}
 	return g, nil

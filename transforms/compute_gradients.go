@@ -135,18 +135,18 @@ type GradientParams struct {
 	Curvature bool
 	// L1: the chosen point is OWL-QN's (see LineSearch), whose margins
 	// each block corrects; Bias: the intercept's column has no L1 term.
-	L1, Bias   bool
-	Classes    int     // K under multiclass (model.Block.Classes)
-	Eta        float64 // local SGD step
-	Shrink     float64 // per-sample L2 shrinkage, lambda/N
-	Partitions int32   // of the parameter rows
+	L1, Bias bool
+	Classes  int     // K under multiclass (model.Block.Classes)
+	Eta      float64 // local SGD step
+	Shrink   float64 // per-sample L2 shrinkage, lambda/N
 }
 
 // ComputeGradients differentiates the data loss at the chosen point
 // W + alpha*D (and, for L-BFGS, measures its curvature there): each
 // sufficient block yields one partial per feature
 // (pre-summed over the block's rows), packed per partition of the
-// features' rows; UpdateParameters adds a feature's partials exactly, so
+// features' rows and addressed by the rows' positions there (the RowIDs
+// DistributeParameters sent); UpdateParameters adds a feature's partials exactly, so
 // the result is the same in any order and on any runner. Partials of a
 // sharded feature go to the partition of its row, not of its shard, and
 // so are gathered back under the parent. Expects
@@ -190,22 +190,7 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 		}
 		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, noShrink)
 	}
-	emitPacks(f.Params.Partitions, classRows(b.Features, f.Params.Classes), GradPack{G: grad, Curv: curv, LocalW: local}, emit)
-}
-
-// classRows names the parameter rows of a block's per-column results:
-// its features, or under multiclass each one's K rows (model.ClassRow).
-func classRows(features []string, classes int) []string {
-	if classes < 2 {
-		return features
-	}
-	rows := make([]string, 0, classes*len(features))
-	for _, name := range features {
-		for k := range classes {
-			rows = append(rows, model.ClassRow(name, k))
-		}
-	}
-	return rows
+	emitPacks(b.IDs, K, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
 }
 
 // SubspaceGradients is ComputeGradients for subspace: each block's data
@@ -213,42 +198,47 @@ func classRows(features []string, classes int) []string {
 // (model.Block.SubspaceGradients), from the margins SubspaceSearch kept.
 // Expects the Searched blocks and choice; returns PCollection<KV<int32,
 // GradPack>>.
-func SubspaceGradients(s beam.Scope, searched Searched, partitions int32) beam.PCollection {
+func SubspaceGradients(s beam.Scope, searched Searched) beam.PCollection {
 	s = s.Scope("dpmr.ComputeGradients")
-	return beam.ParDo(s, &subspaceGradientFn{Partitions: partitions}, searched.Blocks, beam.SideInput{Input: searched.Choice})
+	return beam.ParDo(s, &subspaceGradientFn{}, searched.Blocks, beam.SideInput{Input: searched.Choice})
 }
 
-type subspaceGradientFn struct {
-	Partitions int32
-}
+type subspaceGradientFn struct{}
 
 func (f *subspaceGradientFn) ProcessElement(b GradientBlock, c model.Choice, emit func(int32, GradPack)) {
 	grad, curv := b.Matrix().SubspaceGradients(&b.Margins, c.Coef)
-	emitPacks(f.Partitions, b.Features, GradPack{G: grad, Curv: curv}, emit)
+	emitPacks(b.IDs, 1, GradPack{G: grad, Curv: curv}, emit)
 }
 
 // emitPacks sends a block's per-column results (cols, whose fields are
-// nil or one value per column) to the partitions of the features' rows,
-// one pack per partition.
-func emitPacks(partitions int32, names []string, cols GradPack, emit func(int32, GradPack)) {
+// nil or K values per column) to the partitions of the columns' rows
+// (ids), one pack per partition. A sharded feature's column has its row's
+// id, so its partials go back to the row, not to the shard.
+func emitPacks(ids []RowID, K int, cols GradPack, emit func(int32, GradPack)) {
 	packs := map[int32]*GradPack{}
 	pick := func(dst *[]float64, src []float64, i int) {
 		if src != nil {
 			*dst = append(*dst, src[i])
 		}
 	}
-	for i, name := range names {
-		p := PartitionOf(FeatureKey{Name: name}, partitions)
-		g := packs[p]
-		if g == nil {
-			g = &GradPack{}
-			packs[p] = g
+	var g *GradPack
+	last := int32(-1)
+	for c, id := range ids {
+		if id.Part != last || g == nil {
+			if g = packs[id.Part]; g == nil {
+				g = &GradPack{}
+				packs[id.Part] = g
+			}
+			last = id.Part
 		}
-		g.Names = append(g.Names, name)
-		pick(&g.G, cols.G, i)
-		pick(&g.Curv, cols.Curv, i)
-		pick(&g.LocalW, cols.LocalW, i)
-		pick(&g.Newton, cols.Newton, i)
+		for k := range K {
+			i := c*K + k
+			g.Pos = append(g.Pos, id.Pos+int32(k))
+			pick(&g.G, cols.G, i)
+			pick(&g.Curv, cols.Curv, i)
+			pick(&g.LocalW, cols.LocalW, i)
+			pick(&g.Newton, cols.Newton, i)
+		}
 	}
 	for _, p := range sortedKeys(packs) {
 		emit(p, *packs[p])

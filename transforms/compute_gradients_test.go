@@ -26,12 +26,29 @@ var gradPartitions = map[FeatureKey]int32{
 	{Name: model.BiasName}: 0, {Name: "c"}: 0, {Name: "a"}: 2, {Name: "b"}: 2,
 }
 
+// gradIDs are the rows of the gradient tests' features, as DistributeParameters
+// would send them to the blocks, and gradNames their names.
+var (
+	gradIDs   = rowIDs(gradParts, model.BiasName, "a", "b", "c")
+	gradNames = func() map[RowID]string {
+		names := map[RowID]string{}
+		for name, id := range gradIDs {
+			names[id] = name
+		}
+		return names
+	}()
+)
+
 // gradValues names one block's gradient pack: "G/a", "Curv/a" (with
 // curvature), "LocalW/a" (when averaging) and "Part/a", the partition it
-// was sent to. A feature in two packs shows up as a duplicate, which
-// checkValues refuses.
+// was sent to, by the name of the row at each position (gradNames). A
+// feature in two packs shows up as a duplicate, which checkValues refuses.
 func gradValues(p int32, g GradPack, emit func(namedValue)) {
-	for i, name := range g.Names {
+	for i, pos := range g.Pos {
+		name, ok := gradNames[RowID{Part: p, Pos: pos}]
+		if !ok {
+			name = fmt.Sprintf("?%d/%d", p, pos)
+		}
 		emit(namedValue{"G/" + name, g.G[i]})
 		if g.Curv != nil {
 			emit(namedValue{"Curv/" + name, g.Curv[i]})
@@ -75,7 +92,8 @@ type column struct {
 }
 
 // sufficientBlock writes a SufficientBlock by hand: columns in feature
-// order, each feature's W and D taken from rows (0 when absent).
+// order, each feature's W and D taken from rows (0 when absent), its row
+// from gradIDs (NoRow when absent).
 func sufficientBlock(block int64, labels []float64, rows map[string]model.Row, cols ...column) SufficientBlock {
 	b := SufficientBlock{DocBlock: DocBlock{Block: block, Labels: labels, ColPtr: []int32{0}}}
 	for i := range labels {
@@ -83,6 +101,11 @@ func sufficientBlock(block int64, labels []float64, rows map[string]model.Row, c
 	}
 	for _, c := range cols {
 		b.Features = append(b.Features, c.name)
+		id, ok := gradIDs[c.name]
+		if !ok {
+			id = NoRow
+		}
+		b.IDs = append(b.IDs, id)
 		b.W = append(b.W, rows[c.name].W)
 		b.D = append(b.D, rows[c.name].D)
 		b.Rows = append(b.Rows, c.rows...)
@@ -145,27 +168,27 @@ func TestComputeGradientsAtZero(t *testing.T) {
 	if model.CurvatureFloor >= 0.25 {
 		t.Fatalf("test data: p(1-p) = 0.25 is below the curvature floor %v", model.CurvatureFloor)
 	}
-	wantGrads := []gradRec{
-		{Part: 0, Names: []string{"c"}, G: []float64{1.5}, Curv: []float64{2.25}},
-		{Part: 2, Names: []string{"a", "b"}, G: []float64{-0.75, -0.5}, Curv: []float64{0.3125, 1.25}},
-		{Part: 0, Names: []string{"c"}, G: []float64{0.5}, Curv: []float64{0.25}},
-		{Part: 2, Names: []string{"a", "b"}, G: []float64{1, -0.25}, Curv: []float64{1, 0.0625}},
-	}
+	wantGrads := gradsAt(gradIDs,
+		namedGrad{Part: 0, Names: []string{"c"}, G: []float64{1.5}, Curv: []float64{2.25}},
+		namedGrad{Part: 2, Names: []string{"a", "b"}, G: []float64{-0.75, -0.5}, Curv: []float64{0.3125, 1.25}},
+		namedGrad{Part: 0, Names: []string{"c"}, G: []float64{0.5}, Curv: []float64{0.25}},
+		namedGrad{Part: 2, Names: []string{"a", "b"}, G: []float64{1, -0.25}, Curv: []float64{1, 0.0625}},
+	)
 	onRunners(t, bothRunners, func(s beam.Scope) {
 		in := beam.CreateList(s, blocks)
 		choice := LineSearch(s, in, model.FirstPlan(), 1, false, 0)
 		checkValues(s, beam.ParDo(s, choiceValues, choice), wantChoice, valueTol)
-		grads := ComputeGradients(s, in, choice, GradientParams{Curvature: true, Partitions: gradParts})
+		grads := ComputeGradients(s, in, choice, GradientParams{Curvature: true})
 		passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), wantGrads)
 	})
 }
 
 // referencePass computes, in memory with model.Block's methods, what
 // LineSearch and ComputeGradients compute: the summed losses at every
-// step, the choice, and each block's gradient packs over parts partitions
-// (names ascending in each), with the curvature and the local weights
-// when asked for.
-func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p GradientParams) (model.Choice, []gradRec) {
+// step, the choice, and each block's gradient packs over gradParts
+// partitions (names ascending in each), with the curvature and the local
+// weights when asked for.
+func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p GradientParams) (model.Choice, []namedGrad) {
 	losses := make([]float64, len(plan.Steps))
 	for _, b := range blocks {
 		m := b.Matrix()
@@ -174,7 +197,7 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 		m.AddLosses(losses, zw, zd, plan.Steps)
 	}
 	choice := plan.Select(lambda, losses)
-	var want []gradRec
+	var want []namedGrad
 	for _, b := range blocks {
 		m := b.Matrix()
 		n := m.NumRows()
@@ -195,12 +218,12 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 		if p.Averaging {
 			m.LocalSGD(local, p.Eta, p.Shrink, noShrink)
 		}
-		packs := map[int32]*gradRec{}
+		packs := map[int32]*namedGrad{}
 		for c, name := range b.Features {
-			part := PartitionOf(FeatureKey{Name: name}, p.Partitions)
+			part := PartitionOf(FeatureKey{Name: name}, gradParts)
 			g := packs[part]
 			if g == nil {
-				g = &gradRec{Part: part}
+				g = &namedGrad{Part: part}
 				packs[part] = g
 			}
 			g.Names = append(g.Names, name)
@@ -221,7 +244,7 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 }
 
 // gradSums adds up the packs' gradients per feature.
-func gradSums(packs []gradRec) map[string]float64 {
+func gradSums(packs []namedGrad) map[string]float64 {
 	sums := map[string]float64{}
 	for _, g := range packs {
 		for i, name := range g.Names {
@@ -236,7 +259,7 @@ func gradSums(packs []gradRec) map[string]float64 {
 // from the blocks (the intercept not regularized).
 func planAt(rows map[string]model.Row, blocks []SufficientBlock, lambda float64, steps []float64) model.Plan {
 	zero := model.Plan{Steps: []float64{0}, Forced: true}
-	c0, g0 := referencePass(blocks, zero, lambda, GradientParams{Partitions: 1})
+	c0, g0 := referencePass(blocks, zero, lambda, GradientParams{})
 	sums := gradSums(g0)
 	plan := model.Plan{Steps: steps}
 	for name, r := range rows {
@@ -274,7 +297,7 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 	const lambda = 0.5
 	steps := []float64{8, 4, 2, 1, 0.5, 0.25}
 	t.Run("descent", func(t *testing.T) {
-		params := GradientParams{Curvature: true, Partitions: gradParts}
+		params := GradientParams{Curvature: true}
 		rows := gradientRows()
 		blocks := gradientBlocks(rows, true)
 		plan := planAt(rows, blocks, lambda, steps)
@@ -293,7 +316,7 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 			got := LineSearch(s, in, plan, lambda, false, 0)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), valueTol)
 			grads := ComputeGradients(s, in, got, params)
-			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
+			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), gradsAt(gradIDs, want...))
 		})
 	})
 	t.Run("ascent", func(t *testing.T) {
@@ -306,7 +329,7 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 		}
 		blocks := gradientBlocks(rows, true)
 		plan := planAt(rows, blocks, lambda, steps)
-		params := GradientParams{Partitions: gradParts}
+		params := GradientParams{}
 		choice, want := referencePass(blocks, plan, lambda, params)
 		if plan.Slope <= 0 || choice.Moved || choice.Alpha != 0 || choice.J != plan.J {
 			t.Fatalf("test data: slope %v, choice %+v; want an ascent direction and no step", plan.Slope, choice)
@@ -316,7 +339,7 @@ func TestComputeGradientsMatchesModel(t *testing.T) {
 			got := LineSearch(s, in, plan, lambda, false, 0)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), 0)
 			grads := ComputeGradients(s, in, got, params)
-			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
+			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), gradsAt(gradIDs, want...))
 		})
 	})
 }
@@ -345,7 +368,7 @@ func TestComputeGradientsAveraging(t *testing.T) {
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			in := beam.CreateList(s, []SufficientBlock{block})
 			choice := LineSearch(s, in, model.FirstPlan(), 1, false, 0)
-			grads := ComputeGradients(s, in, choice, GradientParams{Averaging: true, Eta: 0.5, Shrink: 0.25, Partitions: gradParts})
+			grads := ComputeGradients(s, in, choice, GradientParams{Averaging: true, Eta: 0.5, Shrink: 0.25})
 			checkValues(s, beam.ParDo(s, gradValues, grads), want, valueTol)
 		})
 	})
@@ -353,7 +376,7 @@ func TestComputeGradientsAveraging(t *testing.T) {
 		// Two blocks at nonzero W, D and a forced step of 0.5: each block's
 		// epoch starts from W + 0.5*D.
 		blocks := gradientBlocks(gradientRows(), true)
-		params := GradientParams{Averaging: true, Eta: 0.3, Shrink: 0.1, Partitions: gradParts}
+		params := GradientParams{Averaging: true, Eta: 0.3, Shrink: 0.1}
 		plan := model.Plan{Steps: []float64{0.5}, Forced: true}
 		choice, want := referencePass(blocks, plan, 1, params)
 		onRunners(t, bothRunners, func(s beam.Scope) {
@@ -361,7 +384,7 @@ func TestComputeGradientsAveraging(t *testing.T) {
 			got := LineSearch(s, in, plan, 1, false, 0)
 			checkValues(s, beam.ParDo(s, choiceValues, got), choiceWant(choice), valueTol)
 			grads := ComputeGradients(s, in, got, params)
-			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), want)
+			passert.EqualsList(s, beam.ParDo(s, toGradRec, grads), gradsAt(gradIDs, want...))
 		})
 	})
 }

@@ -83,17 +83,31 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 			rows[i] = model.Row{W: r.W, D: r.D}
 		}
 	}
-	emit(p, RowPack{Names: pack.Names, Rows: rows})
+	emit(p, RowPack{Names: pack.Names, Rows: rows, From: pack.From})
 	table := f.hot.load(hot)
-	if len(table) == 0 {
+	if len(table) == 0 || pack.From != nil {
 		return
 	}
-	for i, row := range pack.Names {
-		name, _ := model.RowFeature(row)
-		for k := int32(1); k <= table[name]; k++ {
-			emit(PartitionOf(FeatureKey{Name: name, Shard: k}, f.Partitions), RowPack{Names: []string{row}, Rows: rows[i : i+1]})
+	// A copy holds all of a feature's rows (its K class rows, which are
+	// consecutive) and where they live.
+	for i := 0; i < len(pack.Names); {
+		name, _ := model.RowFeature(pack.Names[i])
+		j := i + 1
+		for j < len(pack.Names) && sameFeature(pack.Names[j], name) {
+			j++
 		}
+		from := RowID{Part: p, Pos: int32(i)}
+		for k := int32(1); k <= table[name]; k++ {
+			emit(PartitionOf(FeatureKey{Name: name, Shard: k}, f.Partitions), RowPack{Names: pack.Names[i:j], Rows: rows[i:j], From: &from})
+		}
+		i = j
 	}
+}
+
+// sameFeature tells whether a parameter row belongs to feature name.
+func sameFeature(row, name string) bool {
+	f, _ := model.RowFeature(row)
+	return f == name
 }
 
 type distributeFn struct {
@@ -107,44 +121,65 @@ type distributeFn struct {
 // (feature, block) pairs served. A hot partition shows up in its max.
 var distributeKeySize = beam.NewDistribution(MetricsNamespace, "DistributeParameters.key_columns")
 
+// served is what DistributeParameters holds of a feature: its rows (K
+// under multiclass, classes in order) and where they live.
+type served struct {
+	rows []model.Row
+	id   RowID
+}
+
 func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*RowPack) bool, features func(*BlockFeatures) bool, emit func(int64, BlockWeights)) error {
 	if f.KeyLoads {
 		defer StartKeyLoad().Report(ctx, DistributeStage, p)
 	}
-	index := map[string]model.Row{}
+	K := model.Width(f.Classes)
+	index := map[string]served{}
+	own := 0
 	var pack RowPack
 	for rows(&pack) {
-		for i, name := range pack.Names {
-			r := pack.Rows[i]
-			// Bits, not ==: a copy of a NaN weight is the same row.
-			if old, ok := index[name]; ok && (math.Float64bits(old.W) != math.Float64bits(r.W) || math.Float64bits(old.D) != math.Float64bits(r.D)) {
+		if pack.From == nil {
+			own++
+			if own > 1 {
+				return fmt.Errorf("dpmr: partition %d has two parameter row packs", p)
+			}
+		}
+		for i := 0; i < len(pack.Names); i += K {
+			name, err := featureRows(pack.Names, i, K)
+			if err != nil {
+				return err
+			}
+			v := served{rows: pack.Rows[i : i+K], id: RowID{Part: p, Pos: int32(i)}}
+			if pack.From != nil {
+				v.id = *pack.From
+			}
+			if old, ok := index[name]; ok && !sameRows(old.rows, v.rows) {
 				return fmt.Errorf("dpmr: feature %q has two different parameter rows", name)
 			}
-			index[name] = r
+			index[name] = v
 		}
 	}
 	var bf BlockFeatures
 	var size int64
-	K := model.Width(f.Classes)
 	for features(&bf) {
 		n := K * len(bf.Names)
-		out := BlockWeights{Block: bf.Block, Cols: bf.Cols, W: make([]float64, n), D: make([]float64, n)}
+		out := BlockWeights{Block: bf.Block, Cols: bf.Cols, IDs: make([]RowID, len(bf.Names)), W: make([]float64, n), D: make([]float64, n)}
 		if f.Whole {
 			out.ParamRows = make([]model.Row, n)
 		}
 		for i, name := range bf.Names {
-			for k := range K {
-				row := name
-				if K > 1 {
-					row = model.ClassRow(name, k)
+			v, ok := index[name]
+			if !ok {
+				if !f.MissingIsZero {
+					return fmt.Errorf("dpmr: feature %q is used by block %d but has no parameter row", name, bf.Block)
 				}
-				v, ok := index[row]
-				if !ok && !f.MissingIsZero {
-					return fmt.Errorf("dpmr: feature %q is used by block %d but has no parameter row", row, bf.Block)
-				}
-				out.W[i*K+k], out.D[i*K+k] = v.W, v.D
+				out.IDs[i] = NoRow
+				continue
+			}
+			out.IDs[i] = v.id
+			for k, r := range v.rows {
+				out.W[i*K+k], out.D[i*K+k] = r.W, r.D
 				if f.Whole {
-					out.ParamRows[i*K+k] = v
+					out.ParamRows[i*K+k] = r
 				}
 			}
 		}
@@ -155,4 +190,37 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 		distributeKeySize.Update(ctx, size)
 	}
 	return nil
+}
+
+// featureRows checks that names[i:i+K] are one feature's rows, classes 0
+// to K-1 in order (model.ClassRow; the feature's own name for two
+// classes), and returns the feature.
+func featureRows(names []string, i, K int) (string, error) {
+	if K == 1 {
+		return names[i], nil
+	}
+	name, _ := model.RowFeature(names[i])
+	if i+K > len(names) {
+		return name, fmt.Errorf("dpmr: feature %q has %d class rows, want %d", name, len(names)-i, K)
+	}
+	for k := range K {
+		if f, c := model.RowFeature(names[i+k]); f != name || c != k {
+			return name, fmt.Errorf("dpmr: parameter row %q is not class %d of feature %q (want %d rows per feature)", names[i+k], k, name, K)
+		}
+	}
+	return name, nil
+}
+
+// sameRows compares two copies of a feature's rows by the bits of what
+// the blocks get: a copy of a NaN weight is the same row.
+func sameRows(a, b []model.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if math.Float64bits(a[k].W) != math.Float64bits(b[k].W) || math.Float64bits(a[k].D) != math.Float64bits(b[k].D) {
+			return false
+		}
+	}
+	return true
 }

@@ -61,15 +61,22 @@ func TestDistributeParameters(t *testing.T) {
 		{Part: 0, Block: 40, Names: []string{model.BiasName, "c"}, Cols: []int32{0, 1}},
 	}
 	// One BlockWeights per element, keyed by its block, with its
-	// features' W and D in its column order.
+	// features' rows and their W and D in its column order. Block 20 gets
+	// a's row from a copy in partition 0, yet the row's id is where it
+	// lives, partition 2.
+	ids := packIDs(rowPacks(distParts, distRows))
+	bias, a, b, c := ids[model.BiasName], ids["a"], ids["b"], ids["c"]
+	if a.Part != 2 || b.Part != 2 || a.Pos != 0 || b.Pos != 1 {
+		t.Fatalf("test data: a and b at %+v and %+v, want positions 0 and 1 of partition 2", a, b)
+	}
 	want := []weightsRec{
-		{Block: 10, Cols: []int32{0}, W: []float64{0.25}, D: []float64{0.5}},
-		{Block: 10, Cols: []int32{1}, W: []float64{0.5}, D: []float64{-1}},
-		{Block: 10, Cols: []int32{2}, W: []float64{-2}, D: []float64{0.25}},
-		{Block: 20, Cols: []int32{0}, W: []float64{0.5}, D: []float64{-1}},
-		{Block: 30, Cols: []int32{0}, W: []float64{0.5}, D: []float64{-1}},
-		{Block: 30, Cols: []int32{1}, W: []float64{1.5}, D: []float64{0}},
-		{Block: 40, Cols: []int32{0, 1}, W: []float64{0.25, 1.5}, D: []float64{0.5, 0}},
+		{Block: 10, Cols: []int32{0}, IDs: []RowID{bias}, W: []float64{0.25}, D: []float64{0.5}},
+		{Block: 10, Cols: []int32{1}, IDs: []RowID{a}, W: []float64{0.5}, D: []float64{-1}},
+		{Block: 10, Cols: []int32{2}, IDs: []RowID{b}, W: []float64{-2}, D: []float64{0.25}},
+		{Block: 20, Cols: []int32{0}, IDs: []RowID{a}, W: []float64{0.5}, D: []float64{-1}},
+		{Block: 30, Cols: []int32{0}, IDs: []RowID{a}, W: []float64{0.5}, D: []float64{-1}},
+		{Block: 30, Cols: []int32{1}, IDs: []RowID{c}, W: []float64{1.5}, D: []float64{0}},
+		{Block: 40, Cols: []int32{0, 1}, IDs: []RowID{bias, c}, W: []float64{0.25, 1.5}, D: []float64{0.5, 0}},
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
 		rows := keyed(s, fromRowPackRec, rowPacks(distParts, distRows))
@@ -82,8 +89,8 @@ func TestDistributeParameters(t *testing.T) {
 // TestFanOutRows checks the keyed fan-out on its own: every pack goes to
 // its own partition, and a hot feature's row also, alone, to the
 // partition of each of its shard keys 1..k, even where that is its own
-// partition or where two shards share one. Rows keep only what the
-// blocks need, W and D.
+// partition or where two shards share one, saying where the row lives.
+// Rows keep only what the blocks need, W and D.
 func TestFanOutRows(t *testing.T) {
 	requirePartitions(t, distParts, distPartitions)
 	rows := map[string]model.Row{
@@ -92,14 +99,15 @@ func TestFanOutRows(t *testing.T) {
 		model.BiasName: {W: 1, G: -1, D: 2},
 	}
 	ra, rb, rbias := model.Row{W: 0.5, D: -1}, model.Row{W: -2, D: 0.25}, model.Row{W: 1, D: 2}
+	fromA, fromBias := &RowID{Part: 2, Pos: 0}, &RowID{Part: 0, Pos: 0}
 	want := []rowPackRec{
 		{Part: 0, Names: []string{model.BiasName}, Rows: []model.Row{rbias}},
 		{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{ra, rb}},
-		{Part: 2, Names: []string{"a"}, Rows: []model.Row{ra}}, // shard 1
-		{Part: 0, Names: []string{"a"}, Rows: []model.Row{ra}}, // shard 2
-		{Part: 0, Names: []string{"a"}, Rows: []model.Row{ra}}, // shard 3
-		{Part: 0, Names: []string{model.BiasName}, Rows: []model.Row{rbias}},
-		{Part: 2, Names: []string{model.BiasName}, Rows: []model.Row{rbias}},
+		{Part: 2, Names: []string{"a"}, Rows: []model.Row{ra}, From: fromA}, // shard 1
+		{Part: 0, Names: []string{"a"}, Rows: []model.Row{ra}, From: fromA}, // shard 2
+		{Part: 0, Names: []string{"a"}, Rows: []model.Row{ra}, From: fromA}, // shard 3
+		{Part: 0, Names: []string{model.BiasName}, Rows: []model.Row{rbias}, From: fromBias},
+		{Part: 2, Names: []string{model.BiasName}, Rows: []model.Row{rbias}, From: fromBias},
 	}
 	hot := []hotRec{{Name: "a", Shards: 3}, {Name: model.BiasName, Shards: 2}, {Name: "unused", Shards: 5}}
 	onRunners(t, bothRunners, func(s beam.Scope) {
@@ -130,8 +138,8 @@ func TestDistributeParametersMissingRow(t *testing.T) {
 			},
 			want: `feature "x" is used by block 20 but has no parameter row`,
 			zero: []weightsRec{
-				{Block: 10, Cols: []int32{0}, W: []float64{0.5}, D: []float64{-1}},
-				{Block: 20, Cols: []int32{1}, W: []float64{0}, D: []float64{0}},
+				{Block: 10, Cols: []int32{0}, IDs: []RowID{{Part: 2, Pos: 0}}, W: []float64{0.5}, D: []float64{-1}},
+				{Block: 20, Cols: []int32{1}, IDs: []RowID{NoRow}, W: []float64{0}, D: []float64{0}},
 			},
 		},
 		{
@@ -140,7 +148,7 @@ func TestDistributeParametersMissingRow(t *testing.T) {
 				{Part: 2, Block: 10, Names: []string{"a", "b"}, Cols: []int32{0, 1}},
 			},
 			want: `feature "b" is used by block 10 but has no parameter row`,
-			zero: []weightsRec{{Block: 10, Cols: []int32{0, 1}, W: []float64{0.5, 0}, D: []float64{-1, 0}}},
+			zero: []weightsRec{{Block: 10, Cols: []int32{0, 1}, IDs: []RowID{{Part: 2, Pos: 0}, NoRow}, W: []float64{0.5, 0}, D: []float64{-1, 0}}},
 		},
 	}
 	for _, tc := range cases {
@@ -164,14 +172,25 @@ func TestDistributeParametersMissingRow(t *testing.T) {
 
 // TestDistributeParametersDuplicateRow: two different rows of one feature
 // are an error; the same row twice (as the fan-out makes when a shard key
-// falls in its feature's own partition) is not.
+// falls in its feature's own partition) is not. Nor are two packs of a
+// partition's own.
 func TestDistributeParametersDuplicateRow(t *testing.T) {
 	requirePartitions(t, distParts, distPartitions)
 	features := []featRec{{Part: 2, Block: 10, Names: []string{"a"}, Cols: []int32{0}}}
+	copyOf := &RowID{Part: 2, Pos: 0}
+	t.Run("two-packs", func(t *testing.T) {
+		rows := []rowPackRec{
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5}}},
+			{Part: 2, Names: []string{"b"}, Rows: []model.Row{{W: 1}}},
+		}
+		failsOnRunners(t, bothRunners, `partition 2 has two parameter row packs`, func(s beam.Scope) {
+			DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
+		})
+	})
 	t.Run("different", func(t *testing.T) {
 		rows := []rowPackRec{
 			{Part: 2, Names: []string{"a", "b"}, Rows: []model.Row{{W: 0.5}, {W: 1}}},
-			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.75}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.75}}, From: copyOf},
 		}
 		failsOnRunners(t, bothRunners, `feature "a" has two different parameter rows`, func(s beam.Scope) {
 			DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
@@ -180,7 +199,7 @@ func TestDistributeParametersDuplicateRow(t *testing.T) {
 	t.Run("different-step", func(t *testing.T) {
 		rows := []rowPackRec{
 			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}},
-			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 2}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 2}}, From: copyOf},
 		}
 		failsOnRunners(t, bothRunners, `feature "a" has two different parameter rows`, func(s beam.Scope) {
 			DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
@@ -189,11 +208,11 @@ func TestDistributeParametersDuplicateRow(t *testing.T) {
 	t.Run("same", func(t *testing.T) {
 		rows := []rowPackRec{
 			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}},
-			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 0.5, D: 1}}, From: copyOf},
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			weights := DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
-			passert.EqualsList(s, beam.ParDo(s, toWeightsRec, weights), []weightsRec{{Block: 10, Cols: []int32{0}, W: []float64{0.5}, D: []float64{1}}})
+			passert.EqualsList(s, beam.ParDo(s, toWeightsRec, weights), []weightsRec{{Block: 10, Cols: []int32{0}, IDs: []RowID{*copyOf}, W: []float64{0.5}, D: []float64{1}}})
 		})
 	})
 	// A diverged row (NaN weight) copied by the fan-out is still one row:
@@ -202,13 +221,13 @@ func TestDistributeParametersDuplicateRow(t *testing.T) {
 		nan := math.NaN()
 		rows := []rowPackRec{
 			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: nan, D: 1}}},
-			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: nan, D: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: nan, D: 1}}, From: copyOf},
 		}
 		onRunners(t, bothRunners, func(s beam.Scope) {
 			weights := DistributeParameters(s, keyed(s, fromRowPackRec, rows), keyed(s, fromFeatRec, features), noHotTable(s), distParts, false)
 			// NaN != NaN, so compare the printed element.
 			printed := beam.ParDo(s, printWeightsRec, beam.ParDo(s, toWeightsRec, weights))
-			passert.EqualsList(s, printed, []string{"{Block:10 Cols:[0] W:[NaN] D:[1]}"})
+			passert.EqualsList(s, printed, []string{"{Block:10 Cols:[0] IDs:[{Part:2 Pos:0}] W:[NaN] D:[1]}"})
 		})
 	})
 }

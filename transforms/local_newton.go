@@ -13,9 +13,8 @@ func init() {
 
 // NewtonParams configure LocalNewton.
 type NewtonParams struct {
-	Lambda     float64
-	Bias       bool  // the intercept's row is not regularized
-	Partitions int32 // of the parameter rows
+	Lambda float64
+	Bias   bool // the intercept's row is not regularized
 }
 
 // LocalNewton is subspace's first stage: every sufficient block computes
@@ -44,7 +43,7 @@ func (f *newtonSharesFn) ProcessElement(b SufficientBlock, emit func(int32, Grad
 		lam[i] = model.RowStrength(f.Params.Lambda, f.Params.Bias, name)
 	}
 	shares := b.Matrix().NewtonShares(b.ParamRows, lam)
-	emitPacks(f.Params.Partitions, b.Features, GradPack{Newton: shares}, emit)
+	emitPacks(b.IDs, 1, GradPack{Newton: shares}, emit)
 }
 
 type setLocalNewtonFn struct {

@@ -193,10 +193,11 @@ type rowPackRec struct {
 	Part  int32
 	Names []string
 	Rows  []model.Row
+	From  *RowID // a hot feature's copy
 }
 
 func toRowPackRec(p int32, pack RowPack) rowPackRec {
-	r := rowPackRec{Part: p, Names: nilIfEmpty(pack.Names)}
+	r := rowPackRec{Part: p, Names: nilIfEmpty(pack.Names), From: pack.From}
 	for _, row := range pack.Rows {
 		row.S, row.Y = nilIfEmpty(row.S), nilIfEmpty(row.Y)
 		r.Rows = append(r.Rows, row)
@@ -205,7 +206,7 @@ func toRowPackRec(p int32, pack RowPack) rowPackRec {
 }
 
 func fromRowPackRec(r rowPackRec) (int32, RowPack) {
-	return r.Part, RowPack{Names: r.Names, Rows: r.Rows}
+	return r.Part, RowPack{Names: r.Names, Rows: r.Rows, From: r.From}
 }
 
 // rowPacks groups rows into the packs of n partitions: one per partition
@@ -239,33 +240,92 @@ func rowPacks(n int32, rows map[string]model.Row) []rowPackRec {
 // gradRec is a KV<int32, GradPack>.
 type gradRec struct {
 	Part            int32
-	Names           []string
+	Pos             []int32
 	G, Curv, LocalW []float64
 }
 
 func toGradRec(p int32, g GradPack) gradRec {
-	return gradRec{Part: p, Names: nilIfEmpty(g.Names), G: nilIfEmpty(g.G), Curv: nilIfEmpty(g.Curv), LocalW: nilIfEmpty(g.LocalW)}
+	return gradRec{Part: p, Pos: nilIfEmpty(g.Pos), G: nilIfEmpty(g.G), Curv: nilIfEmpty(g.Curv), LocalW: nilIfEmpty(g.LocalW)}
 }
 
 func fromGradRec(r gradRec) (int32, GradPack) {
-	return r.Part, GradPack{Names: r.Names, G: r.G, Curv: r.Curv, LocalW: r.LocalW}
+	return r.Part, GradPack{Pos: r.Pos, G: r.G, Curv: r.Curv, LocalW: r.LocalW}
+}
+
+// namedGrad is a gradient pack written by feature name; at gives it the
+// positions of its rows.
+type namedGrad struct {
+	Part            int32
+	Names           []string
+	G, Curv, LocalW []float64
+}
+
+// at is the pack with each name's position in ids; a name without a row
+// gets position -1 (which UpdateParameters refuses).
+func (g namedGrad) at(ids map[string]RowID) gradRec {
+	r := gradRec{Part: g.Part, G: g.G, Curv: g.Curv, LocalW: g.LocalW}
+	for _, name := range g.Names {
+		pos := int32(-1)
+		if id, ok := ids[name]; ok {
+			pos = id.Pos
+		}
+		r.Pos = append(r.Pos, pos)
+	}
+	return r
+}
+
+// gradsAt is at over a list of packs.
+func gradsAt(ids map[string]RowID, grads ...namedGrad) []gradRec {
+	out := make([]gradRec, len(grads))
+	for i, g := range grads {
+		out[i] = g.at(ids)
+	}
+	return out
+}
+
+// rowIDs lays out rows named names over parts partitions as
+// InitParameters does (by PartitionOf, names ascending in each): each
+// name's RowID.
+func rowIDs(parts int32, names ...string) map[string]RowID {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	next := map[int32]int32{}
+	ids := map[string]RowID{}
+	for _, name := range sorted {
+		p := PartitionOf(FeatureKey{Name: name}, parts)
+		ids[name] = RowID{Part: p, Pos: next[p]}
+		next[p]++
+	}
+	return ids
+}
+
+// packIDs is each row's RowID in packs, as they hold them.
+func packIDs(packs []rowPackRec) map[string]RowID {
+	ids := map[string]RowID{}
+	for _, p := range packs {
+		for i, name := range p.Names {
+			ids[name] = RowID{Part: p.Part, Pos: int32(i)}
+		}
+	}
+	return ids
 }
 
 // weightsRec is a KV<int64, BlockWeights>.
 type weightsRec struct {
 	Block int64
 	Cols  []int32
+	IDs   []RowID
 	W, D  []float64
 }
 
 func toWeightsRec(block int64, w BlockWeights) weightsRec {
-	return weightsRec{Block: block, Cols: nilIfEmpty(w.Cols), W: nilIfEmpty(w.W), D: nilIfEmpty(w.D)}
+	return weightsRec{Block: block, Cols: nilIfEmpty(w.Cols), IDs: nilIfEmpty(w.IDs), W: nilIfEmpty(w.W), D: nilIfEmpty(w.D)}
 }
 
 func printWeightsRec(r weightsRec) string { return fmt.Sprintf("%+v", r) }
 
 func fromWeightsRec(r weightsRec) (int64, BlockWeights) {
-	return r.Block, BlockWeights{Cols: r.Cols, W: r.W, D: r.D}
+	return r.Block, BlockWeights{Cols: r.Cols, IDs: r.IDs, W: r.W, D: r.D}
 }
 
 // docRec is a KV<int64, DocBlock>: Key is the element's key, the rest the

@@ -63,7 +63,7 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (SufficientBlock, error) {
 	cols := len(doc.Features)
 	doc.Block = block
-	sb := SufficientBlock{DocBlock: doc}
+	sb := SufficientBlock{DocBlock: doc, IDs: make([]RowID, cols)}
 	seen := make([]bool, cols)
 	got, K := 0, 0
 	var bw BlockWeights
@@ -75,8 +75,8 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 			K = len(bw.W) / len(bw.Cols)
 			sb.W, sb.D = make([]float64, K*cols), make([]float64, K*cols)
 		}
-		if len(bw.W) != K*len(bw.Cols) || len(bw.D) != len(bw.W) {
-			return sb, fmt.Errorf("dpmr: block %d: weights for %d columns arrived with %d values, want %d per column", block, len(bw.Cols), len(bw.W), K)
+		if len(bw.W) != K*len(bw.Cols) || len(bw.D) != len(bw.W) || len(bw.IDs) != len(bw.Cols) {
+			return sb, fmt.Errorf("dpmr: block %d: weights for %d columns arrived with %d values and %d row ids, want %d values and 1 id per column", block, len(bw.Cols), len(bw.W), len(bw.IDs), K)
 		}
 		if bw.ParamRows != nil && sb.ParamRows == nil {
 			sb.ParamRows = make([]model.Row, K*cols)
@@ -86,6 +86,7 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 				return sb, fmt.Errorf("dpmr: block %d: a weight for column %d of its %d arrived twice or out of range", block, c, cols)
 			}
 			seen[c] = true
+			sb.IDs[c] = bw.IDs[i]
 			copy(sb.W[int(c)*K:(int(c)+1)*K], bw.W[i*K:(i+1)*K])
 			copy(sb.D[int(c)*K:(int(c)+1)*K], bw.D[i*K:(i+1)*K])
 			if bw.ParamRows != nil {

@@ -71,7 +71,7 @@ func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceStat
 	w, basis := model.SubspaceColumns(b.ParamRows, k)
 	m := b.Matrix().SubspaceMargins(w, basis, k)
 	search(MarginBlock{Labels: b.Labels, Weights: b.Weights, Margins: m})
-	grad(GradientBlock{DocBlock: b.DocBlock, Margins: m})
+	grad(GradientBlock{DocBlock: b.DocBlock, IDs: b.IDs, Margins: m})
 }
 
 // figuresAcc sums model.AddSubspaceRow over the rows exactly. K is the

@@ -81,15 +81,30 @@ type BlockFeatures struct {
 	Cols  []int32
 }
 
+// RowID is where a feature's parameter row lives: its partition and its
+// position in the partition's RowPack (names ascending; under multiclass
+// the position of class 0's row, class k's being Pos+k). Every column a
+// block is sent a weight for comes with its row's RowID, so what the block
+// sends back is routed and added up by position: no name travels or is
+// hashed in a pass after DistributeParameters.
+type RowID struct {
+	Part, Pos int32
+}
+
+// NoRow is the RowID of a column whose feature has no row (prediction,
+// where an unseen feature weighs 0).
+var NoRow = RowID{Part: -1, Pos: -1}
+
 // BlockWeights are the current weights and steps of some of a block's
 // columns, sent by one partition: what DistributeParameters emits, keyed
 // by block. Under multiclass W and D hold K values per column, column
-// Cols[i]'s class k at i*K+k. ParamRows holds the columns' whole rows (less any L-BFGS pairs)
-// for an optimizer whose blocks need more of them (subspace); nil
-// otherwise.
+// Cols[i]'s class k at i*K+k. IDs are the columns' rows. ParamRows holds
+// the columns' whole rows (less any L-BFGS pairs) for an optimizer whose
+// blocks need more of them (subspace); nil otherwise.
 type BlockWeights struct {
 	Block     int64 // the block they are for, which is also their key
 	Cols      []int32
+	IDs       []RowID
 	W, D      []float64
 	ParamRows []model.Row
 }
@@ -103,10 +118,14 @@ type FreqPack struct {
 	SumSq    []float64
 }
 
-// RowPack is one partition's parameter rows, names ascending.
+// RowPack is one partition's parameter rows, names ascending. In
+// DistributeParameters it is also a hot feature's copy, sent to the
+// partition of one of its shards: then it holds that feature's rows alone
+// and From says where they live.
 type RowPack struct {
 	Names []string
 	Rows  []model.Row
+	From  *RowID // nil but on a hot feature's copy; never in a snapshot
 }
 
 // SufficientBlock is a block of samples that carries, for every feature it
@@ -116,6 +135,7 @@ type RowPack struct {
 // DistributeParameters sent them (subspace).
 type SufficientBlock struct {
 	DocBlock
+	IDs       []RowID // each column's row
 	W, D      []float64
 	ParamRows []model.Row
 }
@@ -135,17 +155,19 @@ type MarginBlock struct {
 // follow without the rows.
 type GradientBlock struct {
 	DocBlock
+	IDs     []RowID
 	Margins model.SubspaceMargins
 }
 
-// GradPack is one block's contribution to the gradients of the features of
-// one partition it uses (names ascending), for L-BFGS and subspace to
+// GradPack is one block's contribution to the gradients of the rows of
+// one partition it uses (Pos, their positions in the partition's
+// RowPack), for L-BFGS and subspace to
 // their curvature (the Hessian's diagonal), and for averaging their
 // weights after the block's local SGD epoch; or, in subspace's first
 // stage, only the block's shares of the local-Newton direction
 // (model.Block.NewtonShares).
 type GradPack struct {
-	Names  []string
+	Pos    []int32
 	G      []float64 // nil in subspace's first stage
 	Curv   []float64 // nil unless lbfgs or subspace
 	LocalW []float64 // nil unless averaging

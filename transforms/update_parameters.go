@@ -123,7 +123,7 @@ func (p partialSums) at(i int) float64 {
 
 // sumPartials joins a partition's parameter rows with the blocks' packs
 // for them (a CoGroupByKey on partition): exactly one row pack, and
-// partials only for features it holds.
+// partials only for positions it has.
 func sumPartials(part int32, rows func(*RowPack) bool, grads func(*GradPack) bool) (featureSums, error) {
 	var pack RowPack
 	n := 0
@@ -131,40 +131,35 @@ func sumPartials(part int32, rows func(*RowPack) bool, grads func(*GradPack) boo
 		n++
 	}
 	if n != 1 {
-		var g, first GradPack
+		var g GradPack
+		partials := 0
 		for grads(&g) {
-			if len(first.Names) == 0 {
-				first = g
-			}
+			partials += len(g.Pos)
 		}
-		if n == 0 && len(first.Names) > 0 {
-			return featureSums{}, fmt.Errorf("dpmr: feature %q has a gradient but no parameter row (partition %d has none)", first.Names[0], part)
+		if n == 0 && partials > 0 {
+			return featureSums{}, fmt.Errorf("dpmr: partition %d has gradients for %d rows but no parameter rows", part, partials)
 		}
 		if n > 1 && len(pack.Names) > 0 {
 			return featureSums{}, fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1 (one holds feature %q)", part, n, pack.Names[0])
 		}
 		return featureSums{}, fmt.Errorf("dpmr: partition %d has %d parameter row packs, want 1", part, n)
 	}
-	index := make(map[string]int32, len(pack.Names))
-	for i, name := range pack.Names {
-		index[name] = int32(i)
-	}
-	sums := featureSums{pack: pack, blocks: make([]int64, len(pack.Names))}
+	rowsN := len(pack.Names)
+	sums := featureSums{pack: pack, blocks: make([]int64, rowsN)}
 	add := func(dst *partialSums, vals []float64, i int32, k int) {
 		if vals == nil {
 			return
 		}
 		if *dst == nil {
-			*dst = make(partialSums, len(pack.Names))
+			*dst = make(partialSums, rowsN)
 		}
 		(*dst)[i].add(vals[k])
 	}
 	var gp GradPack
 	for grads(&gp) {
-		for k, name := range gp.Names {
-			i, ok := index[name]
-			if !ok {
-				return featureSums{}, fmt.Errorf("dpmr: feature %q has a gradient but no parameter row", name)
+		for k, i := range gp.Pos {
+			if i < 0 || int(i) >= rowsN {
+				return featureSums{}, fmt.Errorf("dpmr: a block sent a gradient for row %d of partition %d, which has %d rows (index out of step)", i, part, rowsN)
 			}
 			add(&sums.g, gp.G, i, k)
 			add(&sums.curv, gp.Curv, i, k)
@@ -174,7 +169,7 @@ func sumPartials(part int32, rows func(*RowPack) bool, grads func(*GradPack) boo
 			add(&sums.newton, gp.Newton, i, k)
 			sums.blocks[i]++
 		}
-		sums.partials += int64(len(gp.Names))
+		sums.partials += int64(len(gp.Pos))
 	}
 	return sums, nil
 }

@@ -127,7 +127,7 @@ func TestUpdateParametersGD(t *testing.T) {
 	requirePartitions(t, updateParts, updatePartitions)
 	// Gradient partials of a (0.5 - 0.25 = 0.25, from two blocks), b
 	// (-0.75) and the intercept (0.75 + 0.25 = 1, two blocks).
-	grads := []gradRec{
+	grads := []namedGrad{
 		{Part: 2, Names: []string{"a", "b"}, G: []float64{0.5, -0.75}},
 		{Part: 2, Names: []string{"a"}, G: []float64{-0.25}},
 		{Part: 0, Names: []string{model.BiasName}, G: []float64{0.75}},
@@ -158,7 +158,7 @@ func TestUpdateParametersGD(t *testing.T) {
 		"WW": 5.5625, "WD": -2.5, "DD": 1.265625, "Rows": 4, "Seconds": 0,
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, updateRows)), keyed(s, fromGradRec, grads), beam.Create(s, choice), params)
+		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, updateRows)), keyed(s, fromGradRec, gradsAt(packIDs(rowPacks(updateParts, updateRows)), grads...)), beam.Create(s, choice), params)
 		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, up.Rows), wantRows)
 		passert.Count(s, up.Figures, "figures", 1)
 		checkValues(s, beam.ParDo(s, figureValues, up.Figures), wantFigs, valueTol)
@@ -170,7 +170,7 @@ func TestUpdateParametersAveraging(t *testing.T) {
 	// a: two blocks, gradients 0.5 - 0.25, local weights 0 and 2.5 (a
 	// block whose epoch ends at 0 still counts); the intercept: three
 	// blocks, gradients 0.25 + 0.25 + 0.5, local weights 1 + 1.5 + 2.
-	grads := []gradRec{
+	grads := []namedGrad{
 		{Part: 2, Names: []string{"a"}, G: []float64{0.5}, LocalW: []float64{0}},
 		{Part: 2, Names: []string{"a"}, G: []float64{-0.25}, LocalW: []float64{2.5}},
 		{Part: 0, Names: []string{model.BiasName}, G: []float64{0.25}, LocalW: []float64{1}},
@@ -196,7 +196,7 @@ func TestUpdateParametersAveraging(t *testing.T) {
 		"WW": 1.5625, "WD": 0.375, "DD": 0.25, "Rows": 3, "Seconds": 0,
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, grads), beam.Create(s, choice), params)
+		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, gradsAt(packIDs(rowPacks(updateParts, rows)), grads...)), beam.Create(s, choice), params)
 		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, up.Rows), wantRows)
 		checkValues(s, beam.ParDo(s, figureValues, up.Figures), wantFigs, valueTol)
 	})
@@ -213,7 +213,7 @@ func TestUpdateParametersLBFGSReset(t *testing.T) {
 		"b":            {W: -1, G: 0.1, D: 0.5, H: 7, S: []float64{-0.5}, Y: []float64{1}},
 		model.BiasName: {W: 0.5, G: 0.1, D: 1, H: 7, S: []float64{0.5}, Y: []float64{0.125}},
 	}
-	grads := []gradRec{
+	grads := []namedGrad{
 		{Part: 2, Names: []string{"a", "b"}, G: []float64{0.25, -0.5}, Curv: []float64{0.75, 1}},
 		{Part: 2, Names: []string{"a"}, G: []float64{0}, Curv: []float64{0.25}},
 		{Part: 0, Names: []string{model.BiasName}, G: []float64{1}, Curv: []float64{4}},
@@ -236,7 +236,7 @@ func TestUpdateParametersLBFGSReset(t *testing.T) {
 		"WW": 2, "WD": -1.375, "DD": 0.953125, "Rows": 3, "Seconds": 0,
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, grads), beam.Create(s, choice), params)
+		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, gradsAt(packIDs(rowPacks(updateParts, rows)), grads...)), beam.Create(s, choice), params)
 		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, up.Rows), wantRows)
 		checkValues(s, beam.ParDo(s, figureValues, up.Figures), wantFigs, valueTol)
 	})
@@ -262,7 +262,7 @@ func TestUpdateParametersLBFGSReset(t *testing.T) {
 func TestUpdateParametersInterceptRowWithoutBias(t *testing.T) {
 	requirePartitions(t, updateParts, updatePartitions)
 	rows := map[string]model.Row{model.BiasName: {W: 2, H: 1}, "a": {W: 1, H: 1}}
-	grads := []gradRec{{Part: 2, Names: []string{"a"}, G: []float64{0.5}}}
+	grads := []namedGrad{{Part: 2, Names: []string{"a"}, G: []float64{0.5}}}
 	choice := model.Choice{Alpha: 1, Loss: 2.5, J: 5, Moved: true}
 	params := UpdateParams{Train: model.TrainParams{Lambda: 1, Bias: false, Optimizer: model.GD}, Eta: 0.5, Pass: 1}
 	wantRows := []rowPackRec{
@@ -275,7 +275,7 @@ func TestUpdateParametersInterceptRowWithoutBias(t *testing.T) {
 		"WW": 5, "WD": -2.75, "DD": 1.5625, "Rows": 2, "Seconds": 0,
 	}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, grads), beam.Create(s, choice), params)
+		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, gradsAt(packIDs(rowPacks(updateParts, rows)), grads...)), beam.Create(s, choice), params)
 		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, up.Rows), wantRows)
 		checkValues(s, beam.ParDo(s, figureValues, up.Figures), wantFigs, valueTol)
 	})
@@ -291,14 +291,14 @@ func TestUpdateParametersInterceptRowWithoutBias(t *testing.T) {
 func TestUpdateParametersExactSum(t *testing.T) {
 	requirePartitions(t, updateParts, updatePartitions)
 	rows := map[string]model.Row{"x": {}}
-	var grads []gradRec
+	var grads []namedGrad
 	for _, g := range []float64{1e16, 1, 1, 1, 1} {
-		grads = append(grads, gradRec{Part: 1, Names: []string{"x"}, G: []float64{g}, Curv: []float64{g}})
+		grads = append(grads, namedGrad{Part: 1, Names: []string{"x"}, G: []float64{g}, Curv: []float64{g}})
 	}
 	want := []rowPackRec{{Part: 1, Names: []string{"x"}, Rows: []model.Row{{G: 1e16 + 4, D: -1, H: 1e16 + 4}}}}
 	params := UpdateParams{Train: model.TrainParams{Lambda: 0, Optimizer: model.LBFGS, Memory: 2}}
 	onRunners(t, bothRunners, func(s beam.Scope) {
-		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, grads),
+		up := UpdateParameters(s, keyed(s, fromRowPackRec, rowPacks(updateParts, rows)), keyed(s, fromGradRec, gradsAt(packIDs(rowPacks(updateParts, rows)), grads...)),
 			beam.Create(s, model.Choice{}), params)
 		passert.EqualsList(s, beam.ParDo(s, toRowPackRec, up.Rows), want)
 	})
@@ -314,7 +314,7 @@ var lbfgsRows = map[string]model.Row{
 
 // lbfgsGrads are the blocks' partials: a from two blocks, b and the
 // intercept from one.
-var lbfgsGrads = []gradRec{
+var lbfgsGrads = []namedGrad{
 	{Part: 2, Names: []string{"a", "b"}, G: []float64{-0.5, 0.6}, Curv: []float64{0.7, 0.2}},
 	{Part: 2, Names: []string{"a"}, G: []float64{0.1}, Curv: []float64{0.55}},
 	{Part: 0, Names: []string{model.BiasName}, G: []float64{-0.3}, Curv: []float64{3.5}},
@@ -387,7 +387,7 @@ func TestUpdateParametersLBFGS(t *testing.T) {
 
 	onRunners(t, bothRunners, func(s beam.Scope) {
 		rows := keyed(s, fromRowPackRec, rowPacks(updateParts, lbfgsRows))
-		up := UpdateParameters(s, rows, keyed(s, fromGradRec, lbfgsGrads), beam.Create(s, choice),
+		up := UpdateParameters(s, rows, keyed(s, fromGradRec, gradsAt(packIDs(rowPacks(updateParts, lbfgsRows)), lbfgsGrads...)), beam.Create(s, choice),
 			UpdateParams{Train: train, Pass: 3})
 		checkValues(s, beam.ParDo(s, rowValues, up.Rows), rowsWant(next, updateParts), valueTol)
 		checkValues(s, beam.ParDo(s, figureValues, up.Figures), figuresNamed(figs), valueTol)
@@ -408,7 +408,7 @@ func TestUpdateParametersErrors(t *testing.T) {
 	cases := []struct {
 		name   string
 		rows   []rowPackRec
-		grads  []gradRec
+		grads  []namedGrad
 		params UpdateParams
 		want   string
 	}{
@@ -416,17 +416,17 @@ func TestUpdateParametersErrors(t *testing.T) {
 			// b has no row, in a partition that holds a's.
 			name:   "gradient-without-row",
 			rows:   rowPacks(updateParts, map[string]model.Row{"a": {W: 1, H: 1}}),
-			grads:  []gradRec{{Part: 2, Names: []string{"a", "b"}, G: []float64{0.25, 1}}},
+			grads:  []namedGrad{{Part: 2, Names: []string{"a", "b"}, G: []float64{0.25, 1}}},
 			params: gd,
-			want:   `feature "b" has a gradient but no parameter row`,
+			want:   `a block sent a gradient for row -1 of partition 2, which has 1 rows (index out of step)`,
 		},
 		{
 			// x has no row, in a partition that has none at all.
 			name:   "gradient-without-rows",
 			rows:   rowPacks(updateParts, map[string]model.Row{"a": {W: 1, H: 1}}),
-			grads:  []gradRec{{Part: 2, Names: []string{"a"}, G: []float64{0.25}}, {Part: 1, Names: []string{"x"}, G: []float64{1}}},
+			grads:  []namedGrad{{Part: 2, Names: []string{"a"}, G: []float64{0.25}}, {Part: 1, Names: []string{"x"}, G: []float64{1}}},
 			params: gd,
-			want:   `feature "x" has a gradient but no parameter row (partition 1 has none)`,
+			want:   `partition 1 has gradients for 1 rows but no parameter rows`,
 		},
 		{
 			name: "two-row-packs",
@@ -434,7 +434,7 @@ func TestUpdateParametersErrors(t *testing.T) {
 				{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 1, H: 1}}},
 				{Part: 2, Names: []string{"b"}, Rows: []model.Row{{W: 1, H: 1}}},
 			},
-			grads:  []gradRec{{Part: 2, Names: []string{"a"}, G: []float64{0.25}}},
+			grads:  []namedGrad{{Part: 2, Names: []string{"a"}, G: []float64{0.25}}},
 			params: gd,
 			want:   "partition 2 has 2 parameter row packs, want 1",
 		},
@@ -445,7 +445,7 @@ func TestUpdateParametersErrors(t *testing.T) {
 				"a": {W: 1, H: 1, S: []float64{0.5}, Y: []float64{0.5}},
 				"b": {W: 1, H: 1},
 			}),
-			grads:  []gradRec{{Part: 2, Names: []string{"a", "b"}, G: []float64{0.25, 0.5}}},
+			grads:  []namedGrad{{Part: 2, Names: []string{"a", "b"}, G: []float64{0.25, 0.5}}},
 			params: UpdateParams{Train: model.TrainParams{Lambda: 1, Optimizer: model.LBFGS, Memory: 3}},
 			want:   "parameter rows disagree on L-BFGS history length",
 		},
@@ -453,7 +453,7 @@ func TestUpdateParametersErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			failsOnRunners(t, bothRunners, tc.want, func(s beam.Scope) {
-				UpdateParameters(s, keyed(s, fromRowPackRec, tc.rows), keyed(s, fromGradRec, tc.grads), beam.Create(s, moved), tc.params)
+				UpdateParameters(s, keyed(s, fromRowPackRec, tc.rows), keyed(s, fromGradRec, gradsAt(packIDs(tc.rows), tc.grads...)), beam.Create(s, moved), tc.params)
 			})
 		})
 	}
@@ -508,7 +508,7 @@ func TestPassMatchesTrainer(t *testing.T) {
 					choice := LineSearch(s, blocks, plans[pass], p.Lambda, p.Bias, 0)
 					grads := ComputeGradients(s, blocks, choice, GradientParams{
 						Averaging: opt == model.Averaging, Curvature: opt == model.LBFGS,
-						Eta: eta, Shrink: p.Lambda / float64(d.Samples), Partitions: parts,
+						Eta: eta, Shrink: p.Lambda / float64(d.Samples),
 					})
 					up := UpdateParameters(s, rows, grads, choice, UpdateParams{Train: p, Eta: eta, Pass: pass})
 					checkValues(s, beam.ParDo(s, figureValues, up.Figures), wantFigs[pass], 1e-10)
