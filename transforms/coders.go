@@ -518,12 +518,16 @@ func perColumn(n, cols int) bool {
 	return n >= cols && n%cols == 0 && n/cols <= model.MaxClasses
 }
 
-// ids encodes a list of row ids, each as two varints.
+// ids encodes a list of row ids as the differences of each from the one
+// before: a partition's ids share their Part and have ascending
+// positions, so most take two bytes.
 func (e *encoder) ids(v []RowID) {
 	e.uint(uint64(len(v)))
+	var last RowID
 	for _, id := range v {
-		e.int(int64(id.Part))
-		e.int(int64(id.Pos))
+		e.int(int64(id.Part) - int64(last.Part))
+		e.int(int64(id.Pos) - int64(last.Pos))
+		last = id
 	}
 }
 
@@ -533,8 +537,43 @@ func (d *decoder) ids() []RowID {
 		return nil
 	}
 	v := make([]RowID, n)
+	var part, pos int64
 	for i := range v {
-		v[i] = RowID{Part: d.i32(), Pos: d.i32()}
+		part += d.int()
+		pos += d.int()
+		if part < math.MinInt32 || part > math.MaxInt32 || pos < math.MinInt32 || pos > math.MaxInt32 {
+			d.fail()
+			return nil
+		}
+		v[i] = RowID{Part: int32(part), Pos: int32(pos)}
+	}
+	return v
+}
+
+// positions encodes a list of row positions as differences, as ids does.
+func (e *encoder) positions(v []int32) {
+	e.uint(uint64(len(v)))
+	var last int32
+	for _, p := range v {
+		e.int(int64(p) - int64(last))
+		last = p
+	}
+}
+
+func (d *decoder) positions() []int32 {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	v := make([]int32, n)
+	var pos int64
+	for i := range v {
+		pos += d.int()
+		if pos < math.MinInt32 || pos > math.MaxInt32 {
+			d.fail()
+			return nil
+		}
+		v[i] = int32(pos)
 	}
 	return v
 }
@@ -791,7 +830,7 @@ func decodeGradientBlock(b []byte) (GradientBlock, error) {
 
 func encodeGradPack(g GradPack) []byte {
 	e := encoder{b: make([]byte, 0, 4+36*len(g.Pos))}
-	e.i32s(g.Pos)
+	e.positions(g.Pos)
 	e.f64s(g.G)
 	e.f64s(g.Curv)
 	e.f64s(g.LocalW)
@@ -801,7 +840,7 @@ func encodeGradPack(g GradPack) []byte {
 
 func decodeGradPack(b []byte) (GradPack, error) {
 	d := decoder{b: b}
-	g := GradPack{Pos: d.i32s(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s(), Newton: d.f64s()}
+	g := GradPack{Pos: d.positions(), G: d.f64s(), Curv: d.f64s(), LocalW: d.f64s(), Newton: d.f64s()}
 	if err := d.done(); err != nil {
 		return g, err
 	}
