@@ -53,7 +53,8 @@ func TestMulticlassTrainingMatchesReference(t *testing.T) {
 		shard  int64
 	}{
 		{"wine/direct", "wine", "direct", model.TrainParams{Lambda: 1, Bias: true, BlockSize: 40, Iterations: 12}, 0},
-		{"sotu-era/prism", "sotu-era-small", "prism", model.TrainParams{Lambda: 1, Bias: true, BlockSize: 300, Iterations: 5}, 0},
+		// 300 postings make the intercept (1500) and the commonest words hot.
+		{"sotu-era/prism/sharded", "sotu-era-small", "prism", model.TrainParams{Lambda: 1, Bias: true, BlockSize: 300, Iterations: 5}, 300},
 		{"sotu-era/direct/l1/sharded", "sotu-era-small", "direct", model.TrainParams{Lambda: 0.5, L1: 2, Bias: true, BlockSize: 100, Iterations: 5}, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
