@@ -518,39 +518,35 @@ func perColumn(n, cols int) bool {
 	return n >= cols && n%cols == 0 && n/cols <= model.MaxClasses
 }
 
-// ids encodes a list of row ids as the differences of each from the one
-// before: a partition's ids share their Part and have ascending
-// positions, so most take two bytes.
+// ids encodes a list of row ids as their partitions, then their
+// positions, each as differences (positions): a partition's ids share
+// their Part and have ascending positions, so most take two bytes.
 func (e *encoder) ids(v []RowID) {
-	e.uint(uint64(len(v)))
-	var last RowID
-	for _, id := range v {
-		e.int(int64(id.Part) - int64(last.Part))
-		e.int(int64(id.Pos) - int64(last.Pos))
-		last = id
+	parts, pos := make([]int32, len(v)), make([]int32, len(v))
+	for i, id := range v {
+		parts[i], pos[i] = id.Part, id.Pos
 	}
+	e.positions(parts)
+	e.positions(pos)
 }
 
 func (d *decoder) ids() []RowID {
-	n := d.count(2)
-	if n == 0 {
+	parts, pos := d.positions(), d.positions()
+	if len(parts) != len(pos) {
+		d.fail()
+	}
+	if len(parts) == 0 || d.err != nil {
 		return nil
 	}
-	v := make([]RowID, n)
-	var part, pos int64
+	v := make([]RowID, len(parts))
 	for i := range v {
-		part += d.int()
-		pos += d.int()
-		if part < math.MinInt32 || part > math.MaxInt32 || pos < math.MinInt32 || pos > math.MaxInt32 {
-			d.fail()
-			return nil
-		}
-		v[i] = RowID{Part: int32(part), Pos: int32(pos)}
+		v[i] = RowID{Part: parts[i], Pos: pos[i]}
 	}
 	return v
 }
 
-// positions encodes a list of row positions as differences, as ids does.
+// positions encodes a list of int32s as the differences of each from the
+// one before, which for positions in one partition are small.
 func (e *encoder) positions(v []int32) {
 	e.uint(uint64(len(v)))
 	var last int32
