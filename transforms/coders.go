@@ -519,41 +519,32 @@ func perColumn(n, cols int) bool {
 }
 
 // ids encodes a list of row ids as their partitions, then their
-// positions, each as differences (positions): a partition's ids share
-// their Part and have ascending positions, so most take two bytes.
+// positions, each as differences (deltas): a partition's ids share their
+// Part and have ascending positions, so most take two bytes.
 func (e *encoder) ids(v []RowID) {
-	parts, pos := make([]int32, len(v)), make([]int32, len(v))
-	for i, id := range v {
-		parts[i], pos[i] = id.Part, id.Pos
-	}
-	e.positions(parts)
-	e.positions(pos)
+	e.deltas(len(v), func(i int) int32 { return v[i].Part })
+	e.deltas(len(v), func(i int) int32 { return v[i].Pos })
 }
 
 func (d *decoder) ids() []RowID {
-	parts, pos := d.positions(), d.positions()
-	if len(parts) != len(pos) {
-		d.fail()
-	}
-	if len(parts) == 0 || d.err != nil {
+	n := d.count(1)
+	if n == 0 {
+		d.deltas(d.count(1), nil) // the positions' empty list
 		return nil
 	}
-	v := make([]RowID, len(parts))
-	for i := range v {
-		v[i] = RowID{Part: parts[i], Pos: pos[i]}
+	v := make([]RowID, n)
+	d.deltas(n, func(i int, x int32) { v[i].Part = x })
+	if d.count(1) != n {
+		d.fail()
+		return nil
 	}
+	d.deltas(n, func(i int, x int32) { v[i].Pos = x })
 	return v
 }
 
-// positions encodes a list of int32s as the differences of each from the
-// one before, which for positions in one partition are small.
+// positions encodes a list of row positions as deltas.
 func (e *encoder) positions(v []int32) {
-	e.uint(uint64(len(v)))
-	var last int32
-	for _, p := range v {
-		e.int(int64(p) - int64(last))
-		last = p
-	}
+	e.deltas(len(v), func(i int) int32 { return v[i] })
 }
 
 func (d *decoder) positions() []int32 {
@@ -562,16 +553,39 @@ func (d *decoder) positions() []int32 {
 		return nil
 	}
 	v := make([]int32, n)
-	var pos int64
-	for i := range v {
-		pos += d.int()
-		if pos < math.MinInt32 || pos > math.MaxInt32 {
-			d.fail()
-			return nil
-		}
-		v[i] = int32(pos)
-	}
+	d.deltas(n, func(i int, x int32) { v[i] = x })
 	return v
+}
+
+// deltas encodes n int32s, at(0) to at(n-1), after their count, each as
+// its difference from the one before: small for positions in one
+// partition.
+func (e *encoder) deltas(n int, at func(int) int32) {
+	e.uint(uint64(n))
+	var last int32
+	for i := range n {
+		x := at(i)
+		e.int(int64(x) - int64(last))
+		last = x
+	}
+}
+
+// deltas decodes the n values of a list whose count the caller has read,
+// passing each to set (nil for a list that must be empty).
+func (d *decoder) deltas(n int, set func(i int, x int32)) {
+	if set == nil && n > 0 {
+		d.fail()
+		return
+	}
+	var x int64
+	for i := range n {
+		x += d.int()
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			d.fail()
+			return
+		}
+		set(i, int32(x))
+	}
 }
 
 // rows encodes an optional list of rows: nil and empty are both empty.
@@ -693,13 +707,7 @@ func decodeRowPackElement(b []byte) (RowPack, error) {
 	default:
 		d.fail()
 	}
-	if err := d.done(); err != nil {
-		return p, err
-	}
-	if len(p.Rows) != len(p.Names) {
-		return p, ErrMalformed
-	}
-	return p, nil
+	return p, d.done()
 }
 
 // DecodeRowPack is the inverse of AppendRowPack.
@@ -712,15 +720,10 @@ func DecodeRowPackWithoutU(b []byte) (RowPack, error) { return decodeRowPack(b, 
 func decodeRowPack(b []byte, noU bool) (RowPack, error) {
 	d := decoder{b: b}
 	p := d.rowPack(noU)
-	if err := d.done(); err != nil {
-		return p, err
-	}
-	if len(p.Rows) != len(p.Names) {
-		return p, ErrMalformed
-	}
-	return p, nil
+	return p, d.done()
 }
 
+// rowPack decodes a row pack as AppendRowPack wrote it: one row per name.
 func (d *decoder) rowPack(noU bool) RowPack {
 	p := RowPack{Names: d.strs()}
 	if n := d.count(34); n > 0 {
@@ -728,6 +731,9 @@ func (d *decoder) rowPack(noU bool) RowPack {
 		for i := range p.Rows {
 			p.Rows[i] = d.row(noU)
 		}
+	}
+	if len(p.Rows) != len(p.Names) {
+		d.fail()
 	}
 	return p
 }

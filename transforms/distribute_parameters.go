@@ -56,7 +56,7 @@ const (
 // more of each row than its weight and step.
 func Distribute(s beam.Scope, rows, features, hot beam.PCollection, p DistributeParams) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
-	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: p.Partitions, Fields: p.Fields}, rows, beam.SideInput{Input: hot})
+	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: p.Partitions, Fields: p.Fields, Classes: p.Classes}, rows, beam.SideInput{Input: hot})
 	return beam.ParDo(s, &distributeFn{MissingIsZero: p.MissingIsZero, Whole: p.Fields != WeightsAndSteps, KeyLoads: p.KeyLoads, Classes: p.Classes}, beam.CoGroupByKey(s, keyed, features))
 }
 
@@ -67,6 +67,7 @@ func Distribute(s beam.Scope, rows, features, hot beam.PCollection, p Distribute
 type fanOutRowsFn struct {
 	Partitions int32
 	Fields     RowFields
+	Classes    int // a feature's rows are K consecutive class rows (model.ClassRow)
 	hot        hotTable
 }
 
@@ -88,26 +89,17 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 	if len(table) == 0 || pack.From != nil {
 		return
 	}
-	// A copy holds all of a feature's rows (its K class rows, which are
-	// consecutive) and where they live.
-	for i := 0; i < len(pack.Names); {
+	// A copy holds all of a feature's K rows and where they live; a pack
+	// that breaks the layout is refused where it arrives (featureRows).
+	K := model.Width(f.Classes)
+	for i := 0; i < len(pack.Names); i += K {
 		name, _ := model.RowFeature(pack.Names[i])
-		j := i + 1
-		for j < len(pack.Names) && sameFeature(pack.Names[j], name) {
-			j++
-		}
+		j := min(i+K, len(pack.Names))
 		from := RowID{Part: p, Pos: int32(i)}
 		for k := int32(1); k <= table[name]; k++ {
 			emit(PartitionOf(FeatureKey{Name: name, Shard: k}, f.Partitions), RowPack{Names: pack.Names[i:j], Rows: rows[i:j], From: &from})
 		}
-		i = j
 	}
-}
-
-// sameFeature tells whether a parameter row belongs to feature name.
-func sameFeature(row, name string) bool {
-	f, _ := model.RowFeature(row)
-	return f == name
 }
 
 type distributeFn struct {
