@@ -373,7 +373,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		if m == nil {
 			continue
 		}
-		if m.Version < blocksWithWeights {
+		if m.Version < indexWithRowIDs {
 			return nil, fmt.Errorf("the index in %s was written by an older dpmr (snapshot format %d); use a new work dir", c.WorkDir, m.Version)
 		}
 		if err := checkBlockShards(m); err != nil {

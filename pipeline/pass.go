@@ -69,7 +69,7 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 		// transforms.Classify, with the test blocks read where their
 		// weights are grouped, as the training blocks are.
 		tfeatures, thot := ReadFeatures(s, p.Test)
-		weights := transforms.DistributeParameters(s, moved, tfeatures, thot, p.Partitions, true)
+		weights := transforms.DistributeParameters(s, moved, tfeatures, thot, p.Partitions)
 		preds := transforms.ScoreBlocks(s, RestoreFromIndex(s, p.Test.Dataset("blocks"), weights, false))
 		eval := transforms.EvaluateScores(s, preds)
 		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, testRecordFn, eval)))

@@ -53,14 +53,14 @@ func ReadKeySizes(ctx context.Context, index *Manifest) (*KeySizes, error) {
 	}
 	ks := &KeySizes{Partitions: map[int32]int64{}, Sharded: map[int32]int64{}, Shards: map[int32]int64{}}
 	err := eachRecord(ctx, index.Dataset("features"), func(rec []byte) error {
-		p, bf, err := decodeFeaturesRecord(rec)
+		p, br, err := decodeFeaturesRecord(rec)
 		if err != nil {
 			return err
 		}
-		ks.Sharded[p] += int64(len(bf.Names))
-		ks.Pairs += int64(len(bf.Names))
-		for _, name := range bf.Names {
-			ks.Partitions[transforms.PartitionOf(transforms.FeatureKey{Name: name}, meta.Partitions)]++
+		ks.Sharded[p] += int64(len(br.IDs))
+		ks.Pairs += int64(len(br.IDs))
+		for _, id := range br.IDs {
+			ks.Partitions[id.Part]++ // where the row lives: its partition unsharded
 		}
 		return nil
 	})

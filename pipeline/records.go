@@ -19,9 +19,9 @@ func init() {
 	register.Emitter2[int32, []byte]()
 	register.DoFn2x1[[]byte, func(int32, transforms.RowPack), error](&decodeRowsFn{})
 	register.Emitter2[int32, transforms.RowPack]()
-	register.DoFn3x0[int32, transforms.BlockFeatures, func(int32, []byte)](&encodeFeaturesFn{})
-	register.Function2x1[[]byte, func(int32, transforms.BlockFeatures), error](decodeFeatures)
-	register.Emitter2[int32, transforms.BlockFeatures]()
+	register.DoFn3x0[int32, transforms.BlockRows, func(int32, []byte)](&encodeFeaturesFn{})
+	register.Function2x1[[]byte, func(int32, transforms.BlockRows), error](decodeFeatures)
+	register.Emitter2[int32, transforms.BlockRows]()
 	register.DoFn3x0[int64, transforms.DocBlock, func(int32, []byte)](&encodeDocsFn{})
 	register.Function2x1[[]byte, func(int64, transforms.DocBlock), error](decodeDocs)
 	register.Emitter2[int64, transforms.DocBlock]()
@@ -131,13 +131,15 @@ func (f *decodeRowsFn) ProcessElement(b []byte, emit func(int32, transforms.RowP
 	return nil
 }
 
+// encodeFeaturesFn writes the index's block features as AssignRowIDs
+// resolved them: columns and row ids, no names.
 type encodeFeaturesFn struct{ Shards int }
 
-func (f *encodeFeaturesFn) ProcessElement(p int32, bf transforms.BlockFeatures, emit func(int32, []byte)) {
-	emit(p%int32(f.Shards), record(partitionKey(p), transforms.AppendBlockFeatures(nil, bf)))
+func (f *encodeFeaturesFn) ProcessElement(p int32, br transforms.BlockRows, emit func(int32, []byte)) {
+	emit(p%int32(f.Shards), record(partitionKey(p), transforms.AppendBlockRows(nil, br)))
 }
 
-func decodeFeatures(b []byte, emit func(int32, transforms.BlockFeatures)) error {
+func decodeFeatures(b []byte, emit func(int32, transforms.BlockRows)) error {
 	p, bf, err := decodeFeaturesRecord(b)
 	if err != nil {
 		return notDecodable("features", err)
@@ -148,17 +150,17 @@ func decodeFeatures(b []byte, emit func(int32, transforms.BlockFeatures)) error 
 
 // decodeFeaturesRecord splits a block features record into its partition
 // and value.
-func decodeFeaturesRecord(b []byte) (int32, transforms.BlockFeatures, error) {
+func decodeFeaturesRecord(b []byte) (int32, transforms.BlockRows, error) {
 	kb, vb, err := splitRecord(b)
 	if err != nil {
-		return 0, transforms.BlockFeatures{}, err
+		return 0, transforms.BlockRows{}, err
 	}
 	p, err := decodePartitionKey(kb)
 	if err != nil {
-		return 0, transforms.BlockFeatures{}, err
+		return 0, transforms.BlockRows{}, err
 	}
-	bf, err := transforms.DecodeBlockFeatures(vb)
-	return p, bf, err
+	br, err := transforms.DecodeBlockRows(vb)
+	return p, br, err
 }
 
 type encodeDocsFn struct{ Shards int }
@@ -226,16 +228,8 @@ func WriteRows(s beam.Scope, dir string, shards int, rows beam.PCollection) beam
 	return WriteDataset(s, dir, "rows", shards, beam.ParDo(s, &encodeRowsFn{Shards: shards}, rows))
 }
 
-// ReadIndex reads the index written by Setup: the inverted blocks, the
-// block features and the hot table.
-func ReadIndex(s beam.Scope, m *Manifest) (idx transforms.Index, hot beam.PCollection) {
-	idx.Docs = beam.ParDo(s, decodeDocs, ReadDataset(s, "blocks", m.Dataset("blocks")))
-	idx.Features, hot = ReadFeatures(s, m)
-	return idx, hot
-}
-
-// ReadFeatures reads the index's block features and hot table: what a
-// training pass reads of it through the runner (RestoreFromIndex reads
+// ReadFeatures reads the index's block features, as BlockRows, and its hot
+// table: what a training pass reads of it through the runner (RestoreFromIndex reads
 // the blocks themselves).
 func ReadFeatures(s beam.Scope, m *Manifest) (features, hot beam.PCollection) {
 	features = beam.ParDo(s, decodeFeatures, ReadDataset(s, "features", m.Dataset("features")))

@@ -94,34 +94,39 @@ type SetupParams struct {
 
 // Setup builds the pipeline run once per training: read and parse the
 // input, invert it (InvertDocuments), shard hot features, create the
-// parameter rows (InitParameters), and write the index, the labels and the
-// starting rows as snapshots. Rejected lines are written too and counted
-// in the index manifest, which the driver checks before training. A test
-// set, if given, gets an index of its own for evaluation after each pass.
+// parameter rows (InitParameters), resolve the block features to the rows
+// (AssignRowIDs), and write the index, the labels and the starting rows as
+// snapshots. Rejected lines are written too and counted in the index
+// manifest, which the driver checks before training. A test set, if
+// given, gets an index of its own, resolved to the same rows, for
+// evaluation after each pass.
 func Setup(s beam.Scope, p SetupParams) {
 	s = s.Scope("dpmr.Setup")
-	idx, classes := writeIndex(s, p.Files, p.Dir, p)
+	train := invertFiles(s, p.Files, p)
 	warm := transforms.ColdStart(s)
 	if len(p.Warm) > 0 {
 		warm = transforms.PackWeights(s, ReadWeights(s, p.Warm, 0), p.Partitions)
 	}
-	rows := transforms.ExpandClasses(s, transforms.InitParameters(s, idx.Freq, warm), classes)
+	rows := transforms.ExpandClasses(s, transforms.InitParameters(s, train.idx.Freq, warm), train.classes)
 	WriteManifest(s, p.StartDir, WriteRows(s, p.StartDir, p.Shards, rows), beam.PCollection{})
+	train.write(s, p.Dir, rows, false, p)
 	if len(p.TestFiles) > 0 {
-		writeIndex(s.Scope("test"), p.TestFiles, p.TestDir, p)
+		s := s.Scope("test")
+		invertFiles(s, p.TestFiles, p).write(s, p.TestDir, rows, true, p)
 	}
 }
 
-// writeIndex reads, parses and inverts files and writes them as an index
-// snapshot in dir: the inverted blocks, the block features (hot features
-// sharded), the hot table and the rejected lines, with IndexMeta in the
-// manifest. It also returns the class counts of multiclass data, a
-// singleton PCollection<[]float64> (empty for two classes).
-func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) (transforms.Index, beam.PCollection) {
-	blockShards := p.BlockShards
-	if blockShards == 0 {
-		blockShards = p.Shards
-	}
+// invertedFiles is an index before it is written: files read, parsed,
+// inverted and their hot features sharded, with the figures of its
+// manifest.
+type invertedFiles struct {
+	idx           transforms.Index
+	features, hot beam.PCollection // ShardHotFeatures'
+	rejects, meta beam.PCollection
+	classes       beam.PCollection // multiclass data's class counts, a singleton PCollection<[]float64>; empty for two classes
+}
+
+func invertFiles(s beam.Scope, files []InputFile, p SetupParams) invertedFiles {
 	blocks, rejects := ReadBlocks(s, files, p.BlockSize, model.LabelRequired, p.ClassWeight, p.SplitBytes, p.Multiclass)
 	idx := transforms.InvertDocuments(s, blocks, p.Bias, p.Partitions)
 	features, hot := transforms.ShardHotFeatures(s, idx, p.Sharding, p.Partitions)
@@ -139,15 +144,26 @@ func writeIndex(s beam.Scope, files []InputFile, dir string, p SetupParams) (tra
 		classes = noClasses(s)
 	}
 	meta := beam.ParDo(s, &indexMetaFn{Partitions: p.Partitions}, stats, beam.SideInput{Input: first}, beam.SideInput{Input: classes})
+	return invertedFiles{idx: idx, features: features, hot: hot, rejects: rejects, meta: meta, classes: classes}
+}
 
+// write writes the index snapshot in dir: the inverted blocks, the block
+// features resolved to rows (a feature rows lacks is an error, or, when
+// missingIsZero, NoRow), the hot table and the rejected lines, with
+// IndexMeta in the manifest.
+func (x invertedFiles) write(s beam.Scope, dir string, rows beam.PCollection, missingIsZero bool, p SetupParams) {
+	blockShards := p.BlockShards
+	if blockShards == 0 {
+		blockShards = p.Shards
+	}
+	routes := transforms.AssignRowIDs(s, rows, x.features, x.hot, p.Partitions, missingIsZero)
 	written := beam.Flatten(s,
-		WriteDataset(s, dir, "blocks", blockShards, beam.ParDo(s, &encodeDocsFn{Shards: blockShards}, idx.Docs)),
-		WriteDataset(s, dir, "features", p.Shards, beam.ParDo(s, &encodeFeaturesFn{Shards: p.Shards}, features)),
-		WriteDataset(s, dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, hot)),
-		WriteDataset(s, dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, rejects)),
+		WriteDataset(s, dir, "blocks", blockShards, beam.ParDo(s, &encodeDocsFn{Shards: blockShards}, x.idx.Docs)),
+		WriteDataset(s, dir, "features", p.Shards, beam.ParDo(s, &encodeFeaturesFn{Shards: p.Shards}, routes)),
+		WriteDataset(s, dir, "hot", 1, beam.ParDo(s, &encodeHotFn{Shards: 1}, x.hot)),
+		WriteDataset(s, dir, "rejects", 1, beam.ParDo(s, &encodeRejectFn{}, x.rejects)),
 	)
-	WriteManifest(s, dir, written, meta)
-	return idx, classes
+	WriteManifest(s, dir, written, x.meta)
 }
 
 // noClasses is the class counts of two-class data: none.

@@ -36,12 +36,14 @@ const ManifestName = "manifest.json"
 // manifestVersion is the snapshot format version: 2 names files relative
 // to the manifest's directory; 3 adds U (subspace's local-Newton
 // direction) to each parameter row; 4 adds the samples' weights to each
-// block of an index; 5 holds a pass's test set evaluation, not its scores.
-const manifestVersion = 5
+// block of an index; 5 holds a pass's test set evaluation, not its scores;
+// 6 keeps an index's block features as row ids (BlockRows), not names.
+const manifestVersion = 6
 
-// blocksWithWeights is the first format whose index blocks hold the
-// samples' weights; an older index cannot be read, only rebuilt.
-const blocksWithWeights = 4
+// indexWithRowIDs is the first format whose index a pass reads: its block
+// features are row ids (and, since 4, its blocks hold the samples'
+// weights). An older index cannot be read, only rebuilt.
+const indexWithRowIDs = 6
 
 // rowsWithU is the first format whose rows hold U.
 const rowsWithU = 3

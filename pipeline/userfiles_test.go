@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -223,6 +224,25 @@ func TestResumeRefusesChangedInput(t *testing.T) {
 	require.NoError(t, f.Close())
 	_, err = trainSmall(t, data, out, work, 3, true)
 	require.ErrorContains(t, err, "--resume: input "+data+" changed")
+}
+
+// TestResumeRefusesAnOlderIndex: an index of the format before row ids
+// (its block features are names) is refused with what to do, not read.
+func TestResumeRefusesAnOlderIndex(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSynth(t, dir, smallSynth)
+	out, work := filepath.Join(dir, "m"), filepath.Join(dir, "m.work")
+	_, err := trainSmall(t, data, out, work, 1, false)
+	require.NoError(t, err)
+	path := filepath.Join(work, "index", ManifestName)
+	manifest, err := os.ReadFile(path)
+	require.NoError(t, err)
+	current := fmt.Sprintf(`"version": %d,`, manifestVersion)
+	require.Contains(t, string(manifest), current)
+	older := strings.Replace(string(manifest), current, fmt.Sprintf(`"version": %d,`, indexWithRowIDs-1), 1)
+	require.NoError(t, os.WriteFile(path, []byte(older), 0o644))
+	_, err = trainSmall(t, data, out, work, 2, true)
+	require.ErrorContains(t, err, fmt.Sprintf("the index in %s was written by an older dpmr (snapshot format %d); use a new work dir", work, indexWithRowIDs-1))
 }
 
 // TestInputSpelledTwiceIsReadOnce: one file given as x.txt, ./x.txt and

@@ -25,7 +25,7 @@ type PredictionBlock struct {
 }
 
 // Classify is the paper's classifying pipeline (section 5): the samples to
-// score get their weights exactly as in training, through
+// score get their weights exactly as in training, through AssignRowIDs,
 // DistributeParameters and RestoreDocuments (no model in memory, no side
 // input), and each sufficient block is scored. Features the model has never
 // seen weigh 0. Expects the model's rows PCollection<KV<int32, RowPack>>
@@ -36,7 +36,8 @@ type PredictionBlock struct {
 // rows (model.ClassRow), else 0.
 func Classify(s beam.Scope, rows beam.PCollection, idx Index, hot beam.PCollection, partitions int32, classes int) beam.PCollection {
 	s = s.Scope("dpmr.Classify")
-	weights := Distribute(s, rows, idx.Features, hot, DistributeParams{Partitions: partitions, MissingIsZero: true, Classes: classes})
+	routes := AssignRowIDs(s, rows, idx.Features, hot, partitions, true)
+	weights := Distribute(s, rows, routes, hot, DistributeParams{Partitions: partitions, Classes: classes})
 	blocks := RestoreDocuments(s, idx.Docs, weights)
 	if classes >= 2 {
 		return beam.ParDo(s, &scoreClassesFn{Classes: classes}, blocks)

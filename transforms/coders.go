@@ -23,6 +23,7 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(ParsedBlock{}), encodeParsedBlock, decodeParsedBlock)
 	beam.RegisterCoder(reflect.TypeOf(DocBlock{}), encodeDocBlock, DecodeDocBlock)
 	beam.RegisterCoder(reflect.TypeOf(BlockFeatures{}), encodeBlockFeatures, DecodeBlockFeatures)
+	beam.RegisterCoder(reflect.TypeOf(BlockRows{}), encodeBlockRows, DecodeBlockRows)
 	beam.RegisterCoder(reflect.TypeOf(BlockWeights{}), encodeBlockWeights, decodeBlockWeights)
 	beam.RegisterCoder(reflect.TypeOf(FreqPack{}), encodeFreqPack, decodeFreqPack)
 	beam.RegisterCoder(reflect.TypeOf(RowPack{}), encodeRowPack, decodeRowPackElement)
@@ -486,6 +487,37 @@ func DecodeBlockFeatures(b []byte) (BlockFeatures, error) {
 	return f, nil
 }
 
+// AppendBlockRows appends r's encoding to dst.
+func AppendBlockRows(dst []byte, r BlockRows) []byte {
+	e := encoder{b: dst}
+	e.int(r.Block)
+	e.i32s(r.Cols)
+	e.ids(r.IDs)
+	return e.b
+}
+
+func encodeBlockRows(r BlockRows) []byte {
+	return AppendBlockRows(make([]byte, 0, 8+4*len(r.Cols)), r)
+}
+
+// DecodeBlockRows is the inverse of AppendBlockRows.
+func DecodeBlockRows(b []byte) (BlockRows, error) {
+	d := decoder{b: b}
+	r := BlockRows{Block: d.int(), Cols: d.i32s(), IDs: d.ids()}
+	if err := d.done(); err != nil {
+		return r, err
+	}
+	if len(r.IDs) != len(r.Cols) {
+		return r, ErrMalformed
+	}
+	for i, c := range r.Cols {
+		if id := r.IDs[i]; c < 0 || id != NoRow && (id.Part < 0 || id.Pos < 0) {
+			return r, ErrMalformed
+		}
+	}
+	return r, nil
+}
+
 func encodeBlockWeights(w BlockWeights) []byte {
 	e := encoder{b: make([]byte, 0, 12+20*len(w.Cols))}
 	e.int(w.Block)
@@ -699,7 +731,7 @@ func encodeRowPack(p RowPack) []byte {
 // decodeRowPackElement is the inverse of encodeRowPack.
 func decodeRowPackElement(b []byte) (RowPack, error) {
 	d := decoder{b: b}
-	p := d.rowPack(false)
+	p := d.rowPack(false, true)
 	switch d.uint() {
 	case 0:
 	case 1:
@@ -719,12 +751,14 @@ func DecodeRowPackWithoutU(b []byte) (RowPack, error) { return decodeRowPack(b, 
 
 func decodeRowPack(b []byte, noU bool) (RowPack, error) {
 	d := decoder{b: b}
-	p := d.rowPack(noU)
+	p := d.rowPack(noU, false)
 	return p, d.done()
 }
 
-// rowPack decodes a row pack as AppendRowPack wrote it: one row per name.
-func (d *decoder) rowPack(noU bool) RowPack {
+// rowPack decodes a row pack as AppendRowPack wrote it: one row per name,
+// or, as a shuffle's element, either list alone: DistributeParameters
+// sends rows without their names, AssignRowIDs names without rows.
+func (d *decoder) rowPack(noU, element bool) RowPack {
 	p := RowPack{Names: d.strs()}
 	if n := d.count(34); n > 0 {
 		p.Rows = make([]model.Row, n)
@@ -732,7 +766,7 @@ func (d *decoder) rowPack(noU bool) RowPack {
 			p.Rows[i] = d.row(noU)
 		}
 	}
-	if len(p.Rows) != len(p.Names) {
+	if len(p.Rows) != len(p.Names) && !(element && (len(p.Rows) == 0 || len(p.Names) == 0)) {
 		d.fail()
 	}
 	return p

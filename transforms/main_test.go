@@ -20,6 +20,8 @@ func TestMain(m *testing.M) { runnertest.Main(m, "direct") }
 func init() {
 	register.Function2x1[int32, BlockFeatures, featRec](toFeatRec)
 	register.Function1x2[featRec, int32, BlockFeatures](fromFeatRec)
+	register.Function2x1[int32, BlockRows, routeRec](toRouteRec)
+	register.Function1x2[routeRec, int32, BlockRows](fromRouteRec)
 	register.Function2x1[int32, FreqPack, freqRec](toFreqRec)
 	register.Function1x2[freqRec, int32, FreqPack](fromFreqRec)
 	register.Function2x1[int32, RowPack, rowPackRec](toRowPackRec)
@@ -139,6 +141,29 @@ func toFeatRec(p int32, f BlockFeatures) featRec {
 
 func fromFeatRec(r featRec) (int32, BlockFeatures) {
 	return r.Part, BlockFeatures{Block: r.Block, Names: r.Names, Cols: r.Cols}
+}
+
+// routeRec is a KV<int32, BlockRows>.
+type routeRec struct {
+	Part  int32
+	Block int64
+	Cols  []int32
+	IDs   []RowID
+}
+
+func toRouteRec(p int32, r BlockRows) routeRec {
+	return routeRec{Part: p, Block: r.Block, Cols: nilIfEmpty(r.Cols), IDs: nilIfEmpty(r.IDs)}
+}
+
+func fromRouteRec(r routeRec) (int32, BlockRows) {
+	return r.Part, BlockRows{Block: r.Block, Cols: r.Cols, IDs: r.IDs}
+}
+
+// distributeByName is setup's AssignRowIDs and a pass's
+// DistributeParameters in one, for tests whose block features are
+// written by name.
+func distributeByName(s beam.Scope, rows, features, hot beam.PCollection, parts int32, missingIsZero bool) beam.PCollection {
+	return DistributeParameters(s, rows, AssignRowIDs(s, rows, features, hot, parts, missingIsZero), hot, parts)
 }
 
 // freqRec is a KV<int32, FreqPack>.

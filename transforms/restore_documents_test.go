@@ -181,7 +181,7 @@ func restoredAt(s beam.Scope, warm []weightRec, threshold int64, parts int32) (b
 	idx := InvertDocuments(s, beam.CreateList(s, parsedBlocks), true, parts)
 	rows := InitParameters(s, idx.Freq, PackWeights(s, keyed(s, fromWeightRec, warm), parts))
 	features, hot := ShardHotFeatures(s, idx, ShardingParams{Threshold: threshold}, parts)
-	return RestoreDocuments(s, idx.Docs, DistributeParameters(s, rows, features, hot, parts, false)), hot
+	return RestoreDocuments(s, idx.Docs, distributeByName(s, rows, features, hot, parts, false)), hot
 }
 
 // TestRestoreDocumentsAfterSharding restores parsedBlocks through the

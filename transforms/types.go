@@ -74,19 +74,29 @@ func (b *DocBlock) Matrix() *model.Block {
 
 // BlockFeatures is the inverted index at block granularity: the features
 // of one partition that one block uses (names ascending) and the column
-// each has in the block. It is keyed by partition.
+// each has in the block. It is keyed by partition. It lives only in
+// setup and prediction: AssignRowIDs turns it into BlockRows.
 type BlockFeatures struct {
 	Block int64
 	Names []string
 	Cols  []int32
 }
 
+// BlockRows is BlockFeatures with each name resolved to its row's RowID
+// (NoRow for a feature without one): what the index keeps and every pass
+// distributes by, keyed by the partition that serves the columns.
+type BlockRows struct {
+	Block int64
+	Cols  []int32
+	IDs   []RowID
+}
+
 // RowID is where a feature's parameter row lives: its partition and its
 // position in the partition's RowPack (names ascending; under multiclass
 // the position of class 0's row, class k's being Pos+k). Every column a
 // block is sent a weight for comes with its row's RowID, so what the block
-// sends back is routed and added up by position: no name travels or is
-// hashed in a pass after DistributeParameters.
+// sends back is routed and added up by position. The ids are assigned
+// once, at setup (AssignRowIDs), so no name travels or is hashed in a pass.
 type RowID struct {
 	Part, Pos int32
 }

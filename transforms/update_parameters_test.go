@@ -503,7 +503,7 @@ func TestPassMatchesTrainer(t *testing.T) {
 				passert.NonEmpty(s, beam.ParDo(s, toHotRec, hot))
 				rows := InitParameters(s, idx.Freq, ColdStart(s))
 				for pass := 0; pass < 3; pass++ {
-					weights := DistributeParameters(s, rows, features, hot, parts, false)
+					weights := distributeByName(s, rows, features, hot, parts, false)
 					blocks := RestoreDocuments(s, idx.Docs, weights)
 					choice := LineSearch(s, blocks, plans[pass], p.Lambda, p.Bias, 0)
 					grads := ComputeGradients(s, blocks, choice, GradientParams{
