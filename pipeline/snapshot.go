@@ -37,12 +37,13 @@ const ManifestName = "manifest.json"
 // to the manifest's directory; 3 adds U (subspace's local-Newton
 // direction) to each parameter row; 4 adds the samples' weights to each
 // block of an index; 5 holds a pass's test set evaluation, not its scores;
-// 6 keeps an index's block features as row ids (BlockRows), not names.
+// 6 keeps an index's block features as row ids (BlockRows) and its
+// blocks without feature names (only the intercept's column): no names.
 const manifestVersion = 6
 
 // indexWithRowIDs is the first format whose index a pass reads: its block
-// features are row ids (and, since 4, its blocks hold the samples'
-// weights). An older index cannot be read, only rebuilt.
+// features are row ids, its blocks have no names (and, since 4, hold the
+// samples' weights). An older index cannot be read, only rebuilt.
 const indexWithRowIDs = 6
 
 // rowsWithU is the first format whose rows hold U.

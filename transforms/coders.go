@@ -419,12 +419,12 @@ func (e *encoder) docBlock(b DocBlock) {
 	e.i64s(b.Lines)
 	e.vals(b.Labels)
 	e.vals(b.Weights)
-	e.strs(b.Features)
+	e.int(int64(b.Intercept))
 	e.csc(b.ColPtr, b.Rows, b.Vals)
 }
 
 func encodeDocBlock(b DocBlock) []byte {
-	return AppendDocBlock(make([]byte, 0, 16+16*len(b.Labels)+12*len(b.Features)+10*len(b.Rows)), b)
+	return AppendDocBlock(make([]byte, 0, 16+16*len(b.Labels)+4*len(b.ColPtr)+10*len(b.Rows)), b)
 }
 
 // DecodeDocBlock is the inverse of AppendDocBlock.
@@ -438,7 +438,7 @@ func DecodeDocBlock(b []byte) (DocBlock, error) {
 }
 
 func (d *decoder) docBlock() DocBlock {
-	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Weights: d.vals(), Features: d.strs()}
+	db := DocBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.vals(), Weights: d.vals(), Intercept: d.i32()}
 	db.ColPtr, db.Rows, db.Vals = d.csc()
 	return db
 }
@@ -447,13 +447,13 @@ func (d *decoder) docBlock() DocBlock {
 // one per sample.
 func weightsFit(w []float64, n int) bool { return len(w) == 0 || len(w) == n }
 
-// checkDocBlock checks a block's shape: one label per line, a column per
-// feature, rows in range.
+// checkDocBlock checks a block's shape: one label per line, rows in
+// range, the intercept one of its columns.
 func checkDocBlock(db DocBlock) error {
-	if len(db.Lines) != len(db.Labels) || !weightsFit(db.Weights, len(db.Labels)) {
+	if len(db.Lines) != len(db.Labels) || !weightsFit(db.Weights, len(db.Labels)) || db.Intercept < 0 || int(db.Intercept) > db.Columns() {
 		return ErrMalformed
 	}
-	return checkCSC(len(db.Labels), len(db.Features), db.ColPtr, db.Rows, db.Vals)
+	return checkCSC(len(db.Labels), db.Columns(), db.ColPtr, db.Rows, db.Vals)
 }
 
 // AppendBlockFeatures appends f's encoding to dst.
@@ -788,7 +788,7 @@ func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	if err := d.done(); err != nil {
 		return sb, err
 	}
-	if len(sb.IDs) != len(sb.Features) || !perColumn(len(sb.W), len(sb.Features)) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.W)) {
+	if len(sb.IDs) != sb.Columns() || !perColumn(len(sb.W), sb.Columns()) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.W)) {
 		return sb, ErrMalformed
 	}
 	return sb, checkDocBlock(sb.DocBlock)
@@ -858,7 +858,7 @@ func decodeGradientBlock(b []byte) (GradientBlock, error) {
 	if err := d.done(); err != nil {
 		return gb, err
 	}
-	if len(gb.IDs) != len(gb.Features) {
+	if len(gb.IDs) != gb.Columns() {
 		return gb, ErrMalformed
 	}
 	return gb, checkDocBlock(gb.DocBlock)

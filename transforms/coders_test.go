@@ -61,15 +61,15 @@ func codecs() []codec {
 			ParsedBlock{Block: 3, Lines: []int64{1, 2}, Labels: []float64{1, 0}, Weights: []float64{2.5, 1}, RowPtr: []int32{0, 3, 4},
 				Names: []string{"a", "b", "c", "a"}, Vals: []float64{1 << 31, -(1 << 31), 0, 7}}),
 		codecOf("DocBlock", true, encodeDocBlock, DecodeDocBlock,
-			DocBlock{Block: -1, File: 3, Lines: []int64{5, 6, 7}, Labels: []float64{1, 0, 1}, Features: []string{"", "a", "é"},
+			DocBlock{Block: -1, File: 3, Lines: []int64{5, 6, 7}, Labels: []float64{1, 0, 1}, Intercept: 1,
 				ColPtr: []int32{0, 3, 3, 5}, Rows: []int32{0, 1, 2, 0, 2}, Vals: edgeF64[:5]},
 			DocBlock{Block: 2, Lines: []int64{1}, Labels: []float64{0}, ColPtr: []int32{0}},
-			DocBlock{Block: 4, Lines: []int64{1, 2, 3, 4}, Labels: []float64{0.5, 1, negZero, 0}, Features: []string{"a", "b", "c"},
+			DocBlock{Block: 4, Lines: []int64{1, 2, 3, 4}, Labels: []float64{0.5, 1, negZero, 0}, Intercept: 3,
 				ColPtr: []int32{0, 0, 4, 6}, Rows: []int32{0, 1, 2, 3, 1, 3}, Vals: []float64{1, 1, 1, 1, -3, 1 << 31}},
-			DocBlock{Block: 5, Lines: []int64{1, 2}, Labels: []float64{1, 1}, Weights: []float64{1e-100, 3}, Features: []string{"a"},
+			DocBlock{Block: 5, Lines: []int64{1, 2}, Labels: []float64{1, 1}, Weights: []float64{1e-100, 3},
 				ColPtr: []int32{0, 2}, Rows: []int32{0, 1}, Vals: []float64{1, (1 << 31) + 1}},
 			// -0 is an integer, but not one the compact layout can keep.
-			DocBlock{Block: 6, Lines: []int64{1, 2}, Labels: []float64{negZero, 1}, Features: []string{"a"},
+			DocBlock{Block: 6, Lines: []int64{1, 2}, Labels: []float64{negZero, 1},
 				ColPtr: []int32{0, 2}, Rows: []int32{0, 1}, Vals: []float64{3, negZero}}),
 		codecOf("BlockFeatures", true, encodeBlockFeatures, DecodeBlockFeatures,
 			BlockFeatures{Block: math.MinInt64, Names: []string{"", "a", "zz"}, Cols: []int32{0, 7, math.MaxInt32}}),
@@ -95,14 +95,14 @@ func codecs() []codec {
 		codecOf("Row", false, func(r model.Row) []byte { return AppendRow(nil, r) }, DecodeRow,
 			model.Row{W: 0.1, G: -3, D: 1e-300, H: 2, S: []float64{1, oddNaN}, Y: []float64{3, negZero}}),
 		codecOf("SufficientBlock", true, encodeSufficientBlock, decodeSufficientBlock,
-			SufficientBlock{DocBlock: DocBlock{Block: 1 << 40, File: 1, Lines: []int64{1, 2}, Features: []string{"", "a"},
+			SufficientBlock{DocBlock: DocBlock{Block: 1 << 40, File: 1, Lines: []int64{1, 2}, Intercept: 1,
 				Labels: []float64{1, 0}, ColPtr: []int32{0, 2, 3}, Rows: []int32{0, 1, 1}, Vals: []float64{1, 1, 1e-320}},
 				IDs: []RowID{{1, 2}, NoRow}, W: []float64{0.5, oddNaN}, D: []float64{negZero, 2}},
 			SufficientBlock{DocBlock: DocBlock{Block: 6, Lines: []int64{1, 2, 3, 4, 5, 6}, Labels: []float64{0, 1, 0, 1, 0, 1},
-				Features: []string{"a", "b"}, ColPtr: []int32{0, 3, 4}, Rows: []int32{5, 0, 5, 3}, Vals: []float64{2, -1, 0, 1}},
+				ColPtr: []int32{0, 3, 4}, Rows: []int32{5, 0, 5, 3}, Vals: []float64{2, -1, 0, 1}},
 				IDs: []RowID{{0, 0}, {0, 1}}, W: []float64{1, 2}, D: []float64{3, 4}},
 			SufficientBlock{DocBlock: DocBlock{Block: 7, Lines: []int64{1}, Labels: []float64{1},
-				Features: []string{"a"}, ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{2}},
+				ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{2}},
 				IDs: []RowID{{5, 9}}, W: []float64{1}, D: []float64{0}, ParamRows: []model.Row{{W: 1, U: 2, S: []float64{3}}}}),
 		codecOf("GradPack", true, encodeGradPack, decodeGradPack,
 			GradPack{Pos: []int32{0, 1}, G: []float64{1e16, negZero}},
@@ -117,7 +117,7 @@ func codecs() []codec {
 				Z: [][]float64{{4, 5, 6}, {1e-320, math.Inf(1), -7}}}}),
 		codecOf("GradientBlock", true, encodeGradientBlock, decodeGradientBlock,
 			GradientBlock{DocBlock: DocBlock{Block: 7, Lines: []int64{1, 2}, Labels: []float64{1, 0}, Weights: []float64{4, 1},
-				Features: []string{"a"}, ColPtr: []int32{0, 2}, Rows: []int32{0, 1}, Vals: []float64{2, 0.5}},
+				ColPtr: []int32{0, 2}, Rows: []int32{0, 1}, Vals: []float64{2, 0.5}},
 				IDs: []RowID{{1, 1}}, Margins: model.SubspaceMargins{ZW: []float64{1, -1}, Z: [][]float64{{0.25, oddNaN}}}}),
 		codecOf("PredictionBlock", true, encodePredictionBlock, DecodePredictionBlock,
 			PredictionBlock{Block: 9, File: 2, Lines: []int64{10, 11}, Labels: []float64{0, 1}, Margins: []float64{math.Inf(-1), 745.5}},
@@ -302,8 +302,8 @@ func (r *rawEncoding) Strs(v ...string) *rawEncoding  { r.strs(v); return r }
 // but inconsistent are refused, so that no later stage indexes out of
 // bounds.
 func TestDecodersRefuseMalformed(t *testing.T) {
-	doc := func(lines []int64, labels []float64, features []string, colPtr, rows []int32, vals []float64) []byte {
-		return encodeDocBlock(DocBlock{Block: 1, Lines: lines, Labels: labels, Features: features, ColPtr: colPtr, Rows: rows, Vals: vals})
+	doc := func(lines []int64, labels []float64, intercept int32, colPtr, rows []int32, vals []float64) []byte {
+		return encodeDocBlock(DocBlock{Block: 1, Lines: lines, Labels: labels, Intercept: intercept, ColPtr: colPtr, Rows: rows, Vals: vals})
 	}
 	l2, y2 := []int64{1, 2}, []float64{0, 1}
 	cases := []struct {
@@ -311,15 +311,16 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		dec  func([]byte) error
 		b    []byte
 	}{
-		{"DocBlock/lines-labels", decErr(DecodeDocBlock), doc([]int64{1}, y2, []string{"a"}, []int32{0, 1}, []int32{0}, []float64{1})},
-		{"DocBlock/rows-vals", decErr(DecodeDocBlock), doc(l2, y2, []string{"a"}, []int32{0, 1}, []int32{0}, []float64{1, 2})},
-		{"DocBlock/colptr-length", decErr(DecodeDocBlock), doc(l2, y2, []string{"a", "b"}, []int32{0, 1}, []int32{0}, []float64{1})},
-		{"DocBlock/colptr-start", decErr(DecodeDocBlock), doc(l2, y2, []string{"a"}, []int32{1, 1}, []int32{0}, []float64{1})},
-		{"DocBlock/colptr-end", decErr(DecodeDocBlock), doc(l2, y2, []string{"a"}, []int32{0, 2}, []int32{0}, []float64{1})},
-		{"DocBlock/colptr-back", decErr(DecodeDocBlock), doc(l2, y2, []string{"a", "b"}, []int32{0, 2, 1}, []int32{0}, []float64{1})},
-		{"DocBlock/row-outside", decErr(DecodeDocBlock), doc(l2, y2, []string{"a"}, []int32{0, 1}, []int32{2}, []float64{1})},
-		{"DocBlock/row-negative", decErr(DecodeDocBlock), doc(l2, y2, []string{"a"}, []int32{0, 1}, []int32{-1}, []float64{1})},
-		{"DocBlock/postings-without-columns", decErr(DecodeDocBlock), doc(l2, y2, nil, []int32{0}, []int32{0}, []float64{1})},
+		{"DocBlock/lines-labels", decErr(DecodeDocBlock), doc([]int64{1}, y2, 0, []int32{0, 1}, []int32{0}, []float64{1})},
+		{"DocBlock/rows-vals", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{0, 1}, []int32{0}, []float64{1, 2})},
+		{"DocBlock/intercept-beyond", decErr(DecodeDocBlock), doc(l2, y2, 2, []int32{0, 1}, []int32{0}, []float64{1})},
+		{"DocBlock/intercept-negative", decErr(DecodeDocBlock), doc(l2, y2, -1, []int32{0, 1}, []int32{0}, []float64{1})},
+		{"DocBlock/colptr-start", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{1, 1}, []int32{0}, []float64{1})},
+		{"DocBlock/colptr-end", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{0, 2}, []int32{0}, []float64{1})},
+		{"DocBlock/colptr-back", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{0, 2, 1}, []int32{0}, []float64{1})},
+		{"DocBlock/row-outside", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{0, 1}, []int32{2}, []float64{1})},
+		{"DocBlock/row-negative", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{0, 1}, []int32{-1}, []float64{1})},
+		{"DocBlock/postings-without-columns", decErr(DecodeDocBlock), doc(l2, y2, 0, []int32{0}, []int32{0}, []float64{1})},
 		{"BlockFeatures/names-cols", decErr(DecodeBlockFeatures), encodeBlockFeatures(BlockFeatures{Names: []string{"a", "b"}, Cols: []int32{0}})},
 		{"BlockFeatures/negative-col", decErr(DecodeBlockFeatures), encodeBlockFeatures(BlockFeatures{Names: []string{"a"}, Cols: []int32{-1}})},
 		{"BlockFeatures/col-beyond-int32", decErr(DecodeBlockFeatures), raw().Int(1).Strs("a").Uint(1).Int(1 << 40).b},
@@ -347,7 +348,7 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"MarginBlock/zw", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1, 2}}})},
 		{"MarginBlock/z", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1}, Z: [][]float64{{1, 2}}}})},
 		{"GradientBlock/margins", decErr(decodeGradientBlock), encodeGradientBlock(GradientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1}, ColPtr: []int32{0}}})},
-		{"GradientBlock/ids", decErr(decodeGradientBlock), encodeGradientBlock(GradientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1}, Features: []string{"a"}, ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{1}},
+		{"GradientBlock/ids", decErr(decodeGradientBlock), encodeGradientBlock(GradientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1}, ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{1}},
 			Margins: model.SubspaceMargins{ZW: []float64{1}}})},
 		{"Evaluation/counts", decErr(DecodeEvaluation), evaluationBytes(model.Confusion{TP: 1}, 0, []float64{0.5}, []int64{1})},
 		{"Evaluation/bins", decErr(DecodeEvaluation), evaluationBytes(model.Confusion{TP: 1}, 1, []float64{0.5}, []int64{2})},
@@ -364,11 +365,11 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"ParsedBlock/file-beyond-int32", decErr(decodeParsedBlock), raw().Int(0).Int(1 << 32).I64s().F64s().I32s().Strs().Uint(1).Uint(0).b},
 		{"DocBlock/colptr-without-columns", decErr(DecodeDocBlock), encodeDocBlock(DocBlock{ColPtr: []int32{5}})},
 		{"SufficientBlock/labels", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{Lines: []int64{1}, ColPtr: []int32{0}}})},
-		{"SufficientBlock/weights", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{Features: []string{"a"}, ColPtr: []int32{0, 0}}, IDs: []RowID{{0, 0}}, W: []float64{1}})},
+		{"SufficientBlock/weights", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{ColPtr: []int32{0, 0}}, IDs: []RowID{{0, 0}}, W: []float64{1}})},
 		{"SufficientBlock/ids", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1},
-			Features: []string{"a"}, ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{1}}, W: []float64{1}, D: []float64{1}})},
+			ColPtr: []int32{0, 1}, Rows: []int32{0}, Vals: []float64{1}}, W: []float64{1}, D: []float64{1}})},
 		{"SufficientBlock/row-beyond-block", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1},
-			Features: []string{"a"}, ColPtr: []int32{0, 1}, Rows: []int32{1}, Vals: []float64{1}}, IDs: []RowID{{0, 0}}, W: []float64{1}, D: []float64{1}})},
+			ColPtr: []int32{0, 1}, Rows: []int32{1}, Vals: []float64{1}}, IDs: []RowID{{0, 0}}, W: []float64{1}, D: []float64{1}})},
 		// Value lists: an unknown layout, an integer beyond +-2^31.
 		{"ParsedBlock/vals-layout", decErr(decodeParsedBlock), raw().Int(0).Int(0).I64s().F64s().I32s().Strs().Uint(2).Uint(0).b},
 		{"ParsedBlock/vals-int-range", decErr(decodeParsedBlock), raw().Int(0).Int(0).I64s().F64s().I32s().Strs("a").Uint(1).Uint(1).Int(1<<31 + 1).b},
@@ -437,7 +438,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%s: %x: canonical form %x re-encodes as %x", c.name, b, canonical, c2)
 			}
 			if d, ok := v.(DocBlock); ok {
-				n, cols := len(d.Labels), len(d.Features)
+				n, cols := len(d.Labels), d.Columns()
 				d.Matrix().Margins(make([]float64, cols), make([]float64, cols), make([]float64, n), make([]float64, n))
 			}
 		}

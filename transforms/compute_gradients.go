@@ -47,21 +47,17 @@ func (f *blockLossesFn) ProcessElement(b SufficientBlock, emit func([]float64)) 
 	m.Classes = f.Classes
 	m.Margins(b.W, b.D, zw, zd)
 	losses := make([]float64, len(f.Steps))
-	m.AddLineLosses(losses, zw, zd, b.W, b.D, f.Steps, f.L1, biasColumn(b.Features, f.Bias))
+	m.AddLineLosses(losses, zw, zd, b.W, b.D, f.Steps, f.L1, biasColumn(&b.DocBlock, f.Bias))
 	emit(losses)
 }
 
-// biasColumn is the column of the intercept among a block's features when
-// training has one, or -1.
-func biasColumn(features []string, bias bool) int {
-	if bias {
-		for c, name := range features {
-			if name == model.BiasName {
-				return c
-			}
-		}
+// biasColumn is the column of the intercept in b when training has one,
+// or -1.
+func biasColumn(b *DocBlock, bias bool) int {
+	if !bias {
+		return -1
 	}
-	return -1
+	return b.InterceptColumn()
 }
 
 // vectorAcc sums vectors element by element, exactly.
@@ -165,30 +161,26 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 	K := model.Width(f.Params.Classes)
 	n := K * len(b.Labels)
 	zw, zd, resid := make([]float64, n), make([]float64, n), make([]float64, n)
-	grad := make([]float64, K*len(b.Features))
+	grad := make([]float64, K*b.Columns())
 	m := b.Matrix()
 	m.Classes = f.Params.Classes
 	m.Margins(b.W, b.D, zw, zd)
 	if f.Params.L1 {
-		zw, zd = m.ClipMargins(nil, nil, zw, zd, b.W, b.D, c.Alpha, biasColumn(b.Features, f.Params.Bias))
+		zw, zd = m.ClipMargins(nil, nil, zw, zd, b.W, b.D, c.Alpha, biasColumn(&b.DocBlock, f.Params.Bias))
 	}
 	m.Gradient(grad, resid, zw, zd, c.Alpha)
 	var curv []float64
 	if f.Params.Curvature {
-		curv = make([]float64, K*len(b.Features))
+		curv = make([]float64, K*b.Columns())
 		m.Curvature(curv, resid, zw, zd, c.Alpha)
 	}
 	var local []float64
 	if f.Params.Averaging {
-		local = make([]float64, len(b.Features))
-		noShrink := -1
-		for i, name := range b.Features {
+		local = make([]float64, b.Columns())
+		for i := range local {
 			local[i] = model.TrialWeight(b.W[i], b.D[i], c.Alpha)
-			if name == model.BiasName {
-				noShrink = i
-			}
 		}
-		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, noShrink)
+		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, b.InterceptColumn())
 	}
 	emitPacks(b.IDs, K, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
 }

@@ -100,7 +100,9 @@ func sufficientBlock(block int64, labels []float64, rows map[string]model.Row, c
 		b.Lines = append(b.Lines, int64(i+1))
 	}
 	for _, c := range cols {
-		b.Features = append(b.Features, c.name)
+		if c.name == model.BiasName {
+			b.Intercept = int32(len(b.IDs)) + 1
+		}
 		id, ok := gradIDs[c.name]
 		if !ok {
 			id = NoRow
@@ -209,9 +211,9 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 		m.Curvature(curv, resid, zw, zd, choice.Alpha)
 		local := make([]float64, m.NumCols())
 		noShrink := -1
-		for c, name := range b.Features {
+		for c, id := range b.IDs {
 			local[c] = model.TrialWeight(b.W[c], b.D[c], choice.Alpha)
-			if name == model.BiasName {
+			if gradNames[id] == model.BiasName {
 				noShrink = c
 			}
 		}
@@ -219,7 +221,8 @@ func referencePass(blocks []SufficientBlock, plan model.Plan, lambda float64, p 
 			m.LocalSGD(local, p.Eta, p.Shrink, noShrink)
 		}
 		packs := map[int32]*namedGrad{}
-		for c, name := range b.Features {
+		for c, id := range b.IDs {
+			name := gradNames[id]
 			part := PartitionOf(FeatureKey{Name: name}, gradParts)
 			g := packs[part]
 			if g == nil {

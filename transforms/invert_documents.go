@@ -48,14 +48,14 @@ type invertBlockFn struct {
 }
 
 func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlock), emitFeats func(int32, BlockFeatures), emitFreq func(int32, FreqPack)) error {
-	doc, err := Invert(b, f.Bias)
+	doc, names, err := Invert(b, f.Bias)
 	if err != nil {
 		return err
 	}
 	emitDoc(b.Block, doc)
 	feats := map[int32]*BlockFeatures{}
 	freqs := map[int32]*FreqPack{}
-	for c, name := range doc.Features {
+	for c, name := range names {
 		p := PartitionOf(FeatureKey{Name: name}, f.Partitions)
 		bf, fp := feats[p], freqs[p]
 		if bf == nil {
@@ -76,9 +76,10 @@ func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlo
 }
 
 // Invert lays a parsed block out by column, columns in ascending feature
-// order and each column's rows ascending, as the reference trainer does.
-// A feature twice in one sample is an error (the parser merges them).
-func Invert(b ParsedBlock, bias bool) (DocBlock, error) {
+// order and each column's rows ascending, as the reference trainer does,
+// and returns the columns' features (the intercept's included). A feature
+// twice in one sample is an error (the parser merges them).
+func Invert(b ParsedBlock, bias bool) (DocBlock, []string, error) {
 	n := len(b.Labels)
 	doc := DocBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Weights: b.Weights}
 	ids := make(map[string]int32, len(b.Names)/4+1)
@@ -98,7 +99,7 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, error) {
 	}
 	if bias && n > 0 {
 		if _, ok := ids[model.BiasName]; ok {
-			return doc, fmt.Errorf("dpmr: block %d has a feature named like the intercept", b.Block)
+			return doc, nil, fmt.Errorf("dpmr: block %d has a feature named like the intercept", b.Block)
 		}
 		names = append(names, model.BiasName)
 		count = append(count, int32(n))
@@ -109,11 +110,11 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, error) {
 	}
 	sort.Slice(order, func(i, j int) bool { return names[order[i]] < names[order[j]] })
 	rank := make([]int32, len(names))
-	doc.Features = make([]string, len(names))
+	features := make([]string, len(names))
 	doc.ColPtr = make([]int32, len(names)+1)
 	for c, j := range order {
 		rank[j] = int32(c)
-		doc.Features[c] = names[j]
+		features[c] = names[j]
 		doc.ColPtr[c+1] = doc.ColPtr[c] + count[j]
 	}
 	nnz := doc.ColPtr[len(names)]
@@ -123,24 +124,27 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, error) {
 		c := rank[j]
 		k := next[c]
 		if k > doc.ColPtr[c] && doc.Rows[k-1] == int32(r) {
-			return fmt.Errorf("dpmr: block %d row %d has feature %q twice", b.Block, r, doc.Features[c])
+			return fmt.Errorf("dpmr: block %d row %d has feature %q twice", b.Block, r, features[c])
 		}
 		doc.Rows[k], doc.Vals[k] = int32(r), v
 		next[c]++
 		return nil
 	}
 	biasID := int32(len(names) - 1)
+	if bias && n > 0 {
+		doc.Intercept = rank[biasID] + 1
+	}
 	for r := 0; r < n; r++ {
 		if bias {
 			put(biasID, r, 1)
 		}
 		for k := b.RowPtr[r]; k < b.RowPtr[r+1]; k++ {
 			if err := put(col[k], r, b.Vals[k]); err != nil {
-				return doc, err
+				return doc, nil, err
 			}
 		}
 	}
-	return doc, nil
+	return doc, features, nil
 }
 
 func sortedKeys[V any](m map[int32]V) []int32 {

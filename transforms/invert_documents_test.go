@@ -62,57 +62,63 @@ var (
 )
 
 // parsedDocs are parsedBlocks inverted by hand, without and with the
-// intercept: columns in name order ("" first), each column's rows
-// ascending with their values.
+// intercept: columns in name order (parsedFeatures; "" first), each
+// column's rows ascending with their values.
 func parsedDocs(bias bool) []DocBlock {
 	if !bias {
 		return []DocBlock{
 			{
 				Block: blockA, File: 0, Lines: []int64{1, 2, 3}, Labels: []float64{1, 0, 1},
-				Features: []string{"a", "b", "c"},
-				ColPtr:   []int32{0, 2, 4, 5},
-				Rows:     []int32{0, 2, 0, 1, 1},
-				Vals:     []float64{1, 0.5, 2, 1, 3},
+				ColPtr: []int32{0, 2, 4, 5},
+				Rows:   []int32{0, 2, 0, 1, 1},
+				Vals:   []float64{1, 0.5, 2, 1, 3},
 			},
 			{
 				Block: blockB, File: 1, Lines: []int64{1, 2, 3}, Labels: []float64{0, 1, 1},
-				Features: []string{"a", "b", "c"},
-				ColPtr:   []int32{0, 1, 2, 3},
-				Rows:     []int32{0, 1, 0},
-				Vals:     []float64{2, 0.5, 1},
+				ColPtr: []int32{0, 1, 2, 3},
+				Rows:   []int32{0, 1, 0},
+				Vals:   []float64{2, 0.5, 1},
 			},
 			{
 				Block: blockC, File: 1, Lines: []int64{4, 5}, Labels: []float64{0, 1},
-				Features: []string{"b", "d"},
-				ColPtr:   []int32{0, 1, 3},
-				Rows:     []int32{0, 0, 1},
-				Vals:     []float64{-1, 4, 0.5},
+				ColPtr: []int32{0, 1, 3},
+				Rows:   []int32{0, 0, 1},
+				Vals:   []float64{-1, 4, 0.5},
 			},
 		}
 	}
 	return []DocBlock{
 		{
 			Block: blockA, File: 0, Lines: []int64{1, 2, 3}, Labels: []float64{1, 0, 1},
-			Features: []string{model.BiasName, "a", "b", "c"},
-			ColPtr:   []int32{0, 3, 5, 7, 8},
-			Rows:     []int32{0, 1, 2, 0, 2, 0, 1, 1},
-			Vals:     []float64{1, 1, 1, 1, 0.5, 2, 1, 3},
+			Intercept: 1, // the intercept's name sorts first
+			ColPtr:    []int32{0, 3, 5, 7, 8},
+			Rows:      []int32{0, 1, 2, 0, 2, 0, 1, 1},
+			Vals:      []float64{1, 1, 1, 1, 0.5, 2, 1, 3},
 		},
 		{
 			Block: blockB, File: 1, Lines: []int64{1, 2, 3}, Labels: []float64{0, 1, 1},
-			Features: []string{model.BiasName, "a", "b", "c"},
-			ColPtr:   []int32{0, 3, 4, 5, 6},
-			Rows:     []int32{0, 1, 2, 0, 1, 0},
-			Vals:     []float64{1, 1, 1, 2, 0.5, 1},
+			Intercept: 1, // the intercept's name sorts first
+			ColPtr:    []int32{0, 3, 4, 5, 6},
+			Rows:      []int32{0, 1, 2, 0, 1, 0},
+			Vals:      []float64{1, 1, 1, 2, 0.5, 1},
 		},
 		{
 			Block: blockC, File: 1, Lines: []int64{4, 5}, Labels: []float64{0, 1},
-			Features: []string{model.BiasName, "b", "d"},
-			ColPtr:   []int32{0, 2, 3, 5},
-			Rows:     []int32{0, 1, 0, 0, 1},
-			Vals:     []float64{1, 1, -1, 4, 0.5},
+			Intercept: 1, // the intercept's name sorts first
+			ColPtr:    []int32{0, 2, 3, 5},
+			Rows:      []int32{0, 1, 0, 0, 1},
+			Vals:      []float64{1, 1, -1, 4, 0.5},
 		},
 	}
+}
+
+// parsedFeatures are the columns' features of parsedDocs(bias), block by
+// block.
+func parsedFeatures(bias bool) [][]string {
+	if !bias {
+		return [][]string{{"a", "b", "c"}, {"a", "b", "c"}, {"b", "d"}}
+	}
+	return [][]string{{model.BiasName, "a", "b", "c"}, {model.BiasName, "a", "b", "c"}, {model.BiasName, "b", "d"}}
 }
 
 func TestInvertDocuments(t *testing.T) {
@@ -231,14 +237,14 @@ func TestSumFreqFnExact(t *testing.T) {
 func TestInvert(t *testing.T) {
 	t.Run("hand", func(t *testing.T) {
 		for _, bias := range []bool{false, true} {
-			want := parsedDocs(bias)
+			want, wantNames := parsedDocs(bias), parsedFeatures(bias)
 			for i, pb := range parsedBlocks {
-				got, err := Invert(pb, bias)
+				got, names, err := Invert(pb, bias)
 				if err != nil {
 					t.Fatalf("Invert(block %d, bias %v): %v", pb.Block, bias, err)
 				}
-				if !reflect.DeepEqual(got, want[i]) {
-					t.Errorf("Invert(block %d, bias %v) =\n%+v\nwant\n%+v", pb.Block, bias, got, want[i])
+				if !reflect.DeepEqual(got, want[i]) || !reflect.DeepEqual(names, wantNames[i]) {
+					t.Errorf("Invert(block %d, bias %v) =\n%+v, %q\nwant\n%+v, %q", pb.Block, bias, got, names, want[i], wantNames[i])
 				}
 			}
 		}
@@ -251,7 +257,7 @@ func TestInvert(t *testing.T) {
 			RowPtr: []int32{0, 1, 4}, Names: []string{"a", "a", "b", "a"}, Vals: []float64{1, 2, 3, 4},
 		}
 		for _, bias := range []bool{false, true} {
-			_, err := Invert(pb, bias)
+			_, _, err := Invert(pb, bias)
 			if err == nil || !strings.Contains(err.Error(), `block 7 row 1 has feature "a" twice`) {
 				t.Errorf("Invert with a feature twice in a row (bias %v): error %v", bias, err)
 			}
@@ -262,22 +268,22 @@ func TestInvert(t *testing.T) {
 		// is added, and is an ordinary feature otherwise.
 		pb := ParsedBlock{Block: 8, Lines: []int64{1}, Labels: []float64{1}, RowPtr: []int32{0, 2},
 			Names: []string{"b", model.BiasName}, Vals: []float64{2, 3}}
-		if _, err := Invert(pb, true); err == nil || !strings.Contains(err.Error(), "named like the intercept") {
+		if _, _, err := Invert(pb, true); err == nil || !strings.Contains(err.Error(), "named like the intercept") {
 			t.Errorf("Invert with a feature named %q and bias: error %v", model.BiasName, err)
 		}
-		got, err := Invert(pb, false)
-		want := DocBlock{Block: 8, Lines: []int64{1}, Labels: []float64{1}, Features: []string{model.BiasName, "b"},
-			ColPtr: []int32{0, 1, 2}, Rows: []int32{0, 0}, Vals: []float64{3, 2}}
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("Invert without bias = %+v, %v; want %+v", got, err, want)
+		got, names, err := Invert(pb, false)
+		want := DocBlock{Block: 8, Lines: []int64{1}, Labels: []float64{1},
+			ColPtr: []int32{0, 1, 2}, Rows: []int32{0, 0}, Vals: []float64{3, 2}} // no Intercept
+		if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(names, []string{model.BiasName, "b"}) {
+			t.Errorf("Invert without bias = %+v, %q, %v; want %+v", got, names, err, want)
 		}
 	})
 	t.Run("empty", func(t *testing.T) {
 		// No samples: no columns, not even the intercept.
 		pb := ParsedBlock{Block: 9, RowPtr: []int32{0}}
-		got, err := Invert(pb, true)
-		if err != nil || len(got.Features) != 0 || !reflect.DeepEqual(got.ColPtr, []int32{0}) || len(got.Rows) != 0 {
-			t.Errorf("Invert(empty block) = %+v, %v; want no columns", got, err)
+		got, names, err := Invert(pb, true)
+		if err != nil || len(names) != 0 || got.Intercept != 0 || !reflect.DeepEqual(got.ColPtr, []int32{0}) || len(got.Rows) != 0 {
+			t.Errorf("Invert(empty block) = %+v, %q, %v; want no columns", got, names, err)
 		}
 	})
 }
@@ -376,18 +382,22 @@ func TestInvertMatchesDataset(t *testing.T) {
 			t.Fatalf("%d parsed blocks, the dataset has %d", len(parsed), len(d.Blocks))
 		}
 		for i, pb := range parsed {
-			got, err := Invert(pb, bias)
+			got, names, err := Invert(pb, bias)
 			if err != nil {
 				t.Fatal(err)
 			}
 			db := d.Blocks[i]
 			want := DocBlock{Block: pb.Block, File: int32(db.File), Lines: db.Lines, Labels: db.Labels,
 				ColPtr: db.ColPtr, Rows: db.Rows, Vals: db.Vals}
-			for _, j := range db.Cols {
-				want.Features = append(want.Features, d.Names[j])
+			var wantNames []string
+			for c, j := range db.Cols {
+				wantNames = append(wantNames, d.Names[j])
+				if d.Names[j] == model.BiasName && bias {
+					want.Intercept = int32(c) + 1
+				}
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("bias %v, block %d: Invert =\n%+v\nthe dataset has\n%+v", bias, pb.Block, got, want)
+			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(names, wantNames) {
+				t.Fatalf("bias %v, block %d: Invert =\n%+v, %q\nthe dataset has\n%+v, %q", bias, pb.Block, got, names, want, wantNames)
 			}
 		}
 	}

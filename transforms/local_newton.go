@@ -38,9 +38,12 @@ type newtonSharesFn struct {
 }
 
 func (f *newtonSharesFn) ProcessElement(b SufficientBlock, emit func(int32, GradPack)) {
-	lam := make([]float64, len(b.Features))
-	for i, name := range b.Features {
-		lam[i] = model.RowStrength(f.Params.Lambda, f.Params.Bias, name)
+	lam := make([]float64, b.Columns())
+	for i := range lam {
+		lam[i] = f.Params.Lambda
+	}
+	if c := b.InterceptColumn(); c >= 0 {
+		lam[c] = model.RowStrength(f.Params.Lambda, f.Params.Bias, model.BiasName)
 	}
 	shares := b.Matrix().NewtonShares(b.ParamRows, lam)
 	emitPacks(b.IDs, 1, GradPack{Newton: shares}, emit)

@@ -356,25 +356,25 @@ func fromWeightsRec(r weightsRec) (int64, BlockWeights) {
 // docRec is a KV<int64, DocBlock>: Key is the element's key, the rest the
 // DocBlock's fields.
 type docRec struct {
-	Key      int64
-	Block    int64
-	File     int32
-	Lines    []int64
-	Labels   []float64
-	Features []string
-	ColPtr   []int32
-	Rows     []int32
-	Vals     []float64
+	Key       int64
+	Block     int64
+	File      int32
+	Lines     []int64
+	Labels    []float64
+	Intercept int32
+	ColPtr    []int32
+	Rows      []int32
+	Vals      []float64
 }
 
 func toDocRec(key int64, d DocBlock) docRec {
 	return docRec{Key: key, Block: d.Block, File: d.File, Lines: nilIfEmpty(d.Lines), Labels: nilIfEmpty(d.Labels),
-		Features: nilIfEmpty(d.Features), ColPtr: nilIfEmpty(d.ColPtr), Rows: nilIfEmpty(d.Rows), Vals: nilIfEmpty(d.Vals)}
+		Intercept: d.Intercept, ColPtr: nilIfEmpty(d.ColPtr), Rows: nilIfEmpty(d.Rows), Vals: nilIfEmpty(d.Vals)}
 }
 
 func fromDocRec(r docRec) (int64, DocBlock) {
 	return r.Key, DocBlock{Block: r.Block, File: r.File, Lines: r.Lines, Labels: r.Labels,
-		Features: r.Features, ColPtr: r.ColPtr, Rows: r.Rows, Vals: r.Vals}
+		Intercept: r.Intercept, ColPtr: r.ColPtr, Rows: r.Rows, Vals: r.Vals}
 }
 
 // docRecOf is the record of a DocBlock keyed by its own block.

@@ -61,7 +61,7 @@ func (f *restoreFn) ProcessElement(ctx context.Context, block int64, docs func(*
 // the block's column, checking that every column gets exactly one (one
 // per class under multiclass: K, the same from every partition).
 func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (SufficientBlock, error) {
-	cols := len(doc.Features)
+	cols := doc.Columns()
 	doc.Block = block
 	sb := SufficientBlock{DocBlock: doc, IDs: make([]RowID, cols)}
 	seen := make([]bool, cols)
@@ -98,7 +98,7 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 	if got != cols {
 		for c, ok := range seen {
 			if !ok {
-				return sb, fmt.Errorf("dpmr: block %d: feature %q got no weight (%d of %d columns did)", block, doc.Features[c], got, cols)
+				return sb, fmt.Errorf("dpmr: block %d: column %d got no weight (%d of %d columns did)", block, c, got, cols)
 			}
 		}
 	}

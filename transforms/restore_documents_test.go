@@ -20,17 +20,16 @@ var (
 	restoreDocs = []DocBlock{
 		{
 			Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0},
-			Features: []string{"a", "b", "c", "d"},
-			ColPtr:   []int32{0, 4, 6, 7, 10},
-			Rows:     []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
-			Vals:     []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
+			ColPtr: []int32{0, 4, 6, 7, 10},
+			Rows:   []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
+			Vals:   []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
 		},
 		{
 			Block: 20, File: 1, Lines: []int64{5, 6}, Labels: []float64{0, 1},
-			Features: []string{model.BiasName, "a", "b"},
-			ColPtr:   []int32{0, 2, 3, 4},
-			Rows:     []int32{0, 1, 0, 1},
-			Vals:     []float64{1, 1, 2, 0.5},
+			Intercept: 1, // column 0
+			ColPtr:    []int32{0, 2, 3, 4},
+			Rows:      []int32{0, 1, 0, 1},
+			Vals:      []float64{1, 1, 2, 0.5},
 		},
 	}
 	restoreIDs     = map[string]RowID{model.BiasName: {0, 0}, "a": {2, 0}, "b": {2, 1}, "c": {0, 1}, "d": {1, 0}}
@@ -65,10 +64,9 @@ func TestRestoreDocuments(t *testing.T) {
 		{
 			DocBlock: DocBlock{
 				Block: 10, File: 0, Lines: []int64{1, 2, 3, 4}, Labels: []float64{1, 0, 1, 0},
-				Features: []string{"a", "b", "c", "d"},
-				ColPtr:   []int32{0, 4, 6, 7, 10},
-				Rows:     []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
-				Vals:     []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
+				ColPtr: []int32{0, 4, 6, 7, 10},
+				Rows:   []int32{0, 1, 2, 3, 0, 1, 1, 0, 2, 3},
+				Vals:   []float64{1, 2, 0.5, 4, 2, 1, 3, 7, 5, 6},
 			},
 			IDs: restoreIDsOf("a", "b", "c", "d"),
 			W:   []float64{0.5, -2, 1.5, 3},
@@ -77,10 +75,10 @@ func TestRestoreDocuments(t *testing.T) {
 		{
 			DocBlock: DocBlock{
 				Block: 20, File: 1, Lines: []int64{5, 6}, Labels: []float64{0, 1},
-				Features: []string{model.BiasName, "a", "b"},
-				ColPtr:   []int32{0, 2, 3, 4},
-				Rows:     []int32{0, 1, 0, 1},
-				Vals:     []float64{1, 1, 2, 0.5},
+				Intercept: 1, // column 0
+				ColPtr:    []int32{0, 2, 3, 4},
+				Rows:      []int32{0, 1, 0, 1},
+				Vals:      []float64{1, 1, 2, 0.5},
 			},
 			IDs: restoreIDsOf(model.BiasName, "a", "b"),
 			W:   []float64{0.25, 0.5, -2},
@@ -129,14 +127,14 @@ func TestRestoreDocumentsErrors(t *testing.T) {
 			name:    "column-without-weight",
 			docs:    restoreDocs,
 			weights: restoreWeights[1:],
-			want:    `block 10: feature "c" got no weight (3 of 4 columns did)`,
+			want:    `block 10: column 2 got no weight (3 of 4 columns did)`,
 		},
 		{
 			// Block 20's columns get no weight at all.
 			name:    "block-without-weights",
 			docs:    restoreDocs,
 			weights: restoreWeights[:3],
-			want:    `block 20: feature "" got no weight (0 of 3 columns did)`,
+			want:    `block 20: column 0 got no weight (0 of 3 columns did)`,
 		},
 		{
 			// Column 1 of block 20 (a) gets two weights, equal ones even.
@@ -199,9 +197,10 @@ func TestRestoreDocumentsAfterSharding(t *testing.T) {
 	wantAt := func(parts int32) []SufficientBlock {
 		ids := rowIDs(parts, model.BiasName, "a", "b", "c", "d")
 		var want []SufficientBlock
-		for _, d := range parsedDocs(true) {
-			sb := SufficientBlock{DocBlock: d, D: make([]float64, len(d.Features))}
-			for _, name := range d.Features {
+		names := parsedFeatures(true)
+		for i, d := range parsedDocs(true) {
+			sb := SufficientBlock{DocBlock: d, D: make([]float64, d.Columns())}
+			for _, name := range names[i] {
 				sb.W = append(sb.W, warmW[name])
 				sb.IDs = append(sb.IDs, ids[name])
 			}

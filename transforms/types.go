@@ -54,18 +54,29 @@ type ParsedBlock struct {
 // DocBlock is a block of samples inverted once, at setup: a column-major
 // matrix whose columns are the block's features in ascending name order,
 // each column's rows ascending (the reference trainer's model.Block).
-// Every pass reads it as it is; only weights travel to it.
+// Every pass reads it as it is; only weights travel to it. It holds no
+// feature names (Invert returns them beside it, for the index): a pass
+// needs to know only which column is the intercept's.
 type DocBlock struct {
-	Block    int64
-	File     int32
-	Lines    []int64
-	Labels   []float64
-	Weights  []float64 // nil when all are 1
-	Features []string
-	ColPtr   []int32
-	Rows     []int32
-	Vals     []float64
+	Block   int64
+	File    int32
+	Lines   []int64
+	Labels  []float64
+	Weights []float64 // nil when all are 1
+	// Intercept is 1 + the intercept's column; 0, the zero value, for a
+	// block without one.
+	Intercept int32
+	ColPtr    []int32
+	Rows      []int32
+	Vals      []float64
 }
+
+// Columns is the number of the block's columns (features).
+func (b *DocBlock) Columns() int { return max(len(b.ColPtr)-1, 0) }
+
+// InterceptColumn is the intercept's column, or -1 when the block has
+// none (training without --bias).
+func (b *DocBlock) InterceptColumn() int { return int(b.Intercept) - 1 }
 
 // Matrix views the block as the model's column-major block.
 func (b *DocBlock) Matrix() *model.Block {
