@@ -664,15 +664,13 @@ func (t *Trainer) subspacePass() Figures {
 	k := 0
 	if pass > 0 {
 		k = 2 + len(t.Rows[0].S)
-		shares := make([]ExactSum, len(t.Rows))
+		parts := t.partials(&t.grads)
 		for bi := range blocks {
-			b := &blocks[bi]
-			for cc, v := range b.NewtonShares(rows[bi], lams[bi]) {
-				shares[b.Cols[cc]].Add(v)
-			}
+			parts[bi] = blocks[bi].NewtonShares(rows[bi], lams[bi])
 		}
+		shares := t.featureSums(&t.grad, parts)
 		for j := range t.Rows {
-			t.Rows[j] = SetLocalNewton(t.Rows[j], shares[j].Float64(), lam(j))
+			t.Rows[j] = SetLocalNewton(t.Rows[j], shares[j], lam(j))
 		}
 		gather()
 	}
@@ -711,19 +709,13 @@ func (t *Trainer) subspacePass() Figures {
 	}
 	ch := state.Replay(p.Lambda).Choice()
 
-	grads := make([]ExactSum, len(t.Rows))
-	curvs := make([]ExactSum, len(t.Rows))
+	grads, curvs := t.partials(&t.grads), t.partials(&t.curvs)
 	for bi := range blocks {
-		b := &blocks[bi]
-		grad, curv := b.SubspaceGradients(&margins[bi], ch.Coef)
-		for cc, j := range b.Cols {
-			grads[j].Add(grad[cc])
-			curvs[j].Add(curv[cc])
-		}
+		grads[bi], curvs[bi] = blocks[bi].SubspaceGradients(&margins[bi], ch.Coef)
 	}
-
+	grad, curv := t.featureSums(&t.grad, grads), t.featureSums(&t.curv, curvs)
 	for j := range t.Rows {
-		t.Rows[j] = SubspaceUpdateRow(t.Rows[j], p, lam(j), ch.Coef, grads[j].Float64(), curvs[j].Float64())
+		t.Rows[j] = SubspaceUpdateRow(t.Rows[j], p, lam(j), ch.Coef, grad[j], curv[j])
 	}
 	f := FromRowSums(pass, ch, p, false, t.rowFigures())
 	f.Seconds = time.Since(start).Seconds()

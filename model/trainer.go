@@ -8,7 +8,7 @@ import (
 // Trainer is the in-memory reference trainer: the oracle every pipeline
 // result is checked against and the speed limit benchmarks compare with.
 // It runs the pipeline's arithmetic in the pipeline's order (per block, the
-// same Block methods, exact per-feature sums), so the two agree to rounding
+// same Block methods, per-feature sums exact, PartialSum), so the two agree to rounding
 // in the last place.
 type Trainer struct {
 	Data   *Dataset
@@ -20,9 +20,16 @@ type Trainer struct {
 	// starting point.
 	History []Figures
 	plan    Plan
-	eta     float64
-	biasCol int
-	width   int // weights per feature: Width(Data.Classes)
+	// zw and zd are each block's margins of W and D, kept from a pass's
+	// line search for its gradient sweep.
+	zw, zd [][]float64
+	// grads and curvs hold each block's per-column partials of a pass,
+	// grad and curv their sums per row; kept to be reused.
+	grads, curvs [][]float64
+	grad, curv   []float64
+	eta          float64
+	biasCol      int
+	width        int // weights per feature: Width(Data.Classes)
 }
 
 // NewTrainer prepares training from the given start weights (nil: all 0;
@@ -77,14 +84,18 @@ func (t *Trainer) Pass() Figures {
 	}
 	start := time.Now()
 	p, pl := t.Params, t.plan
-	var w, d, zw, zd, cw, cd, grad, resid []float64
+	var w, d, cw, cd, resid []float64
 	lossSums := make([]ExactSum, len(pl.Steps))
 	losses := make([]float64, len(pl.Steps))
 	K := t.width
+	if len(t.zw) != len(t.Data.Blocks) {
+		t.zw, t.zd = make([][]float64, len(t.Data.Blocks)), make([][]float64, len(t.Data.Blocks))
+	}
 	for bi := range t.Data.Blocks {
 		b := &t.Data.Blocks[bi]
 		w, d = t.gather(w, d, b)
-		zw, zd = grow(zw, K*b.NumRows()), grow(zd, K*b.NumRows())
+		t.zw[bi], t.zd[bi] = grow(t.zw[bi], K*b.NumRows()), grow(t.zd[bi], K*b.NumRows())
+		zw, zd := t.zw[bi], t.zd[bi]
 		b.Margins(w, d, zw, zd)
 		for i := range losses {
 			losses[i] = 0
@@ -99,42 +110,33 @@ func (t *Trainer) Pass() Figures {
 	}
 	choice := pl.Select(p.Lambda, losses)
 
-	grads := make([]ExactSum, len(t.Rows))
-	var curvs []ExactSum
-	var curv []float64
+	// Each block's gradient (and curvature) per column, summed per
+	// feature after the sweep.
+	grads, curvs := t.partials(&t.grads), [][]float64(nil)
 	if needs.Curvature {
-		curvs = make([]ExactSum, len(t.Rows))
+		curvs = t.partials(&t.curvs)
 	}
-	var avgW []ExactSum
+	var avgW []PartialSum
 	var avgN []int64
 	if needs.LocalSGD {
-		avgW, avgN = make([]ExactSum, len(t.Rows)), make([]int64, len(t.Rows))
+		avgW, avgN = make([]PartialSum, len(t.Rows)), make([]int64, len(t.Rows))
 	}
 	for bi := range t.Data.Blocks {
 		b := &t.Data.Blocks[bi]
-		w, d = t.gather(w, d, b)
-		zw, zd = grow(zw, K*b.NumRows()), grow(zd, K*b.NumRows())
-		resid, grad = grow(resid, K*b.NumRows()), grow(grad, K*b.NumCols())
-		b.Margins(w, d, zw, zd)
-		xw, xd := zw, zd
+		if p.L1 > 0 || avgW != nil {
+			w, d = t.gather(w, d, b)
+		}
+		resid = grow(resid, K*b.NumRows())
+		xw, xd := t.zw[bi], t.zd[bi] // the margins of the line search's sweep
 		if p.L1 > 0 {
 			cw, cd = grow(cw, K*b.NumRows()), grow(cd, K*b.NumRows())
-			xw, xd = b.ClipMargins(cw, cd, zw, zd, w, d, choice.Alpha, b.localCol(t.biasCol))
+			xw, xd = b.ClipMargins(cw, cd, xw, xd, w, d, choice.Alpha, b.localCol(t.biasCol))
 		}
-		b.Gradient(grad, resid, xw, xd, choice.Alpha)
-		for c, j := range b.Cols {
-			for k := range K {
-				grads[int(j)*K+k].Add(grad[c*K+k])
-			}
-		}
+		grads[bi] = grow(grads[bi], K*b.NumCols())
+		b.Gradient(grads[bi], resid, xw, xd, choice.Alpha)
 		if curvs != nil {
-			curv = grow(curv, K*b.NumCols())
-			b.Curvature(curv, resid, xw, xd, choice.Alpha)
-			for c, j := range b.Cols {
-				for k := range K {
-					curvs[int(j)*K+k].Add(curv[c*K+k])
-				}
-			}
+			curvs[bi] = grow(curvs[bi], K*b.NumCols())
+			b.Curvature(curvs[bi], resid, xw, xd, choice.Alpha)
 		}
 		if avgW != nil {
 			local := make([]float64, len(b.Cols))
@@ -149,14 +151,19 @@ func (t *Trainer) Pass() Figures {
 		}
 	}
 
+	grad := t.featureSums(&t.grad, grads)
+	var curv []float64
+	if curvs != nil {
+		curv = t.featureSums(&t.curv, curvs)
+	}
 	for i := range t.Rows {
 		j := i / K
-		m := Measured{Params: p, Lambda: p.Lambda, L1: t.rowL1(j), IsBias: j == t.biasCol, Choice: choice, Grad: grads[i].Float64(), Eta: t.eta}
+		m := Measured{Params: p, Lambda: p.Lambda, L1: t.rowL1(j), IsBias: j == t.biasCol, Choice: choice, Grad: grad[i], Eta: t.eta}
 		if m.IsBias {
 			m.Lambda = 0
 		}
-		if curvs != nil {
-			m.Curv = curvs[i].Float64()
+		if curv != nil {
+			m.Curv = curv[i]
 		}
 		if avgW != nil {
 			m.LocalSum, m.Blocks = avgW[i].Float64(), avgN[i]
@@ -177,6 +184,22 @@ func (t *Trainer) Pass() Figures {
 	t.History = append(t.History, f)
 	t.plan = NextPlan(p, f)
 	return f
+}
+
+// partials returns *keep with one (reused) slice per block.
+func (t *Trainer) partials(keep *[][]float64) [][]float64 {
+	if len(*keep) != len(t.Data.Blocks) {
+		*keep = make([][]float64, len(t.Data.Blocks))
+	}
+	return *keep
+}
+
+// featureSums sums the blocks' per-column partials per row into *keep,
+// reused.
+func (t *Trainer) featureSums(keep *[]float64, partials [][]float64) []float64 {
+	*keep = grow(*keep, len(t.Rows))
+	sumByFeature(*keep, t.width, t.Data.Blocks, partials)
+	return *keep
 }
 
 // rowFigures sums every row's RowFigures.

@@ -111,14 +111,14 @@ type featureSums struct {
 	partials               int64 // (feature, block) partials received
 }
 
-type partialSums []partialSum
+type partialSums []model.PartialSum
 
 // at is the i-th feature's sum; 0 when no pack carried the field.
 func (p partialSums) at(i int) float64 {
 	if p == nil {
 		return 0
 	}
-	return p[i].value()
+	return p[i].Float64()
 }
 
 // sumPartials joins a partition's parameter rows with the blocks' packs
@@ -153,7 +153,7 @@ func sumPartials(part int32, rows func(*RowPack) bool, grads func(*GradPack) boo
 		if *dst == nil {
 			*dst = make(partialSums, rowsN)
 		}
-		(*dst)[i].add(vals[k])
+		(*dst)[i].Add(vals[k])
 	}
 	var gp GradPack
 	for grads(&gp) {
@@ -172,52 +172,6 @@ func sumPartials(part int32, rows func(*RowPack) bool, grads func(*GradPack) boo
 		sums.partials += int64(len(gp.Pos))
 	}
 	return sums, nil
-}
-
-// partialSum adds a feature's partials exactly, rounding once, as
-// model.ExactSum does, but holds the first two as plain floats: one or two
-// float64s added by IEEE arithmetic are already their exact sum rounded
-// once, and on Zipf data most features appear in only one or two blocks,
-// so the costly exact accumulator is seldom needed.
-type partialSum struct {
-	n    int32
-	a, b float64
-	ex   *model.ExactSum
-}
-
-func (s *partialSum) add(x float64) {
-	switch s.n {
-	case 0:
-		s.a = x
-	case 1:
-		s.b = x
-	case 2:
-		s.ex = &model.ExactSum{}
-		s.ex.Add(s.a)
-		s.ex.Add(s.b)
-		s.ex.Add(x)
-	default:
-		s.ex.Add(x)
-	}
-	s.n++
-}
-
-func (s *partialSum) value() float64 {
-	var v float64
-	switch s.n {
-	case 0:
-		return 0
-	case 1:
-		v = s.a
-	case 2:
-		v = s.a + s.b
-	default:
-		return s.ex.Float64()
-	}
-	if v == 0 {
-		return 0 // an exact sum of zero is +0, whatever the signs of the zeros
-	}
-	return v
 }
 
 // gramAcc sums the L-BFGS basis products of every row exactly. K is the

@@ -1,15 +1,14 @@
-package transforms
+package model
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/dpmr/dpmr/model"
 	"github.com/stretchr/testify/require"
 )
 
-// TestPartialSumIsExact checks partialSum against model.ExactSum bit for
+// TestPartialSumIsExact checks PartialSum against ExactSum bit for
 // bit, for one to five values drawn from awkward cases: signed zeros,
 // infinities, NaN, subnormals, values that cancel, wide exponents.
 func TestPartialSumIsExact(t *testing.T) {
@@ -24,21 +23,21 @@ func TestPartialSumIsExact(t *testing.T) {
 	}
 	for trial := 0; trial < 20000; trial++ {
 		n := 1 + rng.IntN(5)
-		var ps partialSum
-		var ex model.ExactSum
+		var ps PartialSum
+		var ex ExactSum
 		vals := make([]float64, n)
 		for i := range vals {
 			vals[i] = pick()
-			ps.add(vals[i])
+			ps.Add(vals[i])
 			ex.Add(vals[i])
 		}
-		want, got := ex.Float64(), ps.value()
+		want, got := ex.Float64(), ps.Float64()
 		if math.IsNaN(want) {
 			require.True(t, math.IsNaN(got), "%v", vals)
 			continue
 		}
 		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "%v: want %v, got %v", vals, want, got)
 	}
-	var empty partialSum
-	require.Equal(t, math.Float64bits(0), math.Float64bits(empty.value()))
+	var empty PartialSum
+	require.Equal(t, math.Float64bits(0), math.Float64bits(empty.Float64()))
 }
