@@ -41,3 +41,37 @@ func TestPartialSumIsExact(t *testing.T) {
 	var empty PartialSum
 	require.Equal(t, math.Float64bits(0), math.Float64bits(empty.Float64()))
 }
+
+// TestSumByFeature checks the chunked per-feature sums against one
+// ExactSum per feature, bit for bit, over a vocabulary spanning several
+// chunks, with two and with three weights per feature; features in no
+// block sum to 0.
+func TestSumByFeature(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, K := range []int{1, 3} {
+		const features = 3*sumChunk + 17
+		blocks := make([]DataBlock, 9)
+		vals := make([][]float64, len(blocks))
+		want := make([]ExactSum, features*K)
+		for bi := range blocks {
+			for j := 0; j < features; j++ {
+				// Low features in most blocks, so that some take the
+				// exact path; high ones seldom; the last 5 features are in none.
+				if j < features-5 && rng.Float64() < 0.9/(1+float64(j)/500) {
+					blocks[bi].Cols = append(blocks[bi].Cols, int32(j))
+					for k := range K {
+						v := (rng.Float64() - 0.5) * math.Pow(2, float64(rng.IntN(80)-40))
+						vals[bi] = append(vals[bi], v)
+						want[j*K+k].Add(v)
+					}
+				}
+			}
+		}
+		got := make([]float64, features*K)
+		sumByFeature(got, K, blocks, vals)
+		for i := range want {
+			require.Equal(t, math.Float64bits(want[i].Float64()), math.Float64bits(got[i]), "K=%d row %d", K, i)
+		}
+		require.Equal(t, 0.0, got[len(got)-1], "the last features are in no block")
+	}
+}

@@ -3,6 +3,7 @@ package transforms
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -112,10 +113,25 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, []string, error) {
 	rank := make([]int32, len(names))
 	features := make([]string, len(names))
 	doc.ColPtr = make([]int32, len(names)+1)
+	size := 0
+	for _, name := range names {
+		size += len(name)
+	}
+	// The parser's names are substrings of their lines, so keeping them
+	// would keep the block's whole text alive as long as the block
+	// features are (setup groups them all); copied into one string per
+	// block, they keep only themselves.
+	var all strings.Builder
+	all.Grow(size)
 	for c, j := range order {
 		rank[j] = int32(c)
-		features[c] = names[j]
+		all.WriteString(names[j])
 		doc.ColPtr[c+1] = doc.ColPtr[c] + count[j]
+	}
+	text, at := all.String(), 0
+	for c, j := range order {
+		features[c] = text[at : at+len(names[j])]
+		at += len(names[j])
 	}
 	nnz := doc.ColPtr[len(names)]
 	doc.Rows, doc.Vals = make([]int32, nnz), make([]float64, nnz)
