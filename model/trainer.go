@@ -8,8 +8,8 @@ import (
 // Trainer is the in-memory reference trainer: the oracle every pipeline
 // result is checked against and the speed limit benchmarks compare with.
 // It runs the pipeline's arithmetic in the pipeline's order (per block, the
-// same Block methods, per-feature sums exact, PartialSum), so the two agree to rounding
-// in the last place.
+// same Block methods; per-feature sums exact, as the pipeline's are), so
+// the two agree to rounding in the last place.
 type Trainer struct {
 	Data   *Dataset
 	Params TrainParams
