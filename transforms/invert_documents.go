@@ -113,25 +113,19 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, []string, error) {
 	rank := make([]int32, len(names))
 	features := make([]string, len(names))
 	doc.ColPtr = make([]int32, len(names)+1)
-	size := 0
-	for _, name := range names {
-		size += len(name)
+	for c, j := range order {
+		rank[j] = int32(c)
+		features[c] = names[j]
+		doc.ColPtr[c+1] = doc.ColPtr[c] + count[j]
 	}
 	// The parser's names are substrings of their lines, so keeping them
 	// would keep the block's whole text alive as long as the block
 	// features are (setup groups them all); copied into one string per
 	// block, they keep only themselves.
-	var all strings.Builder
-	all.Grow(size)
-	for c, j := range order {
-		rank[j] = int32(c)
-		all.WriteString(names[j])
-		doc.ColPtr[c+1] = doc.ColPtr[c] + count[j]
-	}
-	text, at := all.String(), 0
-	for c, j := range order {
-		features[c] = text[at : at+len(names[j])]
-		at += len(names[j])
+	text, at := strings.Join(features, ""), 0
+	for c, name := range features {
+		features[c] = text[at : at+len(name)]
+		at += len(name)
 	}
 	nnz := doc.ColPtr[len(names)]
 	doc.Rows, doc.Vals = make([]int32, nnz), make([]float64, nnz)
