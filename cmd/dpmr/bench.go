@@ -58,7 +58,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 	reference := fs.Bool("reference", true, "run the in-memory reference trainer's pass on each data set")
 	limit := fs.Bool("limit", true, "time the limit pass on each data set: the gradient over the data as one\nin-memory CSR matrix, dense weights, one thread")
 	jsonOut := fs.String("json", "", "also write every figure as JSON to `FILE`")
-	profile := fs.String("profile", "", "write a CPU profile of each measured iteration (and reference pass) into `DIR`")
+	profile := fs.String("profile", "", "write a CPU profile of each setup, measured iteration and reference pass into `DIR`")
 	keep := fs.Bool("keep", false, "keep the snapshots of each configuration")
 	planWorkers := fs.String("plan-workers", "", "worker counts, comma-separated: time every key of the keyed stages in the\nmeasured iteration and compare dpmr plan's predicted balance on that many workers\nwith the balance of the measured key times")
 	return func() error {
@@ -372,8 +372,12 @@ func runBenchChild(specPath string) error {
 			if err := os.RemoveAll(spec.WorkDir); err != nil {
 				return err
 			}
-			t, err := b.Setup(ctx)
-			if err != nil {
+			var t pipeline.Timing
+			if err := profiled(func() error {
+				var err error
+				t, err = b.Setup(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			meta := b.Meta()
@@ -696,6 +700,9 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 			spec.Runner, spec.WorkDir = runner, work
 			spec.Phase = "setup"
 			spec.Result = filepath.Join(c.Dir, fmt.Sprintf("child-%s-%s-setup.result.json", size.Label, runner))
+			if c.Profile != "" {
+				spec.Profile = filepath.Join(c.Profile, fmt.Sprintf("%s-%s-setup.pprof", size.Label, runner))
+			}
 			setup, err := runBenchChildProcess(spec, log)
 			if err != nil {
 				return nil, err
