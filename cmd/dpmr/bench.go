@@ -59,6 +59,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 	limit := fs.Bool("limit", true, "time the limit pass on each data set: the gradient over the data as one\nin-memory CSR matrix, dense weights, one thread")
 	jsonOut := fs.String("json", "", "also write every figure as JSON to `FILE`")
 	profile := fs.String("profile", "", "write a CPU profile of each setup, measured iteration and reference pass into `DIR`")
+	pass := fs.Int("pass", 1, "the pass to measure, `N` >= 1: pass 1 is the first iteration, where subspace's and lbfgs's\nrows hold no history yet; a later pass carries it (--memory steps or pairs per row)")
 	keep := fs.Bool("keep", false, "keep the snapshots of each configuration")
 	planWorkers := fs.String("plan-workers", "", "worker counts, comma-separated: time every key of the keyed stages in the\nmeasured iteration and compare dpmr plan's predicted balance on that many workers\nwith the balance of the measured key times")
 	return func() error {
@@ -68,7 +69,7 @@ func benchSetup(fs *flag.FlagSet) func() error {
 		cfg := benchConfig{
 			Dir: *dir, PerSample: *perSample, Features: *features, Zipf: *zipf, Seed: *seed,
 			Bias: *bias, BlockSize: *blockSize, Optimizer: *optimizer, ShardThreshold: *shardThreshold, Shards: *shards, Partitions: int32(*partitions),
-			Stages: *stages, Meter: *meter, Repeat: *repeat, Reference: *reference, Limit: *limit, Profile: *profile, Keep: *keep,
+			Stages: *stages, Meter: *meter, Repeat: *repeat, Reference: *reference, Limit: *limit, Profile: *profile, Keep: *keep, Pass: *pass,
 		}
 		for _, part := range splitList(*planWorkers) {
 			w, err := strconv.Atoi(part)
@@ -105,8 +106,8 @@ func benchSetup(fs *flag.FlagSet) func() error {
 		if err := synth.Validate(); err != nil {
 			return usageError("%v", err)
 		}
-		if *shards < 1 || *repeat < 1 || *blockSize < 1 {
-			return usageError("--shards, --repeat and --block-size must be >= 1")
+		if *shards < 1 || *repeat < 1 || *blockSize < 1 || *pass < 1 {
+			return usageError("--shards, --repeat, --block-size and --pass must be >= 1")
 		}
 		if *partitions < 0 {
 			return usageError("--partitions must be >= 0")
@@ -196,6 +197,7 @@ type benchConfig struct {
 	Limit          bool        `json:"limit"`
 	Profile        string      `json:"profile,omitempty"`
 	PlanWorkers    []int       `json:"plan_workers,omitempty"`
+	Pass           int         `json:"pass"` // the pass measured
 	Keep           bool        `json:"-"`
 }
 
@@ -267,11 +269,13 @@ type benchChildSpec struct {
 	Repeat         int               `json:"repeat"`
 	Profile        string            `json:"profile,omitempty"` // CPU profile of the measured iteration
 	PlanWorkers    []int             `json:"plan_workers,omitempty"`
+	Pass           int               `json:"pass"`   // the pass measured, after passes 0..Pass-1
 	Result         string            `json:"result"` // where the child writes its benchChildResult
 }
 
 // benchChildResult is what a child measured. Pass 0 evaluates the
-// starting point; pass 1 is the first iteration, the one measured.
+// starting point; pass 1 is the first iteration; the last pass run is the
+// one measured (benchChildSpec.Pass).
 type benchChildResult struct {
 	Meta     *pipeline.IndexMeta   `json:"index,omitempty"`
 	Setup    *pipeline.Timing      `json:"setup,omitempty"`
@@ -283,7 +287,7 @@ type benchChildResult struct {
 	Flows    []pipeline.Flow       `json:"flows,omitempty"`
 	Metered  *pipeline.Timing      `json:"metered_pass,omitempty"`
 	Plan     []pipeline.PlanCheck  `json:"plan_check,omitempty"`     // the measured iteration's
-	PeakRSS  int64                 `json:"peak_rss_after_iteration"` // bytes, up to the end of pass 1
+	PeakRSS  int64                 `json:"peak_rss_after_iteration"` // bytes, up to the end of the measured pass
 	LoadAvg  float64               `json:"load_avg_1m"`              // the machine's, when the child started
 	Profile  string                `json:"profile,omitempty"`
 	ExitRSS  int64                 `json:"peak_rss"`     // bytes, the child's whole life (from its rusage)
@@ -330,8 +334,12 @@ func runBenchChild(specPath string) error {
 			return err
 		}
 		res.Load = &ref.Load
-		f, t := ref.Pass()
-		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		for range spec.Pass {
+			f, t := ref.Pass()
+			res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		}
+		var f model.Figures
+		var t pipeline.Timing
 		if err := profiled(func() error {
 			f, t = ref.Pass()
 			return nil
@@ -389,11 +397,15 @@ func runBenchChild(specPath string) error {
 		}
 		meta := b.Meta()
 		res.Meta = &meta
-		f, t, err := b.Step(ctx)
-		if err != nil {
-			return err
+		for range spec.Pass {
+			f, t, err := b.Step(ctx)
+			if err != nil {
+				return err
+			}
+			res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
 		}
-		res.Passes, res.J = append(res.Passes, t), append(res.J, f.J)
+		var f model.Figures
+		var t pipeline.Timing
 		if err := profiled(func() error {
 			f, t, err = b.Step(ctx)
 			return err
@@ -407,9 +419,9 @@ func runBenchChild(specPath string) error {
 				return err
 			}
 		}
-		// The stages and the metered pass run pass 1 again, from pass 0's
-		// rows.
-		if err := b.Rewind(1); err != nil {
+		// The stages and the metered pass run the measured pass again,
+		// from the rows of the pass before.
+		if err := b.Rewind(spec.Pass); err != nil {
 			return err
 		}
 		if spec.Stages {
@@ -540,8 +552,9 @@ type benchRun struct {
 	IndexNonzeros int64             `json:"index_nonzeros"`
 	Setup         *benchChildResult `json:"setup_child"`
 	Pass          *benchChildResult `json:"pass_child"`
-	// Iteration is pass 1, the first iteration after setup and the
-	// evaluation of the starting point (pass 0).
+	// Iteration is the measured pass (--pass; 1, the first iteration
+	// after setup and the evaluation of the starting point, pass 0, by
+	// default).
 	Iteration pipeline.Timing `json:"iteration"`
 	// Throughputs in data nonzeros per second of wall and of CPU time.
 	SetupRate     float64 `json:"setup_nnz_per_s"`
@@ -554,9 +567,10 @@ type benchRun struct {
 	LimitRatioWall float64 `json:"ratio_to_limit_wall,omitempty"`
 	LimitRatioCPU  float64 `json:"ratio_to_limit_cpu,omitempty"`
 	// PeakRSS is the larger of the setup and pass children's peaks; the
-	// pass child's includes the prefix and metered runs after pass 1.
+	// pass child's includes the prefix and metered runs after the
+	// measured pass.
 	PeakRSS        int64 `json:"peak_rss"`
-	RSSAfterIter   int64 `json:"peak_rss_through_iteration"` // setup, pass 0 and pass 1 only
+	RSSAfterIter   int64 `json:"peak_rss_through_iteration"` // setup and passes 0 to the measured one only
 	ReferenceIndex int   `json:"-"`
 	LimitIndex     int   `json:"-"`
 }
@@ -645,7 +659,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 		}
 		rep.Data = append(rep.Data, d)
 		base := benchChildSpec{Inputs: []string{d.Path}, Train: train, ShardThreshold: c.ShardThreshold,
-			Shards: c.Shards, Partitions: c.Partitions, Stages: c.Stages, Repeat: c.Repeat, PlanWorkers: c.PlanWorkers}
+			Shards: c.Shards, Partitions: c.Partitions, Stages: c.Stages, Repeat: c.Repeat, PlanWorkers: c.PlanWorkers, Pass: c.Pass}
 		refIndex := -1
 		if c.Reference {
 			spec := base
@@ -658,8 +672,8 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 			if err != nil {
 				return nil, err
 			}
-			ref := benchReference{Size: size.Label, Child: res, Iteration: res.Passes[1],
-				Rate: float64(d.Stats.Nonzeros) / res.Passes[1].Wall}
+			ref := benchReference{Size: size.Label, Child: res, Iteration: res.Passes[c.Pass],
+				Rate: float64(d.Stats.Nonzeros) / res.Passes[c.Pass].Wall}
 			fmt.Fprintf(log, "bench: %s reference: load %s, iteration %s (%s nnz/s)\n", size.Label,
 				fmtTiming(*res.Load), fmtTiming(ref.Iteration), fmtCount(ref.Rate))
 			rep.References = append(rep.References, ref)
@@ -721,7 +735,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 				os.RemoveAll(work)
 			}
 			r := benchRun{Size: size.Label, Runner: runner, Nonzeros: d.Stats.Nonzeros, IndexNonzeros: setup.Meta.Nonzeros,
-				Setup: setup, Pass: pass, Iteration: pass.Passes[1], ReferenceIndex: refIndex, LimitIndex: limitIndex,
+				Setup: setup, Pass: pass, Iteration: pass.Passes[c.Pass], ReferenceIndex: refIndex, LimitIndex: limitIndex,
 				PeakRSS: max(setup.ExitRSS, pass.ExitRSS), RSSAfterIter: max(setup.ExitRSS, pass.PeakRSS)}
 			nnz := float64(r.Nonzeros)
 			r.SetupRate = nnz / setup.Setup.Wall
@@ -731,8 +745,8 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchReport, 
 				ref := rep.References[refIndex]
 				r.RatioWall = r.Iteration.Wall / ref.Iteration.Wall
 				r.RatioCPU = r.Iteration.CPU / ref.Iteration.CPU
-				rj := ref.Child.J[1]
-				r.JRelDiff = math.Abs(pass.J[1]-rj) / math.Max(1, math.Abs(rj))
+				rj := ref.Child.J[c.Pass]
+				r.JRelDiff = math.Abs(pass.J[c.Pass]-rj) / math.Max(1, math.Abs(rj))
 			}
 			if limitIndex >= 0 {
 				lim := rep.Limits[limitIndex].Pass
@@ -866,7 +880,7 @@ func benchTargets(c benchConfig, rep *benchReport) []benchTarget {
 	rss := func(runner, size string, nnz, limit int64) {
 		t := benchTarget{Name: fmt.Sprintf("%s, %s: peak RSS <= %s", runner, size, fmtBytes(limit)), Status: "n/a"}
 		if r := find(runner, nnz); r != nil {
-			t.Measured = fmt.Sprintf("%s (setup %s, passes 0-1 %s)", fmtBytes(r.RSSAfterIter), fmtBytes(r.Setup.ExitRSS), fmtBytes(r.Pass.PeakRSS))
+			t.Measured = fmt.Sprintf("%s (setup %s, passes 0-%d %s)", fmtBytes(r.RSSAfterIter), fmtBytes(r.Setup.ExitRSS), c.Pass, fmtBytes(r.Pass.PeakRSS))
 			t.Status = status(r.RSSAfterIter <= limit)
 		}
 		out = append(out, t)
@@ -921,9 +935,14 @@ func writeBenchReport(w io.Writer, rep *benchReport) {
 			d.Stats.Nonzeros, fmtBytes(d.Stats.Bytes), d.Path)
 	}
 	fmt.Fprintln(w, "\nSeconds, wall / CPU (CPU: user+system of the whole process, every thread). The iteration is")
-	fmt.Fprintln(w, "pass 1, after setup and the evaluation of the start (pass 0). Beam fuses stages, so a stage's")
-	fmt.Fprintln(w, "time is the difference of two prefix pipelines (the pass cut after the stage, its open outputs")
-	fmt.Fprintln(w, "consumed by a counting sink), each the fastest of --repeat runs; noise can make one negative.")
+	if c.Pass == 1 {
+		fmt.Fprintln(w, "pass 1, after setup and the evaluation of the start (pass 0); its rows hold no history yet.")
+	} else {
+		fmt.Fprintf(w, "pass %d, after setup, the evaluation of the start (pass 0) and %d iterations.\n", c.Pass, c.Pass-1)
+	}
+	fmt.Fprintln(w, "Beam fuses stages, so a stage's time is the difference of two prefix pipelines (the pass cut")
+	fmt.Fprintln(w, "after the stage, its open outputs consumed by a counting sink), each the fastest of --repeat")
+	fmt.Fprintln(w, "runs; noise can make one negative.")
 	if c.Limit {
 		fmt.Fprintf(w, "The limit pass is the same gradient and loss over the data held as one CSR matrix (dense int32\n")
 		fmt.Fprintf(w, "feature ids, dense weights), one thread, load excluded, the fastest of %d runs: no pass can do\n", benchLimitRepeat)
@@ -976,7 +995,7 @@ func writeBenchReport(w io.Writer, rep *benchReport) {
 	t.row("setup nonzeros/s, per CPU-s", func(r benchRun) string {
 		return fmtCount(r.SetupRate) + " / " + fmtCount(float64(r.Nonzeros)/r.Setup.Setup.CPU)
 	}, rep.Runs)
-	t.row("peak RSS setup / passes 0-1", func(r benchRun) string {
+	t.row(fmt.Sprintf("peak RSS setup / passes 0-%d", c.Pass), func(r benchRun) string {
 		return fmtBytes(r.Setup.ExitRSS) + " / " + fmtBytes(r.Pass.PeakRSS)
 	}, rep.Runs)
 	if c.Reference {
@@ -989,7 +1008,7 @@ func writeBenchReport(w io.Writer, rep *benchReport) {
 
 	if c.Reference {
 		fmt.Fprintln(w, "\nReference trainer (model.Trainer, in memory), per data set:")
-		rt := newBenchTable("", []string{"load", "pass 0", "pass 1", "nonzeros/s", "peak RSS"})
+		rt := newBenchTable("", []string{"load", "pass 0", fmt.Sprintf("pass %d", c.Pass), "nonzeros/s", "peak RSS"})
 		for _, r := range rep.References {
 			rt.cells(r.Size, fmtTiming(*r.Child.Load), fmtTiming(r.Child.Passes[0]), fmtTiming(r.Iteration),
 				fmtCount(r.Rate), fmtBytes(r.Child.ExitRSS))

@@ -84,7 +84,7 @@ func TestBenchTargetsAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := benchConfig{Sizes: sizes, Runners: []string{"direct", "prism"}, Stages: true, Meter: "first",
-		Reference: true, Limit: true, Zipf: 1.1, Features: 1_000_000, PerSample: 20, Bias: true, BlockSize: 16384}
+		Reference: true, Limit: true, Zipf: 1.1, Features: 1_000_000, PerSample: 20, Bias: true, BlockSize: 16384, Pass: 1}
 	rep := &benchReport{Config: c, Runs: []benchRun{
 		benchRunFor("1M", "direct", 1_000_000, 0.1, 0.4, 1e9),
 		benchRunFor("1M", "prism", 1_000_000, 0.4, 0.4, 1e9),
