@@ -234,6 +234,9 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 	}
 	r.Labels, r.Multiclass = f.Labels, f.Multiclass
 	var cur transforms.ParsedBlock
+	// A block is sized like the one before it: grown by appends alone, its
+	// slices were copied about twice over, into fresh memory each time.
+	var rowsHint, nnzHint int
 	flush := func() {
 		switch {
 		case len(cur.Labels) == 0:
@@ -242,6 +245,7 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 		default:
 			part(cur.Block, cur)
 		}
+		rowsHint, nnzHint = len(cur.Labels), len(cur.Names)
 		cur = transforms.ParsedBlock{}
 	}
 	var smp model.Sample
@@ -267,7 +271,10 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 			flush()
 		}
 		if len(cur.Labels) == 0 {
-			cur = transforms.ParsedBlock{Block: key, File: in.Index, RowPtr: []int32{0}}
+			n, nnz := rowsHint+rowsHint/8, nnzHint+nnzHint/8
+			cur = transforms.ParsedBlock{Block: key, File: in.Index, RowPtr: append(make([]int32, 0, n+1), 0),
+				Lines: make([]int64, 0, n), Labels: make([]float64, 0, n),
+				Names: make([]string, 0, nnz), Vals: make([]float64, 0, nnz)}
 		}
 		cur.Lines = append(cur.Lines, smp.Line)
 		cur.Labels = append(cur.Labels, smp.Label)

@@ -166,7 +166,7 @@ func decodeFeaturesRecord(b []byte) (int32, transforms.BlockRows, error) {
 type encodeDocsFn struct{ Shards int }
 
 func (f *encodeDocsFn) ProcessElement(block int64, doc transforms.DocBlock, emit func(int32, []byte)) {
-	emit(shardOfBlock(block, f.Shards), record(int64Key(block), transforms.AppendDocBlock(nil, doc)))
+	emit(shardOfBlock(block, f.Shards), record(int64Key(block), transforms.EncodeDocBlock(doc)))
 }
 
 func decodeDocs(b []byte, emit func(int64, transforms.DocBlock)) error {

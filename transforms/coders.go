@@ -21,7 +21,7 @@ import (
 
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(ParsedBlock{}), encodeParsedBlock, decodeParsedBlock)
-	beam.RegisterCoder(reflect.TypeOf(DocBlock{}), encodeDocBlock, DecodeDocBlock)
+	beam.RegisterCoder(reflect.TypeOf(DocBlock{}), EncodeDocBlock, DecodeDocBlock)
 	beam.RegisterCoder(reflect.TypeOf(BlockFeatures{}), encodeBlockFeatures, DecodeBlockFeatures)
 	beam.RegisterCoder(reflect.TypeOf(BlockRows{}), encodeBlockRows, DecodeBlockRows)
 	beam.RegisterCoder(reflect.TypeOf(BlockWeights{}), encodeBlockWeights, decodeBlockWeights)
@@ -406,13 +406,6 @@ func checkParsedBlock(pb ParsedBlock) error {
 	return nil
 }
 
-// AppendDocBlock appends b's encoding to dst.
-func AppendDocBlock(dst []byte, b DocBlock) []byte {
-	e := encoder{b: dst}
-	e.docBlock(b)
-	return e.b
-}
-
 func (e *encoder) docBlock(b DocBlock) {
 	e.int(b.Block)
 	e.int(int64(b.File))
@@ -423,11 +416,17 @@ func (e *encoder) docBlock(b DocBlock) {
 	e.csc(b.ColPtr, b.Rows, b.Vals)
 }
 
-func encodeDocBlock(b DocBlock) []byte {
-	return AppendDocBlock(make([]byte, 0, 16+16*len(b.Labels)+4*len(b.ColPtr)+10*len(b.Rows)), b)
+// EncodeDocBlock is DocBlock's coder, and the index's block records. Its
+// buffer is sized up front from the block's shape (enough for float
+// values and short row gaps): grown from empty, a block's was copied
+// about twice over.
+func EncodeDocBlock(b DocBlock) []byte {
+	e := encoder{b: make([]byte, 0, 16+16*len(b.Labels)+4*len(b.ColPtr)+10*len(b.Rows))}
+	e.docBlock(b)
+	return e.b
 }
 
-// DecodeDocBlock is the inverse of AppendDocBlock.
+// DecodeDocBlock is the inverse of EncodeDocBlock.
 func DecodeDocBlock(b []byte) (DocBlock, error) {
 	d := decoder{b: b}
 	db := d.docBlock()

@@ -60,7 +60,7 @@ func codecs() []codec {
 				RowPtr: []int32{0, 2, 2, 3}, Names: []string{"a:b#é", "", "x y"}, Vals: []float64{1e-320, oddNaN, math.Inf(-1)}},
 			ParsedBlock{Block: 3, Lines: []int64{1, 2}, Labels: []float64{1, 0}, Weights: []float64{2.5, 1}, RowPtr: []int32{0, 3, 4},
 				Names: []string{"a", "b", "c", "a"}, Vals: []float64{1 << 31, -(1 << 31), 0, 7}}),
-		codecOf("DocBlock", true, encodeDocBlock, DecodeDocBlock,
+		codecOf("DocBlock", true, EncodeDocBlock, DecodeDocBlock,
 			DocBlock{Block: -1, File: 3, Lines: []int64{5, 6, 7}, Labels: []float64{1, 0, 1}, Intercept: 1,
 				ColPtr: []int32{0, 3, 3, 5}, Rows: []int32{0, 1, 2, 0, 2}, Vals: edgeF64[:5]},
 			DocBlock{Block: 2, Lines: []int64{1}, Labels: []float64{0}, ColPtr: []int32{0}},
@@ -303,7 +303,7 @@ func (r *rawEncoding) Strs(v ...string) *rawEncoding  { r.strs(v); return r }
 // bounds.
 func TestDecodersRefuseMalformed(t *testing.T) {
 	doc := func(lines []int64, labels []float64, intercept int32, colPtr, rows []int32, vals []float64) []byte {
-		return encodeDocBlock(DocBlock{Block: 1, Lines: lines, Labels: labels, Intercept: intercept, ColPtr: colPtr, Rows: rows, Vals: vals})
+		return EncodeDocBlock(DocBlock{Block: 1, Lines: lines, Labels: labels, Intercept: intercept, ColPtr: colPtr, Rows: rows, Vals: vals})
 	}
 	l2, y2 := []int64{1, 2}, []float64{0, 1}
 	cases := []struct {
@@ -343,7 +343,7 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"GradPack/curv", decErr(decodeGradPack), encodeGradPack(GradPack{Pos: []int32{0}, G: []float64{1}, Curv: []float64{1, 2}})},
 		{"GradPack/localw", decErr(decodeGradPack), encodeGradPack(GradPack{Pos: []int32{0}, G: []float64{1}, LocalW: []float64{1, 2}})},
 		{"MarginBlock/weights", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1, 0}, Weights: []float64{2}, Margins: model.SubspaceMargins{ZW: []float64{1, 2}}})},
-		{"DocBlock/weights", decErr(DecodeDocBlock), encodeDocBlock(DocBlock{Lines: []int64{1}, Labels: []float64{1}, Weights: []float64{1, 2}, ColPtr: []int32{0}})},
+		{"DocBlock/weights", decErr(DecodeDocBlock), EncodeDocBlock(DocBlock{Lines: []int64{1}, Labels: []float64{1}, Weights: []float64{1, 2}, ColPtr: []int32{0}})},
 		{"ParsedBlock/weights", decErr(decodeParsedBlock), encodeParsedBlock(ParsedBlock{Lines: []int64{1}, Labels: []float64{1}, Weights: []float64{1, 2}, RowPtr: []int32{0, 0}})},
 		{"MarginBlock/zw", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1, 2}}})},
 		{"MarginBlock/z", decErr(decodeMarginBlock), encodeMarginBlock(MarginBlock{Labels: []float64{1}, Margins: model.SubspaceMargins{ZW: []float64{1}, Z: [][]float64{{1, 2}}}})},
@@ -363,7 +363,7 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"ParsedBlock/rowptr-back", decErr(decodeParsedBlock), encodeParsedBlock(ParsedBlock{Lines: []int64{1, 2}, Labels: []float64{1, 0}, RowPtr: []int32{0, 2, 1}, Names: []string{"a"}, Vals: []float64{1}})},
 		{"ParsedBlock/empty-rowptr", decErr(decodeParsedBlock), encodeParsedBlock(ParsedBlock{RowPtr: []int32{5}})},
 		{"ParsedBlock/file-beyond-int32", decErr(decodeParsedBlock), raw().Int(0).Int(1 << 32).I64s().F64s().I32s().Strs().Uint(1).Uint(0).b},
-		{"DocBlock/colptr-without-columns", decErr(DecodeDocBlock), encodeDocBlock(DocBlock{ColPtr: []int32{5}})},
+		{"DocBlock/colptr-without-columns", decErr(DecodeDocBlock), EncodeDocBlock(DocBlock{ColPtr: []int32{5}})},
 		{"SufficientBlock/labels", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{Lines: []int64{1}, ColPtr: []int32{0}}})},
 		{"SufficientBlock/weights", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{ColPtr: []int32{0, 0}}, IDs: []RowID{{0, 0}}, W: []float64{1}})},
 		{"SufficientBlock/ids", decErr(decodeSufficientBlock), encodeSufficientBlock(SufficientBlock{DocBlock: DocBlock{Lines: []int64{1}, Labels: []float64{1},

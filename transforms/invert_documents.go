@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,24 +55,36 @@ func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlo
 		return err
 	}
 	emitDoc(b.Block, doc)
-	feats := map[int32]*BlockFeatures{}
-	freqs := map[int32]*FreqPack{}
+	// Each partition's lists are counted first and then filled, so that
+	// each is allocated once, at its size.
+	part := make([]int32, len(names))
+	count := make([]int32, f.Partitions)
 	for c, name := range names {
-		p := PartitionOf(FeatureKey{Name: name}, f.Partitions)
-		bf, fp := feats[p], freqs[p]
-		if bf == nil {
-			bf, fp = &BlockFeatures{Block: b.Block}, &FreqPack{}
-			feats[p], freqs[p] = bf, fp
+		part[c] = PartitionOf(FeatureKey{Name: name}, f.Partitions)
+		count[part[c]]++
+	}
+	feats := make([]BlockFeatures, f.Partitions)
+	freqs := make([]FreqPack, f.Partitions)
+	for p, n := range count {
+		if n > 0 {
+			feats[p] = BlockFeatures{Block: b.Block, Names: make([]string, 0, n), Cols: make([]int32, 0, n)}
+			freqs[p] = FreqPack{Names: make([]string, 0, n), Postings: make([]int64, 0, n), SumSq: make([]float64, 0, n)}
 		}
+	}
+	m := doc.Matrix()
+	for c, name := range names {
+		bf, fp := &feats[part[c]], &freqs[part[c]]
 		bf.Names = append(bf.Names, name)
 		bf.Cols = append(bf.Cols, int32(c))
 		fp.Names = append(fp.Names, name)
 		fp.Postings = append(fp.Postings, int64(doc.ColPtr[c+1]-doc.ColPtr[c]))
-		fp.SumSq = append(fp.SumSq, doc.Matrix().ColumnSumSq(c))
+		fp.SumSq = append(fp.SumSq, m.ColumnSumSq(c))
 	}
-	for _, p := range sortedKeys(feats) {
-		emitFeats(p, *feats[p])
-		emitFreq(p, *freqs[p])
+	for p, n := range count {
+		if n > 0 {
+			emitFeats(int32(p), feats[p])
+			emitFreq(int32(p), freqs[p])
+		}
 	}
 	return nil
 }
@@ -105,18 +118,20 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, []string, error) {
 		names = append(names, model.BiasName)
 		count = append(count, int32(n))
 	}
-	order := make([]int32, len(names))
-	for i := range order {
-		order[i] = int32(i)
+	// Sorting the names with their ids beside them, rather than ids by
+	// their names, reads no name through an index.
+	order := make([]nameID, len(names))
+	for i, name := range names {
+		order[i] = nameID{name, int32(i)}
 	}
-	sort.Slice(order, func(i, j int) bool { return names[order[i]] < names[order[j]] })
+	slices.SortFunc(order, func(a, b nameID) int { return strings.Compare(a.name, b.name) })
 	rank := make([]int32, len(names))
 	features := make([]string, len(names))
 	doc.ColPtr = make([]int32, len(names)+1)
-	for c, j := range order {
-		rank[j] = int32(c)
-		features[c] = names[j]
-		doc.ColPtr[c+1] = doc.ColPtr[c] + count[j]
+	for c, o := range order {
+		rank[o.id] = int32(c)
+		features[c] = o.name
+		doc.ColPtr[c+1] = doc.ColPtr[c] + count[o.id]
 	}
 	// The parser's names are substrings of their lines, so keeping them
 	// would keep the block's whole text alive as long as the block
@@ -155,6 +170,11 @@ func Invert(b ParsedBlock, bias bool) (DocBlock, []string, error) {
 		}
 	}
 	return doc, features, nil
+}
+
+type nameID struct {
+	name string
+	id   int32
 }
 
 func sortedKeys[V any](m map[int32]V) []int32 {
