@@ -55,36 +55,31 @@ func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlo
 		return err
 	}
 	emitDoc(b.Block, doc)
-	// Each partition's lists are counted first and then filled, so that
-	// each is allocated once, at its size.
-	part := make([]int32, len(names))
-	count := make([]int32, f.Partitions)
+	// The columns in partition order (columns ascending within one), as
+	// keys partition<<32 | column: the lists of all partitions are cut
+	// from one array each, and the work grows with the block's columns,
+	// not with the number of partitions (a block may be one sample).
+	keys := make([]uint64, len(names))
 	for c, name := range names {
-		part[c] = PartitionOf(FeatureKey{Name: name}, f.Partitions)
-		count[part[c]]++
+		keys[c] = uint64(PartitionOf(FeatureKey{Name: name}, f.Partitions))<<32 | uint64(c)
 	}
-	feats := make([]BlockFeatures, f.Partitions)
-	freqs := make([]FreqPack, f.Partitions)
-	for p, n := range count {
-		if n > 0 {
-			feats[p] = BlockFeatures{Block: b.Block, Names: make([]string, 0, n), Cols: make([]int32, 0, n)}
-			freqs[p] = FreqPack{Names: make([]string, 0, n), Postings: make([]int64, 0, n), SumSq: make([]float64, 0, n)}
-		}
-	}
+	slices.Sort(keys)
+	n := len(keys)
+	fnames, cols, postings, sumSq := make([]string, n), make([]int32, n), make([]int64, n), make([]float64, n)
 	m := doc.Matrix()
-	for c, name := range names {
-		bf, fp := &feats[part[c]], &freqs[part[c]]
-		bf.Names = append(bf.Names, name)
-		bf.Cols = append(bf.Cols, int32(c))
-		fp.Names = append(fp.Names, name)
-		fp.Postings = append(fp.Postings, int64(doc.ColPtr[c+1]-doc.ColPtr[c]))
-		fp.SumSq = append(fp.SumSq, m.ColumnSumSq(c))
+	for i, k := range keys {
+		c := int(uint32(k))
+		fnames[i], cols[i] = names[c], int32(c)
+		postings[i], sumSq[i] = int64(doc.ColPtr[c+1]-doc.ColPtr[c]), m.ColumnSumSq(c)
 	}
-	for p, n := range count {
-		if n > 0 {
-			emitFeats(int32(p), feats[p])
-			emitFreq(int32(p), freqs[p])
+	for i := 0; i < n; {
+		p, j := keys[i]>>32, i+1
+		for j < n && keys[j]>>32 == p {
+			j++
 		}
+		emitFeats(int32(p), BlockFeatures{Block: b.Block, Names: fnames[i:j:j], Cols: cols[i:j:j]})
+		emitFreq(int32(p), FreqPack{Names: fnames[i:j:j], Postings: postings[i:j:j], SumSq: sumSq[i:j:j]})
+		i = j
 	}
 	return nil
 }
