@@ -35,7 +35,7 @@ type Method interface {
 // Needs are the stages and measurements a method's pass runs.
 type Needs struct {
 	// Subspace: the pass minimizes J over a subspace of each row's
-	// vectors (SubspaceSearch), so the blocks get whole rows, and its
+	// vectors (SubspaceSearch), so the blocks get rows, and its
 	// first trip to the blocks sets each row's U (NewtonShares).
 	// Otherwise it searches a line along D (Plan).
 	Subspace bool

@@ -30,7 +30,8 @@ import (
 // It is the default: on real text it reaches LIBLINEAR's optimum in a
 // third to a sixth of lbfgs's passes (README "Optimizers"), at the price of
 // more local work per pass and more bytes per (feature, block) pair: each
-// block gets its columns' whole rows.
+// block gets its columns' rows (without their steps, along which it keeps
+// its samples' margins from pass to pass: SubspaceMargins.Kept).
 const Subspace = "subspace"
 
 type subspaceMethod struct{}
@@ -154,25 +155,64 @@ type SubspaceMargins struct {
 	Z  [][]float64
 }
 
-// Margins computes the block's margins of w and of the basis vectors,
-// given per column (basis[c] is column c's basis coordinates).
-func (b *Block) SubspaceMargins(w []float64, basis [][]float64, k int) SubspaceMargins {
-	n := b.NumRows()
-	m := SubspaceMargins{ZW: make([]float64, n), Z: make([][]float64, k)}
-	for a := range m.Z {
-		m.Z[a] = make([]float64, n)
-	}
+// StartMargins are the block's margins at w, given per column, along no
+// basis: what pass 0, which only evaluates the starting point, searches
+// with, and what the block keeps from it.
+func (b *Block) StartMargins(w []float64) SubspaceMargins {
+	zw := make([]float64, b.NumRows())
 	for c := 0; c+1 < len(b.ColPtr); c++ {
-		wc, bc := w[c], basis[c]
+		wc := w[c]
 		for kk := b.ColPtr[c]; kk < b.ColPtr[c+1]; kk++ {
-			r, v := b.Rows[kk], b.Vals[kk]
-			m.ZW[r] += wc * v
-			for a, x := range bc {
-				m.Z[a][r] += x * v
-			}
+			zw[b.Rows[kk]] += wc * b.Vals[kk]
 		}
 	}
-	return m
+	return SubspaceMargins{ZW: zw}
+}
+
+// SearchMargins are the block's margins for a pass's search along the
+// basis [-G/H, U, S...]: at W and along the steps S it kept them from the
+// passes before (kept, from Kept), so only the two vectors that are new
+// each pass are multiplied out, from their coordinates per column (neg:
+// -G/H, u: U). The steps are what would otherwise travel to every block
+// with each of its columns' rows.
+func (b *Block) SearchMargins(kept SubspaceMargins, neg, u []float64) SubspaceMargins {
+	n := b.NumRows()
+	zg, zu := make([]float64, n), make([]float64, n)
+	for c := 0; c+1 < len(b.ColPtr); c++ {
+		gc, uc := neg[c], u[c]
+		for kk := b.ColPtr[c]; kk < b.ColPtr[c+1]; kk++ {
+			r, v := b.Rows[kk], b.Vals[kk]
+			zg[r] += gc * v
+			zu[r] += uc * v
+		}
+	}
+	z := make([][]float64, 0, 2+len(kept.Z))
+	return SubspaceMargins{ZW: kept.ZW, Z: append(append(z, zg, zu), kept.Z...)}
+}
+
+// Kept is what a block keeps of a pass's margins for the next pass, once
+// the search chose c (nil: the rows stay): its margins at the new W and
+// along the last memory steps, oldest first, as SubspaceUpdateRow keeps
+// the rows' steps. A sample's margin along the new step is the
+// combination c of its margins along the basis, and at the new W it is
+// the margin the gradient stage used (at).
+func (m *SubspaceMargins) Kept(c []float64, memory int) SubspaceMargins {
+	steps := m.Z[min(2, len(m.Z)):]
+	if c == nil {
+		return SubspaceMargins{ZW: m.ZW, Z: steps}
+	}
+	zw, zs := make([]float64, len(m.ZW)), make([]float64, len(m.ZW))
+	for r := range zw {
+		zw[r] = m.at(r, c)
+		s := 0.0
+		for a, x := range c {
+			s += x * m.Z[a][r]
+		}
+		zs[r] = s
+	}
+	keep := min(len(steps), memory-1)
+	z := make([][]float64, 0, keep+1)
+	return SubspaceMargins{ZW: zw, Z: append(append(z, steps[len(steps)-keep:]...), zs)}
 }
 
 // at returns the margin of sample r at coefficients c.
@@ -584,17 +624,23 @@ func LocalNewtonRow(sum, g, h, lam float64) float64 {
 	return -g / h
 }
 
-// SubspaceColumns returns a block's inputs to a subspace pass from its
-// columns' rows: their weights and, when k > 0, their basis coordinates.
-func SubspaceColumns(rows []Row, k int) (w []float64, basis [][]float64) {
-	w, basis = make([]float64, len(rows)), make([][]float64, len(rows))
+// SearchColumns returns the coordinates of a pass's two new basis
+// vectors, -G/H and U, of a block's columns from their rows (SearchMargins).
+func SearchColumns(rows []Row) (neg, u []float64) {
+	neg, u = make([]float64, len(rows)), make([]float64, len(rows))
+	for c, r := range rows {
+		neg[c], u[c] = -r.G/r.H, r.U
+	}
+	return neg, u
+}
+
+// Weights returns the rows' W.
+func Weights(rows []Row) []float64 {
+	w := make([]float64, len(rows))
 	for c, r := range rows {
 		w[c] = r.W
-		if k > 0 {
-			basis[c] = SubspaceBasis(nil, r)
-		}
 	}
-	return w, basis
+	return w
 }
 
 // SubspaceGradients is a block's share of a subspace pass's last stage:
@@ -612,18 +658,17 @@ func (b *Block) SubspaceGradients(m *SubspaceMargins, c []float64) (grad, curv [
 }
 
 // NewtonShares is a block's share of a subspace pass's first stage: its
-// LocalNewton shares at W, from its columns' rows (W, G and H are read)
-// and lambdas. Summed over blocks they make each row's U (SetLocalNewton).
-func (b *Block) NewtonShares(rows []Row, lam []float64) []float64 {
+// LocalNewton shares at W, whose margins zw it kept from the pass before
+// (SubspaceMargins.Kept), from its columns' rows (G and H are read) and
+// lambdas. Summed over blocks they make each row's U (SetLocalNewton).
+func (b *Block) NewtonShares(zw []float64, rows []Row, lam []float64) []float64 {
 	nc := b.NumCols()
-	w, g, h := make([]float64, nc), make([]float64, nc), make([]float64, nc)
+	g, h := make([]float64, nc), make([]float64, nc)
 	for c, r := range rows {
-		w[c], g[c], h[c] = r.W, r.G, r.H
+		g[c], h[c] = r.G, r.H
 	}
-	z, none := make([]float64, b.NumRows()), make([]float64, b.NumRows())
-	b.Margins(w, make([]float64, nc), z, none)
 	shares := make([]float64, nc)
-	b.LocalNewton(shares, z, g, h, lam, LocalNewtonIters, LocalNewtonTol)
+	b.LocalNewton(shares, zw, g, h, lam, LocalNewtonIters, LocalNewtonTol)
 	return shares
 }
 
@@ -636,11 +681,12 @@ func SetLocalNewton(r Row, sum, lam float64) Row {
 
 // subspacePass runs one pass of Subspace, in the stages the pipeline runs
 // it in. Pass 0 evaluates the starting point: a search over no basis
-// vectors. Every later pass: (1) per block, NewtonShares, summed into
-// each row's U; (2) the subspace figures over the rows; (3) per block, the
-// margins of W and of the basis, then up to SubspaceSearchRounds combines
-// of the blocks' BlockTerms choose the coefficients c; (4) per block,
-// SubspaceGradients; (5) the row updates.
+// vectors, from each block's margins at W. Every later pass: (1) per
+// block, NewtonShares at the margins it kept, summed into each row's U;
+// (2) the subspace figures over the rows; (3) per block, SearchMargins,
+// then up to SubspaceSearchRounds combines of the blocks' BlockTerms
+// choose the coefficients c; (4) per block, SubspaceGradients, and the
+// margins it keeps (Kept); (5) the row updates.
 // Every global figure is an exact sum, so the result does not depend on
 // the order of the blocks.
 func (t *Trainer) subspacePass() Figures {
@@ -664,9 +710,12 @@ func (t *Trainer) subspacePass() Figures {
 	k := 0
 	if pass > 0 {
 		k = 2 + len(t.Rows[0].S)
+		if len(t.kept) != len(blocks) {
+			panic("model: a subspace pass after the first needs the margins the blocks kept")
+		}
 		parts := t.partials(&t.grads)
 		for bi := range blocks {
-			parts[bi] = blocks[bi].NewtonShares(rows[bi], lams[bi])
+			parts[bi] = blocks[bi].NewtonShares(t.kept[bi].ZW, rows[bi], lams[bi])
 		}
 		shares := t.featureSums(&t.grad, parts)
 		for j := range t.Rows {
@@ -692,8 +741,15 @@ func (t *Trainer) subspacePass() Figures {
 
 	margins := make([]SubspaceMargins, len(blocks))
 	for bi := range blocks {
-		w, basis := SubspaceColumns(rows[bi], k)
-		margins[bi] = blocks[bi].SubspaceMargins(w, basis, k)
+		if k == 0 {
+			margins[bi] = blocks[bi].StartMargins(Weights(rows[bi]))
+			continue
+		}
+		if len(t.kept[bi].Z)+2 != k {
+			panic(fmt.Sprintf("model: block %d kept %d steps' margins, the rows %d", bi, len(t.kept[bi].Z), k-2))
+		}
+		neg, u := SearchColumns(rows[bi])
+		margins[bi] = blocks[bi].SearchMargins(t.kept[bi], neg, u)
 	}
 	for round := 0; round < SubspaceSearchRounds; round++ {
 		search := state.Replay(p.Lambda)
@@ -710,8 +766,10 @@ func (t *Trainer) subspacePass() Figures {
 	ch := state.Replay(p.Lambda).Choice()
 
 	grads, curvs := t.partials(&t.grads), t.partials(&t.curvs)
+	t.kept = make([]SubspaceMargins, len(blocks))
 	for bi := range blocks {
 		grads[bi], curvs[bi] = blocks[bi].SubspaceGradients(&margins[bi], ch.Coef)
+		t.kept[bi] = margins[bi].Kept(ch.Coef, p.Memory)
 	}
 	grad, curv := t.featureSums(&t.grad, grads), t.featureSums(&t.curv, curvs)
 	for j := range t.Rows {

@@ -60,6 +60,53 @@ func TestSubspaceIndependentOfBlockOrder(t *testing.T) {
 	require.Equal(t, a.Rows, b.Rows)
 }
 
+// TestKeptMarginsFollowTheRows: the margins a block keeps between passes
+// (at W and along the rows' steps, updated by the search's coefficients
+// rather than recomputed) stay the block's matrix times the rows' W and
+// S, pass after pass, also once the oldest steps are dropped.
+func TestKeptMarginsFollowTheRows(t *testing.T) {
+	p := SynthParams{Samples: 1500, Features: 200, PerSample: 8, Zipf: 1.1, Seed: 7, Noise: 0.05}
+	d := synthDataset(t, p, true, 64)
+	tr, err := NewTrainer(d, TrainParams{Optimizer: Subspace, Lambda: 0.5, Bias: true, Memory: 3, Tol: -1, GTol: -1, GapTol: -1}, nil)
+	require.NoError(t, err)
+	for pass := 0; pass < 8; pass++ {
+		tr.Pass()
+		require.Len(t, tr.kept, len(d.Blocks))
+		steps := len(tr.Rows[0].S)
+		require.Equal(t, min(pass, 3), steps, "pass %d", pass)
+		for bi := range d.Blocks {
+			b := &d.Blocks[bi]
+			cols := make([]Row, len(b.Cols))
+			for c, j := range b.Cols {
+				cols[c] = tr.Rows[j]
+			}
+			kept := tr.kept[bi]
+			near(t, b.StartMargins(Weights(cols)).ZW, kept.ZW, "pass %d block %d: margins at W", pass, bi)
+			require.Len(t, kept.Z, steps)
+			for i := range steps {
+				s := make([]float64, len(cols))
+				for c, r := range cols {
+					s[c] = r.S[i]
+				}
+				near(t, b.StartMargins(s).ZW, kept.Z[i], "pass %d block %d: margins along step %d", pass, bi, i)
+			}
+		}
+	}
+}
+
+// near checks that got is want to 1e-12 of want's largest entry.
+func near(t *testing.T, want, got []float64, msg string, args ...any) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	scale := 0.0
+	for _, v := range want {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	for i := range want {
+		require.InDelta(t, want[i], got[i], 1e-12*scale+1e-300, append([]any{msg + ": sample %d"}, append(args, i)...)...)
+	}
+}
+
 // TestSubspaceOptimumMatchesGonum: with and without the intercept, the
 // stop rules end at gonum's Newton optimum.
 func TestSubspaceOptimumMatchesGonum(t *testing.T) {

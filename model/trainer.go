@@ -23,6 +23,9 @@ type Trainer struct {
 	// zw and zd are each block's margins of W and D, kept from a pass's
 	// line search for its gradient sweep.
 	zw, zd [][]float64
+	// kept is each block's margins that Subspace keeps between passes
+	// (SubspaceMargins.Kept).
+	kept []SubspaceMargins
 	// grads and curvs hold each block's per-column partials of a pass,
 	// grad and curv their sums per row; kept to be reused.
 	grads, curvs [][]float64

@@ -103,8 +103,8 @@ type Bench struct {
 	c       BenchConfig
 	index   *Manifest
 	meta    IndexMeta
-	rows    []ShardFile   // the rows the next pass starts from
-	rowsAt  [][]ShardFile // rowsAt[n]: the rows after n passes
+	state   State   // what the next pass starts from
+	stateAt []State // stateAt[n]: the state after n passes
 	history []model.Figures
 	loads   map[string]map[int32]int64 // the last Step's key times
 }
@@ -171,8 +171,8 @@ func (b *Bench) Open(ctx context.Context) error {
 	if meta.BadLines > 0 || meta.Samples == 0 {
 		return fmt.Errorf("bench: the index has %d samples and %d bad lines", meta.Samples, meta.BadLines)
 	}
-	b.index, b.meta, b.rows, b.history = index, meta, start.Dataset("rows"), nil
-	b.rowsAt = [][]ShardFile{b.rows}
+	b.index, b.meta, b.state, b.history = index, meta, StartState(start.Dataset("rows")), nil
+	b.stateAt = []State{b.state}
 	return nil
 }
 
@@ -181,7 +181,7 @@ func (b *Bench) Rewind(n int) error {
 	if n < 0 || n > len(b.history) {
 		return fmt.Errorf("bench: cannot rewind to pass %d after %d passes", n, len(b.history))
 	}
-	b.history, b.rows, b.rowsAt = b.history[:n], b.rowsAt[n], b.rowsAt[:n+1]
+	b.history, b.state, b.stateAt = b.history[:n], b.stateAt[n], b.stateAt[:n+1]
 	return nil
 }
 
@@ -197,7 +197,7 @@ func (b *Bench) Next(dir string) PassParams {
 	if n := len(b.history); n > 0 {
 		plan = model.NextPlan(b.c.Train, b.history[n-1])
 	}
-	return PassParams{Index: b.index, Rows: b.rows, Dir: dir, Plan: plan, Train: b.c.Train,
+	return PassParams{Index: b.index, State: b.state, Dir: dir, Plan: plan, Train: b.c.Train,
 		Eta: b.c.Train.Eta(b.meta.SumSq), Samples: b.meta.Samples, Shards: b.c.Shards, Partitions: b.meta.Partitions,
 		KeyLoads: b.c.KeyLoads}
 }
@@ -221,8 +221,8 @@ func (b *Bench) Step(ctx context.Context) (model.Figures, Timing, error) {
 	if err != nil {
 		return f, t, err
 	}
-	b.rows = m.Dataset("rows")
-	b.rowsAt = append(b.rowsAt, b.rows)
+	b.state = stateAfter(m)
+	b.stateAt = append(b.stateAt, b.state)
 	return f, t, nil
 }
 
@@ -365,12 +365,14 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sinkKV(s, weights)
 		return
 	}
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), weights, false)
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), p.Margins, weights, false)
 	if k == 3 {
 		sink(s, blocks)
 		return
 	}
-	choice, grads := gradientStage(s, rows, blocks, p)
+	// The blocks' kept margins are the gradient stage's second output,
+	// computed with its first; the full pass writes them.
+	choice, grads, _ := gradientStage(s, rows, blocks, p)
 	if k == 4 {
 		sinkKV(s, grads)
 		return
@@ -459,8 +461,9 @@ type Flow struct {
 //     files by each trip's RestoreDocuments (RestoreFromIndex): they are
 //     never shuffled;
 //   - LocalNewton (first trip), subspace's passes after the first only:
-//     Distribute's (NewtonRows) CoGroupByKey input (row packs and block
-//     features), the weights with W, G and H grouped by index shard, and
+//     Distribute's (SubspaceRows) CoGroupByKey input (row packs and block
+//     features), the weights with the rows (less their steps) grouped by
+//     index shard, and
 //     LocalNewton's row packs; its Newton shares, made and shuffled inside
 //     transforms.LocalNewton, are not counted;
 //   - DistributeParameters: the CoGroupByKey input, the row packs (hot
@@ -473,7 +476,8 @@ type Flow struct {
 //   - UpdateParameters: the CoGroupByKey input, row packs and gradient
 //     packs, and the moved rows, kept until the L-BFGS direction (a side
 //     input) is known;
-//   - Write: the records entering the writer's GroupByKey.
+//   - Write: the records entering the writer's GroupByKey, and under
+//     subspace the margins the blocks keep for the next pass.
 //
 // Global combines (the line search's losses, the L-BFGS dot products, the
 // figures) are lifted to one accumulator per bundle and are not counted.

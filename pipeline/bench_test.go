@@ -37,7 +37,7 @@ func TestBenchPipelines(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, st.Stages, len(BenchStages))
 			var packs int64
-			for _, f := range b.rowsAt[0] {
+			for _, f := range b.stateAt[0].Rows {
 				packs += f.Records
 			}
 			require.Positive(t, packs)

@@ -416,7 +416,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		meta.Samples, labels, meta.Features, meta.Nonzeros, meta.Blocks)
 
 	for _, r := range runs {
-		if r.history, r.rows, err = r.c.completedPasses(ctx, start, test != nil); err != nil {
+		if r.history, r.state, err = r.c.completedPasses(ctx, start, test != nil); err != nil {
 			return nil, err
 		}
 		r.eta = r.c.Train.Eta(meta.SumSq)
@@ -453,7 +453,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 			t0 = time.Now()
 			p, s := beam.NewPipelineWithRoot()
 			for _, r := range active {
-				Pass(r.scope(s), PassParams{Index: index, Rows: r.rows, Dir: passDir(r.c.WorkDir, r.plan.Pass), Plan: r.plan, Train: r.c.Train, Eta: r.eta,
+				Pass(r.scope(s), PassParams{Index: index, State: r.state, Dir: passDir(r.c.WorkDir, r.plan.Pass), Plan: r.plan, Train: r.c.Train, Eta: r.eta,
 					Samples: meta.Samples, Shards: c.Shards, Partitions: meta.Partitions, Test: test, Classes: meta.Classes()})
 			}
 			return p
@@ -480,7 +480,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows := r.rows
+		rows := r.state.Rows
 		if early != nil {
 			m, err := ReadManifest(ctx, passDir(r.c.WorkDir, early.Pass))
 			if err != nil {
@@ -750,19 +750,22 @@ func clearWorkDir(dir string) error {
 // completedPasses reads the figures of the complete passes in order and
 // returns them with the rows to continue from. A pass is complete when its
 // manifest is; the first incomplete one ends the list.
-func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest, withTest bool) ([]model.Figures, []ShardFile, error) {
-	rows := start.Dataset("rows")
+func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest, withTest bool) ([]model.Figures, State, error) {
+	state := StartState(start.Dataset("rows"))
 	var history []model.Figures
 	for pass := 0; ; pass++ {
 		f, m, err := c.readPass(ctx, pass, withTest)
 		if errors.Is(err, ErrIncomplete) {
-			return history, rows, nil
+			return history, state, nil
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, State{}, err
 		}
 		history = append(history, f)
-		rows = m.Dataset("rows")
+		state = stateAfter(m)
+		if c.Train.Method().Needs().Subspace && len(state.Margins) == 0 {
+			return nil, State{}, fmt.Errorf("--resume: the snapshot of pass %d in %s holds no block margins, which subspace passes now keep: an older dpmr wrote it; start a new work dir", pass, c.WorkDir)
+		}
 	}
 }
 

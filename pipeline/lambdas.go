@@ -71,9 +71,9 @@ type lambdaRun struct {
 	label   string      // LambdaDir with several lambdas, else ""
 	eta     float64
 	history []model.Figures
-	rows    []ShardFile // the rows to continue from
-	reason  model.Stop  // why it stopped; "" while it trains
-	plan    model.Plan  // the pass in flight
+	state   State      // what to continue from
+	reason  model.Stop // why it stopped; "" while it trains
+	plan    model.Plan // the pass in flight
 }
 
 // lambdaRuns is one run per model: c itself, or one per lambda in
@@ -134,7 +134,7 @@ func (r *lambdaRun) record(ctx context.Context, res beam.PipelineResult, models 
 		f.Keys = keyStats(res)
 	}
 	r.history = append(r.history, f)
-	r.rows = m.Dataset("rows")
+	r.state = stateAfter(m)
 	if r.c.Log != nil {
 		model.LineRecorder{W: r.c.Log}.Record(f)
 	}

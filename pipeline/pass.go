@@ -16,9 +16,9 @@ func init() {
 
 // PassParams configure one iteration pipeline.
 type PassParams struct {
-	Index   *Manifest   // the index written by Setup
-	Rows    []ShardFile // the parameter rows to start from
-	Dir     string      // where the new rows snapshot goes
+	Index   *Manifest // the index written by Setup
+	State             // what the pass starts from
+	Dir     string    // where the new rows snapshot goes
 	Plan    model.Plan
 	Train   model.TrainParams
 	Eta     float64 // resolved step of gd and averaging
@@ -35,6 +35,22 @@ type PassParams struct {
 	KeyLoads bool
 	// Classes is K under multiclass (the index's class count), else 0.
 	Classes int
+}
+
+// State is what a pass starts from: the parameter rows, and the margins
+// the blocks kept in the pass before (a subspace pass's "margins" dataset,
+// one file per index shard of blocks; none before pass 1 or for the other
+// optimizers).
+type State struct {
+	Rows, Margins []ShardFile
+}
+
+// StartState is the state the rows of start begin training from.
+func StartState(rows []ShardFile) State { return State{Rows: rows} }
+
+// stateAfter is the state a pass's snapshot leaves.
+func stateAfter(m *Manifest) State {
+	return State{Rows: m.Dataset("rows"), Margins: m.Dataset("margins")}
 }
 
 // Pass builds one iteration: DistributeParameters, RestoreDocuments, the
@@ -61,29 +77,36 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 	features, hot := ReadFeatures(s, p.Index)
 	features = tap("ReadIndex", "block features", features)
 	rows := tap("ReadIndex", "rows", ReadRows(s, p.Rows))
-	up := passTransforms(s, rows, features, hot, p, tap)
+	up, kept := passTransforms(s, rows, features, hot, p, tap)
 	moved := tap("UpdateParameters", "moved rows", up.Rows)
 	files := WriteDataset(s, p.Dir, "rows", p.Shards, tap("Write", "records", beam.ParDo(s, &encodeRowsFn{Shards: p.Shards}, moved)))
+	if kept.IsValid() {
+		_, n := indexShards(p.Index.Dataset("blocks"))
+		margins := beam.ParDo(s, &encodeMarginsFn{Shards: n}, tap("Write", "kept margins", kept))
+		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "margins", int(n), margins))
+	}
 	if p.Test != nil {
 		s := s.Scope("test")
 		// transforms.Classify, with the test blocks read where their
 		// weights are grouped, as the training blocks are.
 		tfeatures, thot := ReadFeatures(s, p.Test)
 		weights := transforms.DistributeParameters(s, moved, tfeatures, thot, p.Partitions)
-		preds := transforms.ScoreBlocks(s, RestoreFromIndex(s, p.Test.Dataset("blocks"), weights, false))
+		preds := transforms.ScoreBlocks(s, RestoreFromIndex(s, p.Test.Dataset("blocks"), nil, weights, false))
 		eval := transforms.EvaluateScores(s, preds)
 		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "test", 1, beam.ParDo(s, testRecordFn, eval)))
 	}
 	WriteManifest(s, p.Dir, files, beam.ParDo(s, figuresJSON, up.Figures))
 }
 
-// passTransforms is the chain of stages of one pass, apart from I/O.
-func passTransforms(s beam.Scope, rows, features, hot beam.PCollection, p PassParams, tap Tap) transforms.Update {
+// passTransforms is the chain of stages of one pass, apart from I/O. Under
+// subspace it also returns the margins the blocks keep for the next pass,
+// PCollection<transforms.KeptMargins>.
+func passTransforms(s beam.Scope, rows, features, hot beam.PCollection, p PassParams, tap Tap) (up transforms.Update, kept beam.PCollection) {
 	rows = newtonStage(s, rows, features, hot, p, tap)
 	weights := distributeStage(s, tap("DistributeParameters", "rows", rows), tap("DistributeParameters", "block features", features), hot, p)
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap("RestoreDocuments", "weights", weights), p.KeyLoads)
-	choice, grads := gradientStage(s, rows, tap("LineSearch+ComputeGradients", "restored blocks", blocks), p)
-	return transforms.UpdateParameters(s, tap("UpdateParameters", "rows", rows), tap("UpdateParameters", "gradients", grads), choice, updateParams(p))
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), p.Margins, tap("RestoreDocuments", "weights", weights), p.KeyLoads)
+	choice, grads, kept := gradientStage(s, rows, tap("LineSearch+ComputeGradients", "restored blocks", blocks), p)
+	return transforms.UpdateParameters(s, tap("UpdateParameters", "rows", rows), tap("UpdateParameters", "gradients", grads), choice, updateParams(p)), kept
 }
 
 // FirstTrip is the stage name of subspace's first trip to the blocks
@@ -99,31 +122,34 @@ func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParam
 	}
 	s = s.Scope("newton")
 	grads := transforms.Distribute(s, tap(FirstTrip, "rows", rows), tap(FirstTrip, "block features", features), hot,
-		transforms.DistributeParams{Partitions: p.Partitions, Fields: transforms.NewtonRows, KeyLoads: p.KeyLoads})
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), tap(FirstTrip, "weights", grads), p.KeyLoads)
+		transforms.DistributeParams{Partitions: p.Partitions, Fields: transforms.SubspaceRows, KeyLoads: p.KeyLoads})
+	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), p.Margins, tap(FirstTrip, "weights", grads), p.KeyLoads)
 	return transforms.LocalNewton(s, tap(FirstTrip, "rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias})
 }
 
 // distributeStage and gradientStage are the stages that differ by
-// optimizer: subspace sends the blocks the rows themselves and searches a
+// optimizer: subspace sends the blocks the rows themselves (without their
+// history, along which the blocks kept their margins) and searches a
 // subspace where the others search a line.
 func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
 	dp := transforms.DistributeParams{Partitions: p.Partitions, KeyLoads: p.KeyLoads, Classes: p.Classes}
 	if p.Train.Method().Needs().Subspace {
-		dp.Fields = transforms.WholeRows
+		dp.Fields = transforms.SubspaceRows
 	}
 	return transforms.Distribute(s, rows, features, hot, dp)
 }
 
 // gradientStage searches from the blocks and differentiates at the point
-// chosen: it returns the choice and the gradient packs.
-func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (choice, grads beam.PCollection) {
+// chosen: it returns the choice, the gradient packs and, under subspace,
+// the margins the blocks keep.
+func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (choice, grads, kept beam.PCollection) {
 	if p.Train.Method().Needs().Subspace {
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
-		return searched.Choice, transforms.SubspaceGradients(s, searched)
+		grads, kept = transforms.SubspaceGradients(s, searched, p.Train.Memory)
+		return searched.Choice, grads, kept
 	}
 	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias, p.Classes)
-	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p))
+	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p)), beam.PCollection{}
 }
 
 // gradientParams and updateParams are the stage parameters of a pass.

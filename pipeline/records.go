@@ -25,6 +25,7 @@ func init() {
 	register.DoFn3x0[int64, transforms.DocBlock, func(int32, []byte)](&encodeDocsFn{})
 	register.Function2x1[[]byte, func(int64, transforms.DocBlock), error](decodeDocs)
 	register.Emitter2[int64, transforms.DocBlock]()
+	register.DoFn2x0[transforms.KeptMargins, func(int32, []byte)](&encodeMarginsFn{})
 	register.DoFn3x0[string, int32, func(int32, []byte)](&encodeHotFn{})
 	register.Function2x1[[]byte, func(string, int32), error](decodeHot)
 	register.Emitter2[string, int32]()
@@ -189,6 +190,14 @@ func decodeDocsRecord(b []byte) (int64, transforms.DocBlock, error) {
 	}
 	doc, err := transforms.DecodeDocBlock(vb)
 	return block, doc, err
+}
+
+// encodeMarginsFn writes a block's kept margins to the shard its index
+// record is in, so that a pass reads them beside it (RestoreFromIndex).
+type encodeMarginsFn struct{ Shards int32 }
+
+func (f *encodeMarginsFn) ProcessElement(k transforms.KeptMargins, emit func(int32, []byte)) {
+	emit(transforms.BlockShard(k.Block, f.Shards), transforms.EncodeKeptMargins(k))
 }
 
 type encodeHotFn struct{ Shards int }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/dpmr/dpmr/model"
 	"github.com/dpmr/dpmr/transforms"
 )
 
@@ -32,11 +33,21 @@ func init() {
 // missing). files are the index's "blocks" dataset. Expects weights
 // PCollection<KV<int64, BlockWeights>>; returns PCollection<
 // SufficientBlock>.
+// margins, if any, are the margins the blocks kept in the pass before
+// (PassParams.Margins), one file per index shard: each block gets its own
+// from the file beside its shard's, read the same way.
 // With keyLoads, each shard's CPU time, the blocks' work fused after it
 // included, is reported (transforms.StartKeyLoad).
-func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection, keyLoads bool) beam.PCollection {
+func RestoreFromIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCollection, keyLoads bool) beam.PCollection {
 	s = s.Scope("dpmr.RestoreDocuments")
 	byShard, n := indexShards(files)
+	var kept map[int32]ShardFile
+	if len(margins) > 0 {
+		var err error
+		if kept, err = marginShards(margins, n); err != nil {
+			panic("pipeline: " + err.Error())
+		}
+	}
 	shards := make([]int32, 0, len(byShard))
 	for shard := range byShard {
 		shards = append(shards, shard)
@@ -44,7 +55,7 @@ func RestoreFromIndex(s beam.Scope, files []ShardFile, weights beam.PCollection,
 	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
 	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
 	visit := beam.ParDo(s, shardKey, beam.CreateList(s, shards))
-	return beam.ParDo(s, &restoreShardFn{Files: byShard, KeyLoads: keyLoads}, beam.CoGroupByKey(s, visit, keyed))
+	return beam.ParDo(s, &restoreShardFn{Files: byShard, Margins: kept, KeyLoads: keyLoads}, beam.CoGroupByKey(s, visit, keyed))
 }
 
 // indexShards maps the blocks dataset's files to their shard numbers, and
@@ -66,12 +77,29 @@ func checkBlockShards(m *Manifest) error {
 }
 
 func blockShards(files []ShardFile) (map[int32]ShardFile, int32, error) {
+	return shardsOf(files, "index", "blocks", 0)
+}
+
+// marginShards checks a margins dataset against an index of n block
+// shards: named as a shard of n.
+func marginShards(files []ShardFile, n int32) (map[int32]ShardFile, error) {
+	byShard, _, err := shardsOf(files, "snapshot", "margins", int(n))
+	return byShard, err
+}
+
+// shardsOf maps a dataset's files, dataset-SSSSS-of-NNNNN, to their shard
+// numbers and returns NNNNN, which must be the same for all (and n, if
+// not 0). where says what holds them, for the error.
+func shardsOf(files []ShardFile, where, dataset string, n int) (map[int32]ShardFile, int32, error) {
 	byShard := map[int32]ShardFile{}
-	n := 0
+	want := "NNNNN, one NNNNN"
+	if n != 0 {
+		want = fmt.Sprintf("%05d, as the index's blocks", n)
+	}
 	for _, sf := range files {
-		shard, of, ok := ParseShardName(path.Base(sf.Path), "blocks")
+		shard, of, ok := ParseShardName(path.Base(sf.Path), dataset)
 		if !ok || (n != 0 && of != n) {
-			return nil, 0, fmt.Errorf("index file %s is not named as a shard of its blocks (blocks-SSSSS-of-NNNNN, one NNNNN)", sf.Path)
+			return nil, 0, fmt.Errorf("%s file %s is not named as a shard of its %s (%s-SSSSS-of-%s)", where, sf.Path, dataset, dataset, want)
 		}
 		n = of
 		byShard[int32(shard)] = sf
@@ -89,6 +117,7 @@ func (f *weightsByShardFn) ProcessElement(block int64, w transforms.BlockWeights
 
 type restoreShardFn struct {
 	Files    map[int32]ShardFile
+	Margins  map[int32]ShardFile // nil: the blocks kept none
 	KeyLoads bool
 }
 
@@ -114,8 +143,12 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 		}
 		return nil
 	}
+	kept, err := f.keptMargins(ctx, shard, sf)
+	if err != nil {
+		return err
+	}
 	var postings int64
-	err := streamShard(ctx, sf, func(rec []byte) error {
+	err = streamShard(ctx, sf, func(rec []byte) error {
 		block, doc, err := decodeDocsRecord(rec)
 		if err != nil {
 			return notDecodable("blocks", err)
@@ -132,6 +165,14 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 		if err != nil {
 			return err
 		}
+		if kept != nil {
+			m, ok := kept[block]
+			if !ok {
+				return fmt.Errorf("dpmr: block %d kept no margins in %s (snapshot out of step)", block, f.Margins[shard].Path)
+			}
+			delete(kept, block)
+			sb.Kept = m
+		}
 		postings += int64(len(sb.Rows))
 		emit(sb)
 		return nil
@@ -142,6 +183,31 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 	for block := range byBlock {
 		return fmt.Errorf("dpmr: weights for block %d, which index shard %s does not hold (index out of step)", block, sf.Path)
 	}
+	for block := range kept {
+		return fmt.Errorf("dpmr: margins for block %d, which index shard %s does not hold (snapshot out of step)", block, sf.Path)
+	}
 	transforms.RestoreKeySize.Update(ctx, postings)
 	return nil
+}
+
+// keptMargins reads the margins the blocks of an index shard kept (nil
+// when the pass has none).
+func (f *restoreShardFn) keptMargins(ctx context.Context, shard int32, blocks ShardFile) (map[int64]model.SubspaceMargins, error) {
+	if f.Margins == nil {
+		return nil, nil
+	}
+	sf, ok := f.Margins[shard]
+	if !ok {
+		return nil, fmt.Errorf("dpmr: index shard %s has no margins file beside it (snapshot out of step)", blocks.Path)
+	}
+	kept := map[int64]model.SubspaceMargins{}
+	err := streamShard(ctx, sf, func(rec []byte) error {
+		k, err := transforms.DecodeKeptMargins(rec)
+		if err != nil {
+			return notDecodable("margins", err)
+		}
+		kept[k.Block] = k.Margins
+		return nil
+	})
+	return kept, err
 }

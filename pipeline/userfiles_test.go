@@ -245,6 +245,28 @@ func TestResumeRefusesAnOlderIndex(t *testing.T) {
 	require.ErrorContains(t, err, fmt.Sprintf("the index in %s was written by an older dpmr (snapshot format %d); use a new work dir", work, indexWithRowIDs-1))
 }
 
+// TestResumeRefusesPassesWithoutMargins: a subspace pass's snapshot that
+// holds no block margins (an older dpmr's) is refused with what to do.
+func TestResumeRefusesPassesWithoutMargins(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSynth(t, dir, smallSynth)
+	out, work := filepath.Join(dir, "m"), filepath.Join(dir, "m.work")
+	_, err := trainSmall(t, data, out, work, 1, false)
+	require.NoError(t, err)
+	path := filepath.Join(passDir(work, 1), ManifestName)
+	data1, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m Manifest
+	require.NoError(t, json.Unmarshal(data1, &m))
+	require.NotEmpty(t, m.Dataset("margins"))
+	m.Files = m.Dataset("rows")
+	older, err := json.Marshal(m)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, older, 0o644))
+	_, err = trainSmall(t, data, out, work, 2, true)
+	require.ErrorContains(t, err, fmt.Sprintf("the snapshot of pass 1 in %s holds no block margins", work))
+}
+
 // TestInputSpelledTwiceIsReadOnce: one file given as x.txt, ./x.txt and
 // through a symbolic link is one input.
 func TestInputSpelledTwiceIsReadOnce(t *testing.T) {

@@ -31,6 +31,7 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(GradPack{}), encodeGradPack, decodeGradPack)
 	beam.RegisterCoder(reflect.TypeOf(MarginBlock{}), encodeMarginBlock, decodeMarginBlock)
 	beam.RegisterCoder(reflect.TypeOf(GradientBlock{}), encodeGradientBlock, decodeGradientBlock)
+	beam.RegisterCoder(reflect.TypeOf(KeptMargins{}), EncodeKeptMargins, DecodeKeptMargins)
 	beam.RegisterCoder(reflect.TypeOf(PredictionBlock{}), encodePredictionBlock, DecodePredictionBlock)
 	beam.RegisterCoder(reflect.TypeOf(Evaluation{}), encodeEvaluation, DecodeEvaluation)
 }
@@ -778,12 +779,14 @@ func encodeSufficientBlock(sb SufficientBlock) []byte {
 	e.f64s(sb.W)
 	e.f64s(sb.D)
 	e.rows(sb.ParamRows)
+	e.margins(sb.Kept)
 	return e.b
 }
 
 func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	d := decoder{b: b}
 	sb := SufficientBlock{DocBlock: d.docBlock(), IDs: d.ids(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
+	sb.Kept = d.optionalMargins(len(sb.Labels))
 	if err := d.done(); err != nil {
 		return sb, err
 	}
@@ -801,9 +804,13 @@ func (e *encoder) margins(m model.SubspaceMargins) {
 	}
 }
 
-// margins decodes a block's margins; every vector has one entry per row.
+// margins decodes a block's margins; every vector has one entry per row
+// (rows < 0: as many as ZW).
 func (d *decoder) margins(rows int) model.SubspaceMargins {
 	m := model.SubspaceMargins{ZW: d.f64s()}
+	if rows < 0 {
+		rows = len(m.ZW)
+	}
 	if n := d.count(1); n > 0 {
 		m.Z = make([][]float64, n)
 		for a := range m.Z {
@@ -819,6 +826,33 @@ func (d *decoder) margins(rows int) model.SubspaceMargins {
 		}
 	}
 	return m
+}
+
+// optionalMargins decodes margins that may be absent (no vector at all).
+func (d *decoder) optionalMargins(rows int) model.SubspaceMargins {
+	save := *d
+	if d.count(1) == 0 && d.count(1) == 0 {
+		return model.SubspaceMargins{}
+	}
+	*d = save
+	return d.margins(rows)
+}
+
+// EncodeKeptMargins is the encoding of a block's kept margins, in the
+// shuffle and in a snapshot's margins dataset.
+func EncodeKeptMargins(k KeptMargins) []byte {
+	e := encoder{b: make([]byte, 0, 16+8*len(k.Margins.ZW)*(1+len(k.Margins.Z)))}
+	e.int(k.Block)
+	e.margins(k.Margins)
+	return e.b
+}
+
+// DecodeKeptMargins is the inverse of EncodeKeptMargins.
+func DecodeKeptMargins(b []byte) (KeptMargins, error) {
+	d := decoder{b: b}
+	k := KeptMargins{Block: d.int()}
+	k.Margins = d.margins(-1)
+	return k, d.done()
 }
 
 func encodeMarginBlock(b MarginBlock) []byte {

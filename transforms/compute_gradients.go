@@ -14,7 +14,8 @@ func init() {
 	register.Emitter1[model.Choice]()
 	register.DoFn3x0[SufficientBlock, model.Choice, func(int32, GradPack)](&blockGradientFn{})
 	register.Emitter2[int32, GradPack]()
-	register.DoFn3x0[GradientBlock, model.Choice, func(int32, GradPack)](&subspaceGradientFn{})
+	register.DoFn4x0[GradientBlock, model.Choice, func(int32, GradPack), func(KeptMargins)](&subspaceGradientFn{})
+	register.Emitter1[KeptMargins]()
 }
 
 // LineSearch evaluates J at every trial point of the plan in one scan of
@@ -187,19 +188,22 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 
 // SubspaceGradients is ComputeGradients for subspace: each block's data
 // gradient and curvature at the search's point W + V c
-// (model.Block.SubspaceGradients), from the margins SubspaceSearch kept.
-// Expects the Searched blocks and choice; returns PCollection<KV<int32,
-// GradPack>>.
-func SubspaceGradients(s beam.Scope, searched Searched) beam.PCollection {
+// (model.Block.SubspaceGradients), from the margins SubspaceSearch kept,
+// and the margins the block keeps for the next pass (model.
+// SubspaceMargins.Kept, memory steps at most). Expects the Searched blocks
+// and choice; returns PCollection<KV<int32, GradPack>> and PCollection<
+// KeptMargins>.
+func SubspaceGradients(s beam.Scope, searched Searched, memory int) (grads, kept beam.PCollection) {
 	s = s.Scope("dpmr.ComputeGradients")
-	return beam.ParDo(s, &subspaceGradientFn{}, searched.Blocks, beam.SideInput{Input: searched.Choice})
+	return beam.ParDo2(s, &subspaceGradientFn{Memory: memory}, searched.Blocks, beam.SideInput{Input: searched.Choice})
 }
 
-type subspaceGradientFn struct{}
+type subspaceGradientFn struct{ Memory int }
 
-func (f *subspaceGradientFn) ProcessElement(b GradientBlock, c model.Choice, emit func(int32, GradPack)) {
+func (f *subspaceGradientFn) ProcessElement(b GradientBlock, c model.Choice, emit func(int32, GradPack), keep func(KeptMargins)) {
 	grad, curv := b.Matrix().SubspaceGradients(&b.Margins, c.Coef)
 	emitPacks(b.IDs, 1, GradPack{G: grad, Curv: curv}, emit)
+	keep(KeptMargins{Block: b.Block, Margins: b.Margins.Kept(c.Coef, f.Memory)})
 }
 
 // emitPacks sends a block's per-column results (cols, whose fields are

@@ -132,9 +132,11 @@ type RowFields int
 
 const (
 	WeightsAndSteps RowFields = iota // W and D: the optimizer's history stays behind
-	WholeRows                        // all but L-BFGS's pairs, as ParamRows: subspace's search
-	NewtonRows                       // W, G and H, as ParamRows: subspace's first trip (LocalNewton)
-	NamesOnly                        // the rows' names and no rows: AssignRowIDs
+	// SubspaceRows are the rows without their history, as ParamRows:
+	// subspace's trips to the blocks, which keep their margins along the
+	// past steps (model.SubspaceMargins.Kept) instead of getting the steps.
+	SubspaceRows
+	NamesOnly // the rows' names and no rows: AssignRowIDs
 )
 
 // Distribute is DistributeParameters as p says: subspace's blocks need
@@ -163,11 +165,9 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 	}
 	for i, r := range rows {
 		switch f.Fields {
-		case WholeRows:
+		case SubspaceRows:
 			r = pack.Rows[i]
-			r.Y = nil
-		case NewtonRows:
-			r = model.Row{W: pack.Rows[i].W, G: pack.Rows[i].G, H: pack.Rows[i].H}
+			r.S, r.Y = nil, nil
 		default:
 			r = model.Row{W: pack.Rows[i].W, D: pack.Rows[i].D}
 		}

@@ -10,7 +10,7 @@ import (
 
 func init() {
 	register.Combiner3[figuresAcc, RowPack, model.SubspaceState](&subspaceFiguresFn{})
-	register.DoFn4x0[SufficientBlock, model.SubspaceState, func(MarginBlock), func(GradientBlock)](&blockMarginsFn{})
+	register.DoFn4x1[SufficientBlock, model.SubspaceState, func(MarginBlock), func(GradientBlock), error](&blockMarginsFn{})
 	register.Emitter1[MarginBlock]()
 	register.Emitter1[GradientBlock]()
 	register.DoFn3x0[MarginBlock, model.SubspaceState, func([]float64)](&blockTermsFn{})
@@ -32,15 +32,18 @@ type SearchParams struct {
 // SubspaceSearch is subspace's line search: it minimizes J over the
 // affine subspace W + span(basis) of model.Subspace in a few damped Newton
 // steps, each a stage over the blocks. One combine over the rows gives the
-// subspace figures; each block then computes its margins along W and the
-// basis once (what the rounds and the gradient stage need of its rows);
+// subspace figures; each block then has its margins along W and the basis
+// (what the rounds and the gradient stage need of its rows): it kept those
+// at W and along the past steps from the pass before, and computes those
+// along -G/H and U;
 // then each round's blocks compute their terms of J restricted to the
 // subspace at the round's trial points (model.SubspaceSearch.BlockTerms),
 // exactly summed into the search state, which the next round's blocks take
 // as a side input and replay. Only a few dozen scalars per block travel;
 // the rows do not move, and the rounds read labels and margins only.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
-// SufficientBlock> from Distribute with WholeRows.
+// SufficientBlock> from Distribute with SubspaceRows, with the margins the
+// blocks kept after pass 0.
 func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) Searched {
 	s = s.Scope("dpmr.SubspaceSearch")
 	state := beam.Combine(s, &subspaceFiguresFn{Bias: p.Bias, Basis: p.Basis}, beam.DropKey(s, rows))
@@ -63,15 +66,23 @@ type Searched struct {
 // blockMarginsFn computes a block's margins along W and the basis, and
 // sends them on with the labels alone to the search rounds and with the
 // postings to the gradient stage. The basis size comes from the subspace
-// figures, on which all rows agree.
+// figures, on which all rows agree: pass 0 has none and starts from W.
 type blockMarginsFn struct{}
 
-func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, search func(MarginBlock), grad func(GradientBlock)) {
-	k := st.Fig.K
-	w, basis := model.SubspaceColumns(b.ParamRows, k)
-	m := b.Matrix().SubspaceMargins(w, basis, k)
+func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, search func(MarginBlock), grad func(GradientBlock)) error {
+	var m model.SubspaceMargins
+	if k := st.Fig.K; k == 0 {
+		m = b.Matrix().StartMargins(model.Weights(b.ParamRows))
+	} else {
+		if len(b.Kept.ZW) != len(b.Labels) || len(b.Kept.Z)+2 != k {
+			return fmt.Errorf("dpmr: block %d kept margins along %d steps, the rows have %d (snapshot out of step)", b.Block, len(b.Kept.Z), k-2)
+		}
+		neg, u := model.SearchColumns(b.ParamRows)
+		m = b.Matrix().SearchMargins(b.Kept, neg, u)
+	}
 	search(MarginBlock{Labels: b.Labels, Weights: b.Weights, Margins: m})
 	grad(GradientBlock{DocBlock: b.DocBlock, IDs: b.IDs, Margins: m})
+	return nil
 }
 
 // figuresAcc sums model.AddSubspaceRow over the rows exactly. K is the

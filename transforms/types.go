@@ -120,8 +120,8 @@ var NoRow = RowID{Part: -1, Pos: -1}
 // columns, sent by one partition: what DistributeParameters emits, keyed
 // by block. Under multiclass W and D hold K values per column, column
 // Cols[i]'s class k at i*K+k. IDs are the columns' rows. ParamRows holds
-// the columns' whole rows (less any L-BFGS pairs) for an optimizer whose
-// blocks need more of them (subspace); nil otherwise.
+// the columns' rows without their history for an optimizer whose blocks
+// need more of them (subspace); nil otherwise.
 type BlockWeights struct {
 	Block     int64 // the block they are for, which is also their key
 	Cols      []int32
@@ -153,12 +153,22 @@ type RowPack struct {
 // uses (its columns), the feature's weight and step (K of each under
 // multiclass, as model.Block lays them out): enough to score and
 // differentiate it with no other data. ParamRows are its columns' rows when
-// DistributeParameters sent them (subspace).
+// DistributeParameters sent them (subspace), and Kept the margins the block
+// kept from the pass before (subspace after pass 0; empty otherwise).
 type SufficientBlock struct {
 	DocBlock
 	IDs       []RowID // each column's row
 	W, D      []float64
 	ParamRows []model.Row
+	Kept      model.SubspaceMargins
+}
+
+// KeptMargins are the margins a block keeps from one subspace pass for
+// the next (model.SubspaceMargins.Kept): written with the pass's rows,
+// read back beside the block's samples.
+type KeptMargins struct {
+	Block   int64
+	Margins model.SubspaceMargins
 }
 
 // MarginBlock is a block as subspace's search rounds see it: its labels
