@@ -461,7 +461,7 @@ type Flow struct {
 //     files by each trip's RestoreDocuments (RestoreFromIndex): they are
 //     never shuffled;
 //   - LocalNewton (first trip), subspace's passes after the first only:
-//     Distribute's (SubspaceRows) CoGroupByKey input (row packs and block
+//     Distribute's (NewtonRows) CoGroupByKey input (row packs and block
 //     features), the weights with the rows (less their steps) grouped by
 //     index shard, and
 //     LocalNewton's row packs; its Newton shares, made and shuffled inside

@@ -122,19 +122,20 @@ func newtonStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParam
 	}
 	s = s.Scope("newton")
 	grads := transforms.Distribute(s, tap(FirstTrip, "rows", rows), tap(FirstTrip, "block features", features), hot,
-		transforms.DistributeParams{Partitions: p.Partitions, Fields: transforms.SubspaceRows, KeyLoads: p.KeyLoads})
+		transforms.DistributeParams{Partitions: p.Partitions, Fields: transforms.NewtonRows, KeyLoads: p.KeyLoads})
 	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), p.Margins, tap(FirstTrip, "weights", grads), p.KeyLoads)
 	return transforms.LocalNewton(s, tap(FirstTrip, "rows to LocalNewton", rows), blocks, transforms.NewtonParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias})
 }
 
 // distributeStage and gradientStage are the stages that differ by
-// optimizer: subspace sends the blocks the rows themselves (without their
-// history, along which the blocks kept their margins) and searches a
-// subspace where the others search a line.
+// optimizer: after pass 0 subspace sends the blocks the parts of the rows
+// its search reads (G, H and U: the blocks kept their margins at W and
+// along the steps) and searches a subspace where the others search a
+// line.
 func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassParams) beam.PCollection {
 	dp := transforms.DistributeParams{Partitions: p.Partitions, KeyLoads: p.KeyLoads, Classes: p.Classes}
-	if p.Train.Method().Needs().Subspace {
-		dp.Fields = transforms.SubspaceRows
+	if p.Train.Method().Needs().Subspace && p.Plan.Pass > 0 {
+		dp.Fields = transforms.SearchRows
 	}
 	return transforms.Distribute(s, rows, features, hot, dp)
 }

@@ -525,17 +525,18 @@ func encodeBlockWeights(w BlockWeights) []byte {
 	e.ids(w.IDs)
 	e.f64s(w.W)
 	e.f64s(w.D)
-	e.rows(w.ParamRows)
+	e.sparseRows(w.ParamRows)
 	return e.b
 }
 
 func decodeBlockWeights(b []byte) (BlockWeights, error) {
 	d := decoder{b: b}
-	w := BlockWeights{Block: d.int(), Cols: d.i32s(), IDs: d.ids(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
+	w := BlockWeights{Block: d.int(), Cols: d.i32s(), IDs: d.ids(), W: d.f64s(), D: d.f64s()}
+	w.ParamRows = d.sparseRows(len(w.Cols) * model.MaxClasses)
 	if err := d.done(); err != nil {
 		return w, err
 	}
-	if len(w.IDs) != len(w.Cols) || !perColumn(len(w.W), len(w.Cols)) || len(w.D) != len(w.W) || (w.ParamRows != nil && len(w.ParamRows) != len(w.W)) {
+	if len(w.IDs) != len(w.Cols) || !perColumn(len(w.W)+len(w.ParamRows), len(w.Cols)) || len(w.D) != len(w.W) || (w.ParamRows != nil && w.W != nil) {
 		return w, ErrMalformed
 	}
 	return w, nil
@@ -620,22 +621,86 @@ func (d *decoder) deltas(n int, set func(i int, x int32)) {
 	}
 }
 
-// rows encodes an optional list of rows: nil and empty are both empty.
-func (e *encoder) rows(rs []model.Row) {
+// sparseRows encodes an optional list of rows with only the fields that
+// some row sets: a mask of them (rowW ... rowY), then each row's. Subspace's
+// trips send the blocks rows with two or three fields set (RowFields), so
+// a pair costs 16 or 24 bytes instead of a whole row's 42. A field is left
+// out only when every row's is +0 bit for bit, so -0 and NaNs round-trip.
+func (e *encoder) sparseRows(rs []model.Row) {
 	e.uint(uint64(len(rs)))
+	if len(rs) == 0 {
+		return
+	}
+	var mask uint64
 	for _, r := range rs {
-		e.row(r)
+		for i, v := range [...]float64{r.W, r.G, r.D, r.H, r.U} {
+			if math.Float64bits(v) != 0 {
+				mask |= 1 << i
+			}
+		}
+		if len(r.S) > 0 {
+			mask |= rowS
+		}
+		if len(r.Y) > 0 {
+			mask |= rowY
+		}
+	}
+	e.uint(mask)
+	for _, r := range rs {
+		for i, v := range [...]float64{r.W, r.G, r.D, r.H, r.U} {
+			if mask&(1<<i) != 0 {
+				e.f64(v)
+			}
+		}
+		if mask&rowS != 0 {
+			e.f64s(r.S)
+		}
+		if mask&rowY != 0 {
+			e.f64s(r.Y)
+		}
 	}
 }
 
-func (d *decoder) rows() []model.Row {
-	n := d.count(34)
+// The bits of sparseRows' mask: W, G, D, H and U are bits 0 to 4.
+const (
+	rowS = 1 << 5
+	rowY = 1 << 6
+)
+
+// sparseRows decodes what sparseRows encoded, at most max rows (rows of
+// no set field take no bytes, so the input's length does not bound them).
+func (d *decoder) sparseRows(max int) []model.Row {
+	n := d.uint()
+	if n > uint64(max) {
+		d.fail()
+		return nil
+	}
 	if n == 0 {
 		return nil
 	}
-	rs := make([]model.Row, n)
+	mask := d.uint()
+	if mask >= 1<<7 {
+		d.fail()
+		return nil
+	}
+	rs := make([]model.Row, int(n))
 	for i := range rs {
-		rs[i] = d.row(false)
+		r := &rs[i]
+		for b, f := range [...]*float64{&r.W, &r.G, &r.D, &r.H, &r.U} {
+			if mask&(1<<b) != 0 {
+				*f = d.f64()
+			}
+		}
+		if mask&rowS != 0 {
+			r.S = d.f64s()
+		}
+		if mask&rowY != 0 {
+			r.Y = d.f64s()
+		}
+		if len(r.Y) != len(r.S) && len(r.Y) != 0 {
+			d.fail()
+			return nil
+		}
 	}
 	return rs
 }
@@ -778,19 +843,20 @@ func encodeSufficientBlock(sb SufficientBlock) []byte {
 	e.ids(sb.IDs)
 	e.f64s(sb.W)
 	e.f64s(sb.D)
-	e.rows(sb.ParamRows)
+	e.sparseRows(sb.ParamRows)
 	e.margins(sb.Kept)
 	return e.b
 }
 
 func decodeSufficientBlock(b []byte) (SufficientBlock, error) {
 	d := decoder{b: b}
-	sb := SufficientBlock{DocBlock: d.docBlock(), IDs: d.ids(), W: d.f64s(), D: d.f64s(), ParamRows: d.rows()}
+	sb := SufficientBlock{DocBlock: d.docBlock(), IDs: d.ids(), W: d.f64s(), D: d.f64s()}
+	sb.ParamRows = d.sparseRows(sb.Columns() * model.MaxClasses)
 	sb.Kept = d.optionalMargins(len(sb.Labels))
 	if err := d.done(); err != nil {
 		return sb, err
 	}
-	if len(sb.IDs) != sb.Columns() || !perColumn(len(sb.W), sb.Columns()) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && len(sb.ParamRows) != len(sb.W)) {
+	if len(sb.IDs) != sb.Columns() || !perColumn(len(sb.W)+len(sb.ParamRows), sb.Columns()) || len(sb.D) != len(sb.W) || (sb.ParamRows != nil && sb.W != nil) {
 		return sb, ErrMalformed
 	}
 	return sb, checkDocBlock(sb.DocBlock)

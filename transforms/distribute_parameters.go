@@ -127,16 +127,18 @@ type DistributeParams struct {
 	Classes int
 }
 
-// RowFields say what of each row the blocks get.
+// RowFields say what of each row the blocks get. Subspace's trips after
+// pass 0 send ParamRows with only the fields the blocks read (the others
+// zero, which the coder leaves out), and no W or D: its blocks keep their
+// margins at W and along the past steps (model.SubspaceMargins.Kept)
+// instead of getting W and the steps.
 type RowFields int
 
 const (
 	WeightsAndSteps RowFields = iota // W and D: the optimizer's history stays behind
-	// SubspaceRows are the rows without their history, as ParamRows:
-	// subspace's trips to the blocks, which keep their margins along the
-	// past steps (model.SubspaceMargins.Kept) instead of getting the steps.
-	SubspaceRows
-	NamesOnly // the rows' names and no rows: AssignRowIDs
+	NewtonRows                       // G and H: subspace's first trip (LocalNewton)
+	SearchRows                       // G, H and U: subspace's search (SearchMargins)
+	NamesOnly                        // the rows' names and no rows: AssignRowIDs
 )
 
 // Distribute is DistributeParameters as p says: subspace's blocks need
@@ -144,7 +146,7 @@ const (
 func Distribute(s beam.Scope, rows, routes, hot beam.PCollection, p DistributeParams) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
 	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: p.Partitions, Fields: p.Fields, Classes: p.Classes}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{Whole: p.Fields != WeightsAndSteps, KeyLoads: p.KeyLoads, Classes: p.Classes}, beam.CoGroupByKey(s, keyed, routes))
+	return beam.ParDo(s, &distributeFn{Rows: p.Fields == NewtonRows || p.Fields == SearchRows, KeyLoads: p.KeyLoads, Classes: p.Classes}, beam.CoGroupByKey(s, keyed, routes))
 }
 
 // fanOutRowsFn keeps of each row what the blocks need (Fields; leaving
@@ -165,9 +167,10 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 	}
 	for i, r := range rows {
 		switch f.Fields {
-		case SubspaceRows:
-			r = pack.Rows[i]
-			r.S, r.Y = nil, nil
+		case NewtonRows:
+			r = model.Row{G: pack.Rows[i].G, H: pack.Rows[i].H}
+		case SearchRows:
+			r = model.Row{G: pack.Rows[i].G, H: pack.Rows[i].H, U: pack.Rows[i].U}
 		default:
 			r = model.Row{W: pack.Rows[i].W, D: pack.Rows[i].D}
 		}
@@ -198,7 +201,7 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 }
 
 type distributeFn struct {
-	Whole    bool // send the rows too (see DistributeRows)
+	Rows     bool // send ParamRows instead of W and D (RowFields)
 	KeyLoads bool
 	Classes  int
 }
@@ -233,9 +236,11 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 	var size int64
 	for routes(&br) {
 		n := K * len(br.IDs)
-		out := BlockWeights{Block: br.Block, Cols: br.Cols, IDs: br.IDs, W: make([]float64, n), D: make([]float64, n)}
-		if f.Whole {
+		out := BlockWeights{Block: br.Block, Cols: br.Cols, IDs: br.IDs}
+		if f.Rows {
 			out.ParamRows = make([]model.Row, n)
+		} else {
+			out.W, out.D = make([]float64, n), make([]float64, n)
 		}
 		for i, id := range br.IDs {
 			if id == NoRow {
@@ -251,9 +256,10 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 				return fmt.Errorf("dpmr: block %d uses row %d of partition %d, which partition %d was not sent (index out of step)", br.Block, id.Pos, id.Part, p)
 			}
 			for k, r := range rs {
-				out.W[i*K+k], out.D[i*K+k] = r.W, r.D
-				if f.Whole {
+				if f.Rows {
 					out.ParamRows[i*K+k] = r
+				} else {
+					out.W[i*K+k], out.D[i*K+k] = r.W, r.D
 				}
 			}
 		}

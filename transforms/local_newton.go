@@ -27,7 +27,7 @@ type NewtonParams struct {
 // direction at the point the pass searches from, not one pass late, which
 // is worth a fifth of the passes for the second trip to the blocks.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
-// SufficientBlock> from Distribute with SubspaceRows, with the margins the
+// SufficientBlock> from Distribute with NewtonRows, with the margins the
 // blocks kept; returns the rows with U,
 // PCollection<KV<int32, RowPack>>.
 func LocalNewton(s beam.Scope, rows, blocks beam.PCollection, p NewtonParams) beam.PCollection {

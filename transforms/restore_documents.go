@@ -72,14 +72,18 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 			continue
 		}
 		if K == 0 {
-			K = len(bw.W) / len(bw.Cols)
-			sb.W, sb.D = make([]float64, K*cols), make([]float64, K*cols)
+			K = (len(bw.W) + len(bw.ParamRows)) / len(bw.Cols)
+			if bw.ParamRows != nil {
+				sb.ParamRows = make([]model.Row, K*cols)
+			} else {
+				sb.W, sb.D = make([]float64, K*cols), make([]float64, K*cols)
+			}
 		}
-		if len(bw.W) != K*len(bw.Cols) || len(bw.D) != len(bw.W) || len(bw.IDs) != len(bw.Cols) {
-			return sb, fmt.Errorf("dpmr: block %d: weights for %d columns arrived with %d values and %d row ids, want %d values and 1 id per column", block, len(bw.Cols), len(bw.W), len(bw.IDs), K)
+		if (bw.ParamRows == nil) != (sb.ParamRows == nil) || (bw.ParamRows != nil && bw.W != nil) {
+			return sb, fmt.Errorf("dpmr: block %d: some of its columns arrived as weights, others as rows", block)
 		}
-		if bw.ParamRows != nil && sb.ParamRows == nil {
-			sb.ParamRows = make([]model.Row, K*cols)
+		if n := len(bw.W) + len(bw.ParamRows); n != K*len(bw.Cols) || len(bw.D) != len(bw.W) || len(bw.IDs) != len(bw.Cols) {
+			return sb, fmt.Errorf("dpmr: block %d: weights for %d columns arrived with %d values and %d row ids, want %d values and 1 id per column", block, len(bw.Cols), n, len(bw.IDs), K)
 		}
 		for i, c := range bw.Cols {
 			if c < 0 || int(c) >= cols || seen[c] {
@@ -87,10 +91,11 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 			}
 			seen[c] = true
 			sb.IDs[c] = bw.IDs[i]
-			copy(sb.W[int(c)*K:(int(c)+1)*K], bw.W[i*K:(i+1)*K])
-			copy(sb.D[int(c)*K:(int(c)+1)*K], bw.D[i*K:(i+1)*K])
 			if bw.ParamRows != nil {
 				copy(sb.ParamRows[int(c)*K:(int(c)+1)*K], bw.ParamRows[i*K:(i+1)*K])
+			} else {
+				copy(sb.W[int(c)*K:(int(c)+1)*K], bw.W[i*K:(i+1)*K])
+				copy(sb.D[int(c)*K:(int(c)+1)*K], bw.D[i*K:(i+1)*K])
 			}
 			got++
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/dpmr/dpmr/model"
+	"github.com/stretchr/testify/require"
 )
 
 // Inverted blocks 10 (4 samples) and 20 (2 samples):
@@ -224,4 +225,33 @@ func TestRestoreDocumentsAfterSharding(t *testing.T) {
 		passert.EqualsList(s, sharded1, want)
 		passert.EqualsList(s, sharded2, want1)
 	})
+}
+
+// TestRestoreBlockPlacesRows: subspace's trips send rows (RowFields) and no
+// weights; each lands in its column, and a block whose columns came as
+// both is refused.
+func TestRestoreBlockPlacesRows(t *testing.T) {
+	doc := DocBlock{Lines: []int64{1, 2}, Labels: []float64{1, 0}, ColPtr: []int32{0, 1, 3}, Rows: []int32{0, 0, 1}, Vals: []float64{1, 2, 3}}
+	from := func(ws ...BlockWeights) func(*BlockWeights) bool {
+		return func(w *BlockWeights) bool {
+			if len(ws) == 0 {
+				return false
+			}
+			*w, ws = ws[0], ws[1:]
+			return true
+		}
+	}
+	rows := []BlockWeights{
+		{Block: 4, Cols: []int32{1}, IDs: []RowID{{0, 3}}, ParamRows: []model.Row{{G: -1, H: 2, U: 0.5}}},
+		{Block: 4, Cols: []int32{0}, IDs: []RowID{{1, 0}}, ParamRows: []model.Row{{G: 3, H: 4}}},
+	}
+	sb, err := RestoreBlock(4, doc, from(rows...))
+	require.NoError(t, err)
+	require.Equal(t, []model.Row{{G: 3, H: 4}, {G: -1, H: 2, U: 0.5}}, sb.ParamRows)
+	require.Equal(t, []RowID{{1, 0}, {0, 3}}, sb.IDs)
+	require.Nil(t, sb.W)
+
+	weights := BlockWeights{Block: 4, Cols: []int32{0}, IDs: []RowID{{1, 0}}, W: []float64{1}, D: []float64{0}}
+	_, err = RestoreBlock(4, doc, from(rows[0], weights))
+	require.ErrorContains(t, err, "block 4: some of its columns arrived as weights, others as rows")
 }

@@ -42,8 +42,8 @@ type SearchParams struct {
 // as a side input and replay. Only a few dozen scalars per block travel;
 // the rows do not move, and the rounds read labels and margins only.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
-// SufficientBlock> from Distribute with SubspaceRows, with the margins the
-// blocks kept after pass 0.
+// SufficientBlock> from Distribute: in pass 0 with weights (WeightsAndSteps),
+// after it with SearchRows and the margins the blocks kept.
 func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) Searched {
 	s = s.Scope("dpmr.SubspaceSearch")
 	state := beam.Combine(s, &subspaceFiguresFn{Bias: p.Bias, Basis: p.Basis}, beam.DropKey(s, rows))
@@ -72,7 +72,7 @@ type blockMarginsFn struct{}
 func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, search func(MarginBlock), grad func(GradientBlock)) error {
 	var m model.SubspaceMargins
 	if k := st.Fig.K; k == 0 {
-		m = b.Matrix().StartMargins(model.Weights(b.ParamRows))
+		m = b.Matrix().StartMargins(b.W)
 	} else {
 		if len(b.Kept.ZW) != len(b.Labels) || len(b.Kept.Z)+2 != k {
 			return fmt.Errorf("dpmr: block %d kept margins along %d steps, the rows have %d (snapshot out of step)", b.Block, len(b.Kept.Z), k-2)
