@@ -207,15 +207,23 @@ func TestUnwritableOutputFailsBeforeWork(t *testing.T) {
 	require.Error(t, err)
 }
 
+// trainedOnce trains smallSynth for one iteration and returns its input,
+// model and work dir, for a test of what --resume then does.
+func trainedOnce(t *testing.T) (data, out, work string) {
+	t.Helper()
+	dir := t.TempDir()
+	data = writeSynth(t, dir, smallSynth)
+	out, work = filepath.Join(dir, "m"), filepath.Join(dir, "m.work")
+	_, err := trainSmall(t, data, out, work, 1, false)
+	require.NoError(t, err)
+	return data, out, work
+}
+
 // TestResumeRefusesChangedInput: an input that changed since the run
 // started is named, not trained on with the old index.
 func TestResumeRefusesChangedInput(t *testing.T) {
-	dir := t.TempDir()
-	data := writeSynth(t, dir, smallSynth)
-	out, work := filepath.Join(dir, "m"), filepath.Join(dir, "m.work")
-	_, err := trainSmall(t, data, out, work, 1, false)
-	require.NoError(t, err)
-	_, err = trainSmall(t, data, out, work, 2, true)
+	data, out, work := trainedOnce(t)
+	_, err := trainSmall(t, data, out, work, 2, true)
 	require.NoError(t, err, "resuming with the same input")
 	f, err := os.OpenFile(data, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
@@ -229,11 +237,7 @@ func TestResumeRefusesChangedInput(t *testing.T) {
 // TestResumeRefusesAnOlderIndex: an index of the format before row ids
 // (its block features are names) is refused with what to do, not read.
 func TestResumeRefusesAnOlderIndex(t *testing.T) {
-	dir := t.TempDir()
-	data := writeSynth(t, dir, smallSynth)
-	out, work := filepath.Join(dir, "m"), filepath.Join(dir, "m.work")
-	_, err := trainSmall(t, data, out, work, 1, false)
-	require.NoError(t, err)
+	data, out, work := trainedOnce(t)
 	path := filepath.Join(work, "index", ManifestName)
 	manifest, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -248,11 +252,7 @@ func TestResumeRefusesAnOlderIndex(t *testing.T) {
 // TestResumeRefusesPassesWithoutMargins: a subspace pass's snapshot that
 // holds no block margins (an older dpmr's) is refused with what to do.
 func TestResumeRefusesPassesWithoutMargins(t *testing.T) {
-	dir := t.TempDir()
-	data := writeSynth(t, dir, smallSynth)
-	out, work := filepath.Join(dir, "m"), filepath.Join(dir, "m.work")
-	_, err := trainSmall(t, data, out, work, 1, false)
-	require.NoError(t, err)
+	data, out, work := trainedOnce(t)
 	path := filepath.Join(passDir(work, 1), ManifestName)
 	data1, err := os.ReadFile(path)
 	require.NoError(t, err)

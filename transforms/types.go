@@ -119,9 +119,9 @@ var NoRow = RowID{Part: -1, Pos: -1}
 // BlockWeights are the current weights and steps of some of a block's
 // columns, sent by one partition: what DistributeParameters emits, keyed
 // by block. Under multiclass W and D hold K values per column, column
-// Cols[i]'s class k at i*K+k. IDs are the columns' rows. ParamRows holds
-// the columns' rows without their history for an optimizer whose blocks
-// need more of them (subspace); nil otherwise.
+// Cols[i]'s class k at i*K+k. IDs are the columns' rows. ParamRows holds,
+// in place of W and D, the fields of the columns' rows that subspace's
+// trips need (RowFields); nil otherwise.
 type BlockWeights struct {
 	Block     int64 // the block they are for, which is also their key
 	Cols      []int32
@@ -152,8 +152,9 @@ type RowPack struct {
 // SufficientBlock is a block of samples that carries, for every feature it
 // uses (its columns), the feature's weight and step (K of each under
 // multiclass, as model.Block lays them out): enough to score and
-// differentiate it with no other data. ParamRows are its columns' rows when
-// DistributeParameters sent them (subspace), and Kept the margins the block
+// differentiate it with no other data. ParamRows are its columns' rows, in
+// place of W and D, when DistributeParameters sent them (subspace's trips
+// after pass 0, RowFields), and Kept the margins the block
 // kept from the pass before (subspace after pass 0; empty otherwise).
 type SufficientBlock struct {
 	DocBlock
