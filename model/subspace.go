@@ -159,14 +159,7 @@ type SubspaceMargins struct {
 // basis: what pass 0, which only evaluates the starting point, searches
 // with, and what the block keeps from it.
 func (b *Block) StartMargins(w []float64) SubspaceMargins {
-	zw := make([]float64, b.NumRows())
-	for c := 0; c+1 < len(b.ColPtr); c++ {
-		wc := w[c]
-		for kk := b.ColPtr[c]; kk < b.ColPtr[c+1]; kk++ {
-			zw[b.Rows[kk]] += wc * b.Vals[kk]
-		}
-	}
-	return SubspaceMargins{ZW: zw}
+	return SubspaceMargins{ZW: b.marginsAlong(w)[0]}
 }
 
 // SearchMargins are the block's margins for a pass's search along the
@@ -176,18 +169,27 @@ func (b *Block) StartMargins(w []float64) SubspaceMargins {
 // -G/H, u: U). The steps are what would otherwise travel to every block
 // with each of its columns' rows.
 func (b *Block) SearchMargins(kept SubspaceMargins, neg, u []float64) SubspaceMargins {
+	z := make([][]float64, 0, 2+len(kept.Z))
+	return SubspaceMargins{ZW: kept.ZW, Z: append(append(z, b.marginsAlong(neg, u)...), kept.Z...)}
+}
+
+// marginsAlong returns the block's margins along each vector, given per
+// column, in one sweep over the block's matrix.
+func (b *Block) marginsAlong(vs ...[]float64) [][]float64 {
 	n := b.NumRows()
-	zg, zu := make([]float64, n), make([]float64, n)
+	z := make([][]float64, len(vs))
+	for a := range z {
+		z[a] = make([]float64, n)
+	}
 	for c := 0; c+1 < len(b.ColPtr); c++ {
-		gc, uc := neg[c], u[c]
 		for kk := b.ColPtr[c]; kk < b.ColPtr[c+1]; kk++ {
 			r, v := b.Rows[kk], b.Vals[kk]
-			zg[r] += gc * v
-			zu[r] += uc * v
+			for a, vec := range vs {
+				z[a][r] += vec[c] * v
+			}
 		}
 	}
-	z := make([][]float64, 0, 2+len(kept.Z))
-	return SubspaceMargins{ZW: kept.ZW, Z: append(append(z, zg, zu), kept.Z...)}
+	return z
 }
 
 // Kept is what a block keeps of a pass's margins for the next pass, once

@@ -171,7 +171,7 @@ func (b *Bench) Open(ctx context.Context) error {
 	if meta.BadLines > 0 || meta.Samples == 0 {
 		return fmt.Errorf("bench: the index has %d samples and %d bad lines", meta.Samples, meta.BadLines)
 	}
-	b.index, b.meta, b.state, b.history = index, meta, StartState(start.Dataset("rows")), nil
+	b.index, b.meta, b.state, b.history = index, meta, State{Rows: start.Dataset("rows")}, nil
 	b.stateAt = []State{b.state}
 	return nil
 }

@@ -751,7 +751,7 @@ func clearWorkDir(dir string) error {
 // returns them with the rows to continue from. A pass is complete when its
 // manifest is; the first incomplete one ends the list.
 func (c *TrainConfig) completedPasses(ctx context.Context, start *Manifest, withTest bool) ([]model.Figures, State, error) {
-	state := StartState(start.Dataset("rows"))
+	state := State{Rows: start.Dataset("rows")}
 	var history []model.Figures
 	for pass := 0; ; pass++ {
 		f, m, err := c.readPass(ctx, pass, withTest)

@@ -45,9 +45,6 @@ type State struct {
 	Rows, Margins []ShardFile
 }
 
-// StartState is the state the rows of start begin training from.
-func StartState(rows []ShardFile) State { return State{Rows: rows} }
-
 // stateAfter is the state a pass's snapshot leaves.
 func stateAfter(m *Manifest) State {
 	return State{Rows: m.Dataset("rows"), Margins: m.Dataset("margins")}
@@ -82,7 +79,7 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 	files := WriteDataset(s, p.Dir, "rows", p.Shards, tap("Write", "records", beam.ParDo(s, &encodeRowsFn{Shards: p.Shards}, moved)))
 	if kept.IsValid() {
 		_, n := indexShards(p.Index.Dataset("blocks"))
-		margins := beam.ParDo(s, &encodeMarginsFn{Shards: n}, tap("Write", "kept margins", kept))
+		margins := beam.ParDo(s, &encodeMarginsFn{Shards: int(n)}, tap("Write", "kept margins", kept))
 		files = beam.Flatten(s, files, WriteDataset(s, p.Dir, "margins", int(n), margins))
 	}
 	if p.Test != nil {

@@ -194,10 +194,10 @@ func decodeDocsRecord(b []byte) (int64, transforms.DocBlock, error) {
 
 // encodeMarginsFn writes a block's kept margins to the shard its index
 // record is in, so that a pass reads them beside it (RestoreFromIndex).
-type encodeMarginsFn struct{ Shards int32 }
+type encodeMarginsFn struct{ Shards int }
 
 func (f *encodeMarginsFn) ProcessElement(k transforms.KeptMargins, emit func(int32, []byte)) {
-	emit(transforms.BlockShard(k.Block, f.Shards), transforms.EncodeKeptMargins(k))
+	emit(shardOfBlock(k.Block, f.Shards), transforms.EncodeKeptMargins(k))
 }
 
 type encodeHotFn struct{ Shards int }

@@ -896,12 +896,11 @@ func (d *decoder) margins(rows int) model.SubspaceMargins {
 
 // optionalMargins decodes margins that may be absent (no vector at all).
 func (d *decoder) optionalMargins(rows int) model.SubspaceMargins {
-	save := *d
-	if d.count(1) == 0 && d.count(1) == 0 {
-		return model.SubspaceMargins{}
+	m := d.margins(-1)
+	if m.ZW == nil && m.Z != nil || m.ZW != nil && len(m.ZW) != rows {
+		d.fail()
 	}
-	*d = save
-	return d.margins(rows)
+	return m
 }
 
 // EncodeKeptMargins is the encoding of a block's kept margins, in the
