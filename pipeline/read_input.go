@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -233,20 +234,63 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 		r = model.NewRangeReader(br, in.Path, first, last)
 	}
 	r.Labels, r.Multiclass = f.Labels, f.Multiclass
-	var cur transforms.ParsedBlock
+	// The lines are parsed on a goroutine of their own, up to a block
+	// ahead of the stages fused after this one (InvertDocuments), which
+	// run on this one: a runner that runs a bundle on one thread (direct)
+	// gets a second core for setup. The order of blocks and rejects stays
+	// the input's.
+	items := make(chan parsedItem, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go f.parse(in, r, items, done)
+	for it := range items {
+		switch {
+		case it.err != nil:
+			return it.err
+		case it.reject != nil:
+			reject(*it.reject)
+		case complete(it.block.Block):
+			emit(it.block)
+		default:
+			part(it.block.Block, it.block)
+		}
+	}
+	return nil
+}
+
+// parsedItem is what readBlocksFn's parser hands on: a block, a rejected
+// line or the error that stopped it.
+type parsedItem struct {
+	block  transforms.ParsedBlock
+	reject *Reject
+	err    error
+}
+
+// parse reads r to its end and sends its blocks and rejects to out, which
+// it closes; it stops early, sending nothing more, once done is closed.
+func (f *readBlocksFn) parse(in InputFile, r *model.Reader, out chan<- parsedItem, done <-chan struct{}) {
+	defer close(out)
+	send := func(it parsedItem) bool {
+		select {
+		case out <- it:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			send(parsedItem{err: fmt.Errorf("dpmr: reading %s: %v\n%s", in.Path, p, debug.Stack())})
+		}
+	}()
+	var bb transforms.BlockBuilder
 	// A block is sized like the one before it: grown by appends alone, its
 	// slices were copied about twice over, into fresh memory each time.
 	var rowsHint, nnzHint int
-	flush := func() {
-		switch {
-		case len(cur.Labels) == 0:
-		case complete(cur.Block):
-			emit(cur)
-		default:
-			part(cur.Block, cur)
-		}
-		rowsHint, nnzHint = len(cur.Labels), len(cur.Names)
-		cur = transforms.ParsedBlock{}
+	finish := func() bool {
+		b := bb.Finish()
+		rowsHint, nnzHint = len(b.Labels), len(b.Cols)
+		return send(parsedItem{block: b})
 	}
 	var smp model.Sample
 	for {
@@ -260,33 +304,29 @@ func (f *readBlocksFn) ProcessElement(ctx context.Context, sp InputSplit, counts
 			if len(text) > maxRejectText {
 				text = text[:maxRejectText]
 			}
-			reject(Reject{File: in.Index, Path: in.Path, Line: pe.Line, Column: pe.Column, Message: err.Error(), Text: string(text)})
+			if !send(parsedItem{reject: &Reject{File: in.Index, Path: in.Path, Line: pe.Line, Column: pe.Column, Message: err.Error(), Text: string(text)}}) {
+				return
+			}
 			continue
 		}
 		if err != nil {
-			return err // names the file and the line
+			send(parsedItem{err: err}) // names the file and the line
+			return
 		}
 		key := model.BlockKey(int(in.Index), smp.Line, f.BlockSize)
-		if len(cur.Labels) > 0 && key != cur.Block {
-			flush()
+		if bb.Len() > 0 && key != bb.Block() {
+			if !finish() {
+				return
+			}
 		}
-		if len(cur.Labels) == 0 {
-			n, nnz := rowsHint+rowsHint/8, nnzHint+nnzHint/8
-			cur = transforms.ParsedBlock{Block: key, File: in.Index, RowPtr: append(make([]int32, 0, n+1), 0),
-				Lines: make([]int64, 0, n), Labels: make([]float64, 0, n),
-				Names: make([]string, 0, nnz), Vals: make([]float64, 0, nnz)}
+		if bb.Len() == 0 {
+			bb.Start(key, in.Index, rowsHint+rowsHint/8, nnzHint+nnzHint/8)
 		}
-		cur.Lines = append(cur.Lines, smp.Line)
-		cur.Labels = append(cur.Labels, smp.Label)
-		cur.Weights = model.AppendWeight(cur.Weights, len(cur.Labels)-1, model.SampleWeight(smp.Weight, smp.Label, f.ClassWeight))
-		for _, ft := range smp.Features {
-			cur.Names = append(cur.Names, ft.Name)
-			cur.Vals = append(cur.Vals, ft.Value)
-		}
-		cur.RowPtr = append(cur.RowPtr, int32(len(cur.Names)))
+		bb.Add(smp.Line, smp.Label, model.SampleWeight(smp.Weight, smp.Label, f.ClassWeight), smp.Features)
 	}
-	flush()
-	return nil
+	if bb.Len() > 0 {
+		finish()
+	}
 }
 
 // joinBlockParts joins the parts of a block that straddles splits, read
@@ -299,16 +339,16 @@ func joinBlockParts(_ int64, parts func(*transforms.ParsedBlock) bool) transform
 		p = transforms.ParsedBlock{}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Lines[0] < all[j].Lines[0] })
-	b := transforms.ParsedBlock{Block: all[0].Block, File: all[0].File, RowPtr: []int32{0}}
+	var bb transforms.BlockBuilder
+	rows, nnz := 0, 0
+	for _, p := range all {
+		rows, nnz = rows+len(p.Labels), nnz+len(p.Cols)
+	}
+	bb.Start(all[0].Block, all[0].File, rows, nnz)
 	for _, p := range all {
 		for r := range p.Labels {
-			b.Weights = model.AppendWeight(b.Weights, len(b.Labels), model.WeightAt(p.Weights, r))
-			b.Labels = append(b.Labels, p.Labels[r])
-			b.Lines = append(b.Lines, p.Lines[r])
-			b.RowPtr = append(b.RowPtr, int32(len(b.Names))+p.RowPtr[r+1]-p.RowPtr[r])
-			b.Names = append(b.Names, p.Names[p.RowPtr[r]:p.RowPtr[r+1]]...)
-			b.Vals = append(b.Vals, p.Vals[p.RowPtr[r]:p.RowPtr[r+1]]...)
+			bb.AddRow(p, r)
 		}
 	}
-	return b
+	return bb.Finish()
 }

@@ -368,7 +368,8 @@ func encodeParsedBlock(pb ParsedBlock) []byte {
 	e.f64s(pb.Labels)
 	e.vals(pb.Weights)
 	e.i32s(pb.RowPtr)
-	e.strs(pb.Names)
+	e.strs(pb.Vocab)
+	e.i32s(pb.Cols)
 	e.vals(pb.Vals)
 	return e.b
 }
@@ -376,7 +377,7 @@ func encodeParsedBlock(pb ParsedBlock) []byte {
 func decodeParsedBlock(b []byte) (ParsedBlock, error) {
 	d := decoder{b: b}
 	pb := ParsedBlock{Block: d.int(), File: d.i32(), Lines: d.i64s(), Labels: d.f64s(), Weights: d.vals(),
-		RowPtr: d.i32s(), Names: d.strs(), Vals: d.vals()}
+		RowPtr: d.i32s(), Vocab: d.strs(), Cols: d.i32s(), Vals: d.vals()}
 	if err := d.done(); err != nil {
 		return pb, err
 	}
@@ -384,19 +385,30 @@ func decodeParsedBlock(b []byte) (ParsedBlock, error) {
 }
 
 // checkParsedBlock checks a row-major block's shape: one label per line,
-// row pointers from 0 to the entries' count without going back.
+// row pointers from 0 to the entries' count without going back, a
+// vocabulary strictly ascending and every entry's column in it.
 func checkParsedBlock(pb ParsedBlock) error {
 	n := len(pb.Lines)
-	if len(pb.Labels) != n || len(pb.Vals) != len(pb.Names) || !weightsFit(pb.Weights, n) {
+	if len(pb.Labels) != n || len(pb.Vals) != len(pb.Cols) || !weightsFit(pb.Weights, n) {
 		return ErrMalformed
 	}
-	if n == 0 && len(pb.RowPtr) <= 1 && len(pb.Names) == 0 {
+	for i := 1; i < len(pb.Vocab); i++ {
+		if pb.Vocab[i-1] >= pb.Vocab[i] {
+			return ErrMalformed
+		}
+	}
+	for _, c := range pb.Cols {
+		if c < 0 || int(c) >= len(pb.Vocab) {
+			return ErrMalformed
+		}
+	}
+	if n == 0 && len(pb.RowPtr) <= 1 && len(pb.Cols) == 0 {
 		if len(pb.RowPtr) == 1 && pb.RowPtr[0] != 0 {
 			return ErrMalformed
 		}
 		return nil
 	}
-	if len(pb.RowPtr) != n+1 || pb.RowPtr[0] != 0 || int(pb.RowPtr[n]) != len(pb.Names) {
+	if len(pb.RowPtr) != n+1 || pb.RowPtr[0] != 0 || int(pb.RowPtr[n]) != len(pb.Cols) {
 		return ErrMalformed
 	}
 	for i := 0; i < n; i++ {

@@ -3,7 +3,9 @@ package transforms
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -135,30 +137,56 @@ func InitParameters(s beam.Scope, freq, warm beam.PCollection) beam.PCollection 
 type initRowsFn struct{}
 
 func (f *initRowsFn) ProcessElement(p int32, freq func(*FreqPack) bool, warm func(*RowPack) bool, emit func(int32, RowPack)) error {
-	weights := map[string]float64{}
+	// Both sides come one pack per partition, names ascending (sumFreqFn's,
+	// packWeights'), so the rows are a merge of two sorted lists; more
+	// packs are sorted first.
+	var names []string
 	var fp FreqPack
 	for freq(&fp) {
-		for _, name := range fp.Names {
-			if _, ok := weights[name]; ok {
-				return fmt.Errorf("dpmr: partition %d lists feature %q twice in its frequencies", p, name)
-			}
-			weights[name] = 0
+		names = append(names, fp.Names...)
+	}
+	if !slices.IsSorted(names) {
+		slices.Sort(names)
+	}
+	for i := 1; i < len(names); i++ {
+		if names[i] == names[i-1] {
+			return fmt.Errorf("dpmr: partition %d lists feature %q twice in its frequencies", p, names[i])
 		}
 	}
+	var start []weightEntry
 	var rp RowPack
 	for warm(&rp) {
 		for i, name := range rp.Names {
-			weights[name] = rp.Rows[i].W
+			start = append(start, weightEntry{Name: name, W: rp.Rows[i].W})
 		}
 	}
-	out := RowPack{Names: make([]string, 0, len(weights))}
-	for name := range weights {
-		out.Names = append(out.Names, name)
+	byName := func(a, b weightEntry) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(start, byName) {
+		slices.SortStableFunc(start, byName)
 	}
-	sort.Strings(out.Names)
+	for i := 1; i < len(start); i++ {
+		if start[i].Name == start[i-1].Name {
+			return fmt.Errorf("dpmr: partition %d has two starting weights for feature %q", p, start[i].Name)
+		}
+	}
+	out := RowPack{Names: make([]string, 0, len(names)+len(start))}
+	ws := make([]float64, 0, cap(out.Names))
+	for i, j := 0, 0; i < len(names) || j < len(start); {
+		switch {
+		case j == len(start) || i < len(names) && names[i] < start[j].Name:
+			out.Names, ws = append(out.Names, names[i]), append(ws, 0)
+			i++
+		case i == len(names) || start[j].Name < names[i]:
+			out.Names, ws = append(out.Names, start[j].Name), append(ws, start[j].W)
+			j++
+		default:
+			out.Names, ws = append(out.Names, names[i]), append(ws, start[j].W)
+			i, j = i+1, j+1
+		}
+	}
 	out.Rows = make([]model.Row, len(out.Names))
-	for i, name := range out.Names {
-		out.Rows[i] = model.Row{W: weights[name]}
+	for i, w := range ws {
+		out.Rows[i].W = w
 	}
 	emit(p, out)
 	return nil

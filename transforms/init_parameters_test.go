@@ -140,6 +140,19 @@ func TestInitParametersErrors(t *testing.T) {
 			InitParameters(s, keyed(s, fromFreqRec, freq), ColdStart(s))
 		})
 	})
+	t.Run("starting-weight-twice", func(t *testing.T) {
+		// Two starting packs of partition 2 both weigh a (PackWeights
+		// emits one pack per partition).
+		warm := []rowPackRec{
+			{Part: 2, Names: []string{"b"}, Rows: []model.Row{{W: 1}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 2}}},
+			{Part: 2, Names: []string{"a"}, Rows: []model.Row{{W: 3}}},
+		}
+		freq := []freqRec{{Part: 2, Names: []string{"a"}, Postings: []int64{1}, SumSq: []float64{1}}}
+		failsOnRunners(t, bothRunners, `partition 2 has two starting weights for feature "a"`, func(s beam.Scope) {
+			InitParameters(s, keyed(s, fromFreqRec, freq), keyed(s, fromRowPackRec, warm))
+		})
+	})
 	t.Run("weight-twice", func(t *testing.T) {
 		weights := []weightRec{{Name: "a", W: 1}, {Name: "b", W: 2}, {Name: "a", W: 1}}
 		failsOnRunners(t, bothRunners, `feature "a" has two weights`, func(s beam.Scope) {

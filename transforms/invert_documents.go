@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -91,85 +92,90 @@ func (f *invertBlockFn) ProcessElement(b ParsedBlock, emitDoc func(int64, DocBlo
 func Invert(b ParsedBlock, bias bool) (DocBlock, []string, error) {
 	n := len(b.Labels)
 	doc := DocBlock{Block: b.Block, File: b.File, Lines: b.Lines, Labels: b.Labels, Weights: b.Weights}
-	ids := make(map[string]int32, len(b.Names)/4+1)
-	var names []string
-	var count []int32
-	col := make([]int32, len(b.Names))
-	for k, name := range b.Names {
-		j, ok := ids[name]
-		if !ok {
-			j = int32(len(names))
-			ids[name] = j
-			names = append(names, name)
-			count = append(count, 0)
-		}
-		col[k] = j
-		count[j]++
-	}
+	// The vocabulary is sorted; the intercept's column, when added, goes
+	// in its place among them and the columns after it move up by one.
+	features, at := b.Vocab, int32(-1)
 	if bias && n > 0 {
-		if _, ok := ids[model.BiasName]; ok {
+		i, found := slices.BinarySearch(b.Vocab, model.BiasName)
+		if found {
 			return doc, nil, fmt.Errorf("dpmr: block %d has a feature named like the intercept", b.Block)
 		}
-		names = append(names, model.BiasName)
-		count = append(count, int32(n))
+		at = int32(i)
+		features = slices.Insert(slices.Clip(b.Vocab), i, model.BiasName)
+		doc.Intercept = at + 1
 	}
-	// Sorting the names with their ids beside them, rather than ids by
-	// their names, reads no name through an index.
-	order := make([]nameID, len(names))
-	for i, name := range names {
-		order[i] = nameID{name, int32(i)}
-	}
-	slices.SortFunc(order, func(a, b nameID) int { return strings.Compare(a.name, b.name) })
-	rank := make([]int32, len(names))
-	features := make([]string, len(names))
-	doc.ColPtr = make([]int32, len(names)+1)
-	for c, o := range order {
-		rank[o.id] = int32(c)
-		features[c] = o.name
-		doc.ColPtr[c+1] = doc.ColPtr[c] + count[o.id]
-	}
-	// The parser's names are substrings of their lines, so keeping them
-	// would keep the block's whole text alive as long as the block
-	// features are (setup groups them all); copied into one string per
-	// block, they keep only themselves.
-	text, at := strings.Join(features, ""), 0
-	for c, name := range features {
-		features[c] = text[at : at+len(name)]
-		at += len(name)
-	}
-	nnz := doc.ColPtr[len(names)]
-	doc.Rows, doc.Vals = make([]int32, nnz), make([]float64, nnz)
-	next := append([]int32(nil), doc.ColPtr[:len(names)]...)
-	put := func(j int32, r int, v float64) error {
-		c := rank[j]
-		k := next[c]
-		if k > doc.ColPtr[c] && doc.Rows[k-1] == int32(r) {
-			return fmt.Errorf("dpmr: block %d row %d has feature %q twice", b.Block, r, features[c])
+	col := func(j int32) int32 {
+		if at >= 0 && j >= at {
+			return j + 1
 		}
-		doc.Rows[k], doc.Vals[k] = int32(r), v
-		next[c]++
-		return nil
+		return j
 	}
-	biasID := int32(len(names) - 1)
-	if bias && n > 0 {
-		doc.Intercept = rank[biasID] + 1
+	doc.ColPtr = make([]int32, len(features)+1)
+	for _, j := range b.Cols {
+		doc.ColPtr[col(j)+1]++
 	}
+	if at >= 0 {
+		doc.ColPtr[at+1] = int32(n)
+	}
+	for c := range features {
+		doc.ColPtr[c+1] += doc.ColPtr[c]
+	}
+	nnz := doc.ColPtr[len(features)]
+	doc.Rows, doc.Vals = make([]int32, nnz), make([]float64, nnz)
+	next := append([]int32(nil), doc.ColPtr[:len(features)]...)
 	for r := 0; r < n; r++ {
-		if bias {
-			put(biasID, r, 1)
+		if at >= 0 {
+			k := next[at]
+			doc.Rows[k], doc.Vals[k] = int32(r), 1
+			next[at]++
 		}
 		for k := b.RowPtr[r]; k < b.RowPtr[r+1]; k++ {
-			if err := put(col[k], r, b.Vals[k]); err != nil {
-				return doc, nil, err
+			c := col(b.Cols[k])
+			i := next[c]
+			if i > doc.ColPtr[c] && doc.Rows[i-1] == int32(r) {
+				return doc, nil, fmt.Errorf("dpmr: block %d row %d has feature %q twice", b.Block, r, features[c])
 			}
+			doc.Rows[i], doc.Vals[i] = int32(r), b.Vals[k]
+			next[c]++
 		}
 	}
 	return doc, features, nil
 }
 
+// nameID is a name, its first eight bytes as a number and its position
+// in the list sortNames sorts.
 type nameID struct {
-	name string
-	id   int32
+	prefix uint64
+	name   string
+	id     int32
+}
+
+// sortNames returns names with their positions, in ascending byte order.
+// Sorting the names with their positions beside them, rather than
+// positions by their names, reads no name through an index, and most
+// comparisons are settled by the prefixes, without reading the names.
+func sortNames(names []string) []nameID {
+	order := make([]nameID, len(names))
+	for i, name := range names {
+		order[i] = nameID{namePrefix(name), name, int32(i)}
+	}
+	slices.SortFunc(order, func(a, b nameID) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return order
+}
+
+// namePrefix is s's first eight bytes, big-endian, zero-padded: two names
+// whose prefixes differ compare as their prefixes do.
+func namePrefix(s string) uint64 {
+	var x uint64
+	for i := range min(len(s), 8) {
+		x |= uint64(s[i]) << (56 - 8*i)
+	}
+	return x
 }
 
 func sortedKeys[V any](m map[int32]V) []int32 {
@@ -187,32 +193,27 @@ func sortedKeys[V any](m map[int32]V) []int32 {
 type sumFreqFn struct{}
 
 func (f *sumFreqFn) ProcessElement(p int32, packs func(*FreqPack) bool, emit func(int32, FreqPack)) error {
-	type acc struct {
-		postings int64
-		sumSq    model.ExactSum
-	}
-	totals := map[string]*acc{}
+	at := map[string]int32{}
+	var names []string
+	var postings []int64
+	var sumSq []model.ExactSum
 	var fp FreqPack
 	for packs(&fp) {
 		for i, name := range fp.Names {
-			a := totals[name]
-			if a == nil {
-				a = &acc{}
-				totals[name] = a
+			j, ok := at[name]
+			if !ok {
+				j = int32(len(names))
+				at[name] = j
+				names, postings, sumSq = append(names, name), append(postings, 0), append(sumSq, model.ExactSum{})
 			}
-			a.postings += fp.Postings[i]
-			a.sumSq.Add(fp.SumSq[i])
+			postings[j] += fp.Postings[i]
+			sumSq[j].Add(fp.SumSq[i])
 		}
 	}
-	out := FreqPack{Names: make([]string, 0, len(totals))}
-	for name := range totals {
-		out.Names = append(out.Names, name)
-	}
-	sort.Strings(out.Names)
-	out.Postings, out.SumSq = make([]int64, len(out.Names)), make([]float64, len(out.Names))
-	for i, name := range out.Names {
-		a := totals[name]
-		out.Postings[i], out.SumSq[i] = a.postings, a.sumSq.Float64()
+	n := len(names)
+	out := FreqPack{Names: make([]string, n), Postings: make([]int64, n), SumSq: make([]float64, n)}
+	for i, o := range sortNames(names) {
+		out.Names[i], out.Postings[i], out.SumSq[i] = o.name, postings[o.id], sumSq[o.id].Float64()
 	}
 	emit(p, out)
 	return nil

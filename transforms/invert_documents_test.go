@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,24 +37,21 @@ var (
 	blockC = model.BlockKey(1, 4, 3) // 1<<40 | 1
 
 	parsedBlocks = []ParsedBlock{
-		{
+		withNames(ParsedBlock{
 			Block: blockA, File: 0, Lines: []int64{1, 2, 3}, Labels: []float64{1, 0, 1},
 			RowPtr: []int32{0, 2, 4, 5},
-			Names:  []string{"b", "a", "c", "b", "a"},
 			Vals:   []float64{2, 1, 3, 1, 0.5},
-		},
-		{
+		}, "b", "a", "c", "b", "a"),
+		withNames(ParsedBlock{
 			Block: blockB, File: 1, Lines: []int64{1, 2, 3}, Labels: []float64{0, 1, 1},
 			RowPtr: []int32{0, 2, 3, 3},
-			Names:  []string{"c", "a", "b"},
 			Vals:   []float64{1, 2, 0.5},
-		},
-		{
+		}, "c", "a", "b"),
+		withNames(ParsedBlock{
 			Block: blockC, File: 1, Lines: []int64{4, 5}, Labels: []float64{0, 1},
 			RowPtr: []int32{0, 2, 3},
-			Names:  []string{"d", "b", "d"},
 			Vals:   []float64{4, -1, 0.5},
-		},
+		}, "d", "b", "d"),
 	}
 
 	invertPartitions = map[FeatureKey]int32{
@@ -193,10 +191,10 @@ func TestInvertDocumentsFreqExact(t *testing.T) {
 	requirePartitions(t, parts, map[FeatureKey]int32{{Name: "x"}: 1, {Name: "z"}: 1})
 	var blocks []ParsedBlock
 	for i, v := range []float64{1e8, 1, 1, 1, 1} {
-		blocks = append(blocks, ParsedBlock{
+		blocks = append(blocks, withNames(ParsedBlock{
 			Block: int64(i), Lines: []int64{int64(i + 1)}, Labels: []float64{1},
-			RowPtr: []int32{0, 2}, Names: []string{"z", "x"}, Vals: []float64{0.5, v},
-		})
+			RowPtr: []int32{0, 2}, Vals: []float64{0.5, v},
+		}, "z", "x"))
 	}
 	want := freqRec{Part: 1, Names: []string{"x", "z"}, Postings: []int64{5, 5}, SumSq: []float64{1e16 + 4, 1.25}}
 	onRunners(t, bothRunners, func(s beam.Scope) {
@@ -252,10 +250,10 @@ func TestInvert(t *testing.T) {
 	t.Run("feature-twice", func(t *testing.T) {
 		// Row 1 has a twice, apart (a, b, a): the second copy is still
 		// caught, and in any row.
-		pb := ParsedBlock{
+		pb := withNames(ParsedBlock{
 			Block: 7, Lines: []int64{1, 2}, Labels: []float64{0, 1},
-			RowPtr: []int32{0, 1, 4}, Names: []string{"a", "a", "b", "a"}, Vals: []float64{1, 2, 3, 4},
-		}
+			RowPtr: []int32{0, 1, 4}, Vals: []float64{1, 2, 3, 4},
+		}, "a", "a", "b", "a")
 		for _, bias := range []bool{false, true} {
 			_, _, err := Invert(pb, bias)
 			if err == nil || !strings.Contains(err.Error(), `block 7 row 1 has feature "a" twice`) {
@@ -266,8 +264,8 @@ func TestInvert(t *testing.T) {
 	t.Run("intercept-name", func(t *testing.T) {
 		// A feature named like the intercept is refused when the intercept
 		// is added, and is an ordinary feature otherwise.
-		pb := ParsedBlock{Block: 8, Lines: []int64{1}, Labels: []float64{1}, RowPtr: []int32{0, 2},
-			Names: []string{"b", model.BiasName}, Vals: []float64{2, 3}}
+		pb := withNames(ParsedBlock{Block: 8, Lines: []int64{1}, Labels: []float64{1}, RowPtr: []int32{0, 2},
+			Vals: []float64{2, 3}}, "b", model.BiasName)
 		if _, _, err := Invert(pb, true); err == nil || !strings.Contains(err.Error(), "named like the intercept") {
 			t.Errorf("Invert with a feature named %q and bias: error %v", model.BiasName, err)
 		}
@@ -291,8 +289,8 @@ func TestInvert(t *testing.T) {
 // TestInvertDocumentsFeatureTwice: the stage fails on a block with a
 // feature twice in a sample, naming both.
 func TestInvertDocumentsFeatureTwice(t *testing.T) {
-	bad := ParsedBlock{Block: 3, Lines: []int64{1}, Labels: []float64{1}, RowPtr: []int32{0, 2},
-		Names: []string{"q", "q"}, Vals: []float64{1, 2}}
+	bad := withNames(ParsedBlock{Block: 3, Lines: []int64{1}, Labels: []float64{1}, RowPtr: []int32{0, 2},
+		Vals: []float64{1, 2}}, "q", "q")
 	failsOnRunners(t, bothRunners, `block 3 row 0 has feature "q" twice`, func(s beam.Scope) {
 		InvertDocuments(s, beam.CreateList(s, append([]ParsedBlock{bad}, parsedBlocks...)), true, invertParts)
 	})
@@ -339,24 +337,42 @@ func randomFiles(seed uint64, samplesPerFile []int, features int) []testFile {
 // pipeline's reader does.
 func parsedOf(files []testFile, blockSize int) []ParsedBlock {
 	var out []ParsedBlock
+	var names [][]string
 	for f, file := range files {
 		for i := range file {
 			s := &file[i]
 			key := model.BlockKey(f, s.Line, blockSize)
 			if len(out) == 0 || out[len(out)-1].Block != key {
 				out = append(out, ParsedBlock{Block: key, File: int32(f), RowPtr: []int32{0}})
+				names = append(names, nil)
 			}
-			b := &out[len(out)-1]
+			b, bn := &out[len(out)-1], &names[len(out)-1]
 			b.Lines = append(b.Lines, s.Line)
 			b.Labels = append(b.Labels, s.Label)
 			for _, ft := range s.Features {
-				b.Names = append(b.Names, ft.Name)
+				*bn = append(*bn, ft.Name)
 				b.Vals = append(b.Vals, ft.Value)
 			}
-			b.RowPtr = append(b.RowPtr, int32(len(b.Names)))
+			b.RowPtr = append(b.RowPtr, int32(len(*bn)))
 		}
 	}
+	for i := range out {
+		out[i] = withNames(out[i], names[i]...)
+	}
 	return out
+}
+
+// withNames gives pb its entries' feature names, one per entry, as a
+// sorted vocabulary and the entries' places in it: BlockBuilder's work,
+// done here the plain way.
+func withNames(pb ParsedBlock, names ...string) ParsedBlock {
+	vocab := slices.Compact(slices.Sorted(slices.Values(names)))
+	pb.Vocab, pb.Cols = vocab, make([]int32, len(names))
+	for k, name := range names {
+		i, _ := slices.BinarySearch(vocab, name)
+		pb.Cols[k] = int32(i)
+	}
+	return pb
 }
 
 // datasetOf is the reference trainer's dataset of files.

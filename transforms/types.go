@@ -37,7 +37,10 @@ func PartitionOf(k FeatureKey, n int32) int32 {
 }
 
 // ParsedBlock is a block of consecutive samples as parsed from one file,
-// row-major: sample r's features are Names/Vals[RowPtr[r]:RowPtr[r+1]].
+// row-major: sample r's features are Vocab[Cols[k]] with value Vals[k] for
+// k in [RowPtr[r], RowPtr[r+1]). Vocab holds the block's distinct feature
+// names in ascending order, so InvertDocuments needs neither to look a
+// name up nor to sort: the parser (BlockBuilder) has done both.
 type ParsedBlock struct {
 	Block  int64 // model.BlockKey of its file and lines
 	File   int32 // position of the file in the sorted input list
@@ -47,7 +50,8 @@ type ParsedBlock struct {
 	// all are 1.
 	Weights []float64
 	RowPtr  []int32
-	Names   []string
+	Vocab   []string
+	Cols    []int32
 	Vals    []float64
 }
 
