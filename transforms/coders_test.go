@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -455,6 +456,15 @@ func FuzzDecode(f *testing.F) {
 			if d, ok := v.(DocBlock); ok {
 				n, cols := len(d.Labels), d.Columns()
 				d.Matrix().Margins(make([]float64, cols), make([]float64, cols), make([]float64, n), make([]float64, n))
+			}
+			if pb, ok := v.(ParsedBlock); ok {
+				// Any block the coder lets through inverts, or is refused
+				// with an error (a feature twice in a row), without panicking.
+				for _, bias := range []bool{false, true} {
+					if _, _, err := Invert(pb, bias); err != nil && !strings.Contains(err.Error(), "twice") && !strings.Contains(err.Error(), "named like the intercept") {
+						t.Fatalf("%x: Invert(bias %v): %v", b, bias, err)
+					}
+				}
 			}
 		}
 	})
