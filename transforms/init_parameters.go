@@ -169,24 +169,23 @@ func (f *initRowsFn) ProcessElement(p int32, freq func(*FreqPack) bool, warm fun
 			return fmt.Errorf("dpmr: partition %d has two starting weights for feature %q", p, start[i].Name)
 		}
 	}
-	out := RowPack{Names: make([]string, 0, len(names)+len(start))}
-	ws := make([]float64, 0, cap(out.Names))
+	n := len(names) + len(start)
+	out := RowPack{Names: make([]string, 0, n), Rows: make([]model.Row, 0, n)}
+	add := func(name string, w float64) {
+		out.Names, out.Rows = append(out.Names, name), append(out.Rows, model.Row{W: w})
+	}
 	for i, j := 0, 0; i < len(names) || j < len(start); {
 		switch {
 		case j == len(start) || i < len(names) && names[i] < start[j].Name:
-			out.Names, ws = append(out.Names, names[i]), append(ws, 0)
+			add(names[i], 0)
 			i++
 		case i == len(names) || start[j].Name < names[i]:
-			out.Names, ws = append(out.Names, start[j].Name), append(ws, start[j].W)
+			add(start[j].Name, start[j].W)
 			j++
 		default:
-			out.Names, ws = append(out.Names, names[i]), append(ws, start[j].W)
+			add(names[i], start[j].W)
 			i, j = i+1, j+1
 		}
-	}
-	out.Rows = make([]model.Row, len(out.Names))
-	for i, w := range ws {
-		out.Rows[i].W = w
 	}
 	emit(p, out)
 	return nil
