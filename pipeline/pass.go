@@ -143,7 +143,7 @@ func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassP
 func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (choice, grads, kept beam.PCollection) {
 	if p.Train.Method().Needs().Subspace {
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
-		grads, kept = transforms.SubspaceGradients(s, searched, p.Train.Memory)
+		grads, kept = GradientsFromIndex(s, p.Index.Dataset("blocks"), searched, p.Train.Memory)
 		return searched.Choice, grads, kept
 	}
 	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias, p.Classes)

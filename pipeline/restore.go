@@ -18,6 +18,10 @@ func init() {
 	register.Function1x2[int32, int32, int32](shardKey)
 	register.DoFn5x1[context.Context, int32, func(*int32) bool, func(*transforms.BlockWeights) bool, func(transforms.SufficientBlock), error](&restoreShardFn{})
 	register.Iter1[int32]()
+	register.DoFn2x0[transforms.SearchedBlock, func(int32, transforms.SearchedBlock)](&searchedByShardFn{})
+	register.Emitter2[int32, transforms.SearchedBlock]()
+	register.Iter1[transforms.SearchedBlock]()
+	register.DoFn7x1[context.Context, int32, func(*int32) bool, func(*transforms.SearchedBlock) bool, model.Choice, func(int32, transforms.GradPack), func(transforms.KeptMargins), error](&gradientShardFn{})
 }
 
 // RestoreFromIndex is transforms.RestoreDocuments with the inverted blocks
@@ -48,14 +52,51 @@ func RestoreFromIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCo
 			panic("pipeline: " + err.Error())
 		}
 	}
+	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
+	return beam.ParDo(s, &restoreShardFn{Files: byShard, Margins: kept, KeyLoads: keyLoads}, beam.CoGroupByKey(s, visitShards(s, byShard), keyed))
+}
+
+// GradientsFromIndex is subspace's ComputeGradients (transforms.
+// SubspaceGradients) with each block's postings read again from the index,
+// where what the search left of the block (transforms.SearchedBlock) is
+// grouped by the index shard that holds the block, as RestoreFromIndex
+// groups weights. The gradients need the search's choice, and the local
+// runners keep a stage's input in memory until its side inputs are done:
+// blocks restored once and held for the gradients held every posting of
+// the data at once (1.6 GB of the 2.7 GB live in a pass at 100M nonzeros
+// on direct). A second read of each shard costs one decode of it. Expects
+// searched.Blocks PCollection<SearchedBlock>; returns PCollection<KV<int32,
+// GradPack>> and the margins the blocks keep, PCollection<KeptMargins>.
+func GradientsFromIndex(s beam.Scope, files []ShardFile, searched transforms.Searched, memory int) (grads, kept beam.PCollection) {
+	s = s.Scope("dpmr.ComputeGradients")
+	byShard, n := indexShards(files)
+	keyed := beam.ParDo(s, &searchedByShardFn{Shards: n}, searched.Blocks)
+	return beam.ParDo2(s, &gradientShardFn{Files: byShard, Memory: memory}, beam.CoGroupByKey(s, visitShards(s, byShard), keyed),
+		beam.SideInput{Input: searched.Choice})
+}
+
+// visitShards keys each index shard that has a file by itself: grouped
+// with what is sent to the shards, it makes every shard's file read,
+// whether or not anything reached it.
+func visitShards(s beam.Scope, byShard map[int32]ShardFile) beam.PCollection {
 	shards := make([]int32, 0, len(byShard))
 	for shard := range byShard {
 		shards = append(shards, shard)
 	}
 	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
-	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
-	visit := beam.ParDo(s, shardKey, beam.CreateList(s, shards))
-	return beam.ParDo(s, &restoreShardFn{Files: byShard, Margins: kept, KeyLoads: keyLoads}, beam.CoGroupByKey(s, visit, keyed))
+	return beam.ParDo(s, shardKey, beam.CreateList(s, shards))
+}
+
+// eachIndexBlock streams an index shard's blocks to fn, in the file's
+// order.
+func eachIndexBlock(ctx context.Context, sf ShardFile, fn func(block int64, doc transforms.DocBlock) error) error {
+	return streamShard(ctx, sf, func(rec []byte) error {
+		block, doc, err := decodeDocsRecord(rec)
+		if err != nil {
+			return notDecodable("blocks", err)
+		}
+		return fn(block, doc)
+	})
 }
 
 // indexShards maps the blocks dataset's files to their shard numbers, and
@@ -148,11 +189,7 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 		return err
 	}
 	var postings int64
-	err = streamShard(ctx, sf, func(rec []byte) error {
-		block, doc, err := decodeDocsRecord(rec)
-		if err != nil {
-			return notDecodable("blocks", err)
-		}
+	err = eachIndexBlock(ctx, sf, func(block int64, doc transforms.DocBlock) error {
 		ws := byBlock[block]
 		delete(byBlock, block)
 		sb, err := transforms.RestoreBlock(block, doc, func(w *transforms.BlockWeights) bool {
@@ -210,4 +247,57 @@ func (f *restoreShardFn) keptMargins(ctx context.Context, shard int32, blocks Sh
 		return nil
 	})
 	return kept, err
+}
+
+type searchedByShardFn struct{ Shards int32 }
+
+func (f *searchedByShardFn) ProcessElement(b transforms.SearchedBlock, emit func(int32, transforms.SearchedBlock)) {
+	emit(transforms.BlockShard(b.Block, f.Shards), b)
+}
+
+type gradientShardFn struct {
+	Files  map[int32]ShardFile
+	Memory int
+}
+
+func (f *gradientShardFn) ProcessElement(ctx context.Context, shard int32, visit func(*int32) bool, searched func(*transforms.SearchedBlock) bool, c model.Choice,
+	emit func(int32, transforms.GradPack), keep func(transforms.KeptMargins)) error {
+	var v int32
+	for visit(&v) {
+	}
+	byBlock := map[int64]transforms.SearchedBlock{}
+	var b transforms.SearchedBlock
+	for searched(&b) {
+		if _, dup := byBlock[b.Block]; dup {
+			return fmt.Errorf("dpmr: block %d was searched twice (index out of step)", b.Block)
+		}
+		byBlock[b.Block] = b
+	}
+	sf, ok := f.Files[shard]
+	if !ok {
+		for block := range byBlock {
+			return fmt.Errorf("dpmr: block %d was searched, but its index shard %d has no file (index out of step)", block, shard)
+		}
+		return nil
+	}
+	err := eachIndexBlock(ctx, sf, func(block int64, doc transforms.DocBlock) error {
+		b, ok := byBlock[block]
+		if !ok {
+			return fmt.Errorf("dpmr: block %d of index shard %s was not searched (index out of step)", block, sf.Path)
+		}
+		delete(byBlock, block)
+		k, err := transforms.SubspaceGradients(doc, b, c, f.Memory, emit)
+		if err != nil {
+			return err
+		}
+		keep(k)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for block := range byBlock {
+		return fmt.Errorf("dpmr: block %d was searched, but index shard %s does not hold it (index out of step)", block, sf.Path)
+	}
+	return nil
 }

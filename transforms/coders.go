@@ -30,7 +30,7 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(SufficientBlock{}), encodeSufficientBlock, decodeSufficientBlock)
 	beam.RegisterCoder(reflect.TypeOf(GradPack{}), encodeGradPack, decodeGradPack)
 	beam.RegisterCoder(reflect.TypeOf(MarginBlock{}), encodeMarginBlock, decodeMarginBlock)
-	beam.RegisterCoder(reflect.TypeOf(GradientBlock{}), encodeGradientBlock, decodeGradientBlock)
+	beam.RegisterCoder(reflect.TypeOf(SearchedBlock{}), encodeSearchedBlock, decodeSearchedBlock)
 	beam.RegisterCoder(reflect.TypeOf(KeptMargins{}), EncodeKeptMargins, DecodeKeptMargins)
 	beam.RegisterCoder(reflect.TypeOf(PredictionBlock{}), encodePredictionBlock, DecodePredictionBlock)
 	beam.RegisterCoder(reflect.TypeOf(Evaluation{}), encodeEvaluation, DecodeEvaluation)
@@ -934,6 +934,7 @@ func DecodeKeptMargins(b []byte) (KeptMargins, error) {
 
 func encodeMarginBlock(b MarginBlock) []byte {
 	e := encoder{b: make([]byte, 0, 16+8*len(b.Labels)*(2+len(b.Margins.Z)))}
+	e.int(b.Block)
 	e.f64s(b.Labels)
 	e.vals(b.Weights)
 	e.margins(b.Margins)
@@ -942,7 +943,7 @@ func encodeMarginBlock(b MarginBlock) []byte {
 
 func decodeMarginBlock(b []byte) (MarginBlock, error) {
 	d := decoder{b: b}
-	mb := MarginBlock{Labels: d.f64s(), Weights: d.vals()}
+	mb := MarginBlock{Block: d.int(), Labels: d.f64s(), Weights: d.vals()}
 	mb.Margins = d.margins(len(mb.Labels))
 	if err := d.done(); err != nil {
 		return mb, err
@@ -953,25 +954,19 @@ func decodeMarginBlock(b []byte) (MarginBlock, error) {
 	return mb, nil
 }
 
-func encodeGradientBlock(b GradientBlock) []byte {
+func encodeSearchedBlock(b SearchedBlock) []byte {
 	e := encoder{}
-	e.docBlock(b.DocBlock)
+	e.int(b.Block)
 	e.ids(b.IDs)
 	e.margins(b.Margins)
 	return e.b
 }
 
-func decodeGradientBlock(b []byte) (GradientBlock, error) {
+func decodeSearchedBlock(b []byte) (SearchedBlock, error) {
 	d := decoder{b: b}
-	gb := GradientBlock{DocBlock: d.docBlock(), IDs: d.ids()}
-	gb.Margins = d.margins(len(gb.Labels))
-	if err := d.done(); err != nil {
-		return gb, err
-	}
-	if len(gb.IDs) != gb.Columns() {
-		return gb, ErrMalformed
-	}
-	return gb, checkDocBlock(gb.DocBlock)
+	sb := SearchedBlock{Block: d.int(), IDs: d.ids()}
+	sb.Margins = d.margins(-1)
+	return sb, d.done()
 }
 
 func encodeGradPack(g GradPack) []byte {

@@ -1,6 +1,8 @@
 package transforms
 
 import (
+	"fmt"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/dpmr/dpmr/model"
@@ -14,7 +16,6 @@ func init() {
 	register.Emitter1[model.Choice]()
 	register.DoFn3x0[SufficientBlock, model.Choice, func(int32, GradPack)](&blockGradientFn{})
 	register.Emitter2[int32, GradPack]()
-	register.DoFn4x0[GradientBlock, model.Choice, func(int32, GradPack), func(KeptMargins)](&subspaceGradientFn{})
 	register.Emitter1[KeptMargins]()
 }
 
@@ -186,24 +187,21 @@ func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit
 	emitPacks(b.IDs, K, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
 }
 
-// SubspaceGradients is ComputeGradients for subspace: each block's data
-// gradient and curvature at the search's point W + V c
-// (model.Block.SubspaceGradients), from the margins SubspaceSearch kept,
-// and the margins the block keeps for the next pass (model.
-// SubspaceMargins.Kept, memory steps at most). Expects the Searched blocks
-// and choice; returns PCollection<KV<int32, GradPack>> and PCollection<
-// KeptMargins>.
-func SubspaceGradients(s beam.Scope, searched Searched, memory int) (grads, kept beam.PCollection) {
-	s = s.Scope("dpmr.ComputeGradients")
-	return beam.ParDo2(s, &subspaceGradientFn{Memory: memory}, searched.Blocks, beam.SideInput{Input: searched.Choice})
-}
-
-type subspaceGradientFn struct{ Memory int }
-
-func (f *subspaceGradientFn) ProcessElement(b GradientBlock, c model.Choice, emit func(int32, GradPack), keep func(KeptMargins)) {
-	grad, curv := b.Matrix().SubspaceGradients(&b.Margins, c.Coef)
+// SubspaceGradients is ComputeGradients for subspace, for one block: its
+// data gradient and curvature at the search's point W + V c
+// (model.Block.SubspaceGradients), from the margins SubspaceSearch left it,
+// sent to its columns' partitions, and the margins the block keeps for the
+// next pass (model.SubspaceMargins.Kept, memory steps at most). doc is the
+// block's postings, read again from the index (pipeline.
+// GradientsFromIndex).
+func SubspaceGradients(doc DocBlock, b SearchedBlock, c model.Choice, memory int, emit func(int32, GradPack)) (KeptMargins, error) {
+	if len(b.IDs) != doc.Columns() || len(b.Margins.ZW) != len(doc.Labels) {
+		return KeptMargins{}, fmt.Errorf("dpmr: block %d has %d columns and %d samples, its search %d and %d (index out of step)",
+			b.Block, doc.Columns(), len(doc.Labels), len(b.IDs), len(b.Margins.ZW))
+	}
+	grad, curv := doc.Matrix().SubspaceGradients(&b.Margins, c.Coef)
 	emitPacks(b.IDs, 1, GradPack{G: grad, Curv: curv}, emit)
-	keep(KeptMargins{Block: b.Block, Margins: b.Margins.Kept(c.Coef, f.Memory)})
+	return KeptMargins{Block: b.Block, Margins: b.Margins.Kept(c.Coef, memory)}, nil
 }
 
 // emitPacks sends a block's per-column results (cols, whose fields are

@@ -10,10 +10,10 @@ import (
 
 func init() {
 	register.Combiner3[figuresAcc, RowPack, model.SubspaceState](&subspaceFiguresFn{})
-	register.DoFn4x1[SufficientBlock, model.SubspaceState, func(MarginBlock), func(GradientBlock), error](&blockMarginsFn{})
+	register.DoFn3x1[SufficientBlock, func(MarginBlock), func(SearchedBlock), error](&blockMarginsFn{})
 	register.Emitter1[MarginBlock]()
-	register.Emitter1[GradientBlock]()
-	register.DoFn3x0[MarginBlock, model.SubspaceState, func([]float64)](&blockTermsFn{})
+	register.Emitter1[SearchedBlock]()
+	register.DoFn3x1[MarginBlock, model.SubspaceState, func([]float64), error](&blockTermsFn{})
 	register.Function2x1[[]float64, model.SubspaceState, model.SubspaceState](addRound)
 	register.DoFn2x0[model.SubspaceState, func(model.Choice)](&subspaceChoiceFn{})
 	register.Emitter1[model.SubspaceState]()
@@ -32,11 +32,11 @@ type SearchParams struct {
 // SubspaceSearch is subspace's line search: it minimizes J over the
 // affine subspace W + span(basis) of model.Subspace in a few damped Newton
 // steps, each a stage over the blocks. One combine over the rows gives the
-// subspace figures; each block then has its margins along W and the basis
+// subspace figures; each block has its margins along W and the basis
 // (what the rounds and the gradient stage need of its rows): it kept those
 // at W and along the past steps from the pass before, and computes those
-// along -G/H and U;
-// then each round's blocks compute their terms of J restricted to the
+// along -G/H and U. Those need no side input, so no block waits, postings
+// and all, for the figures. Then each round's blocks compute their terms of J restricted to the
 // subspace at the round's trial points (model.SubspaceSearch.BlockTerms),
 // exactly summed into the search state, which the next round's blocks take
 // as a side input and replay. Only a few dozen scalars per block travel;
@@ -47,41 +47,43 @@ type SearchParams struct {
 func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams) Searched {
 	s = s.Scope("dpmr.SubspaceSearch")
 	state := beam.Combine(s, &subspaceFiguresFn{Bias: p.Bias, Basis: p.Basis}, beam.DropKey(s, rows))
-	margins, gradBlocks := beam.ParDo2(s, &blockMarginsFn{}, blocks, beam.SideInput{Input: state})
+	margins, searched := beam.ParDo2(s, &blockMarginsFn{Basis: p.Basis}, blocks)
 	for r := 0; r < model.SubspaceSearchRounds; r++ {
 		rs := s.Scope(fmt.Sprintf("round%d", r))
 		terms := beam.ParDo(rs, &blockTermsFn{Lambda: p.Lambda}, margins, beam.SideInput{Input: state})
 		state = beam.ParDo(rs, addRound, SumVectors(rs, terms, 0), beam.SideInput{Input: state})
 	}
-	return Searched{Choice: beam.ParDo(s, &subspaceChoiceFn{Lambda: p.Lambda}, state), Blocks: gradBlocks}
+	return Searched{Choice: beam.ParDo(s, &subspaceChoiceFn{Lambda: p.Lambda}, state), Blocks: searched}
 }
 
 // Searched is SubspaceSearch's result: the singleton PCollection<
 // model.Choice> whose Coef the row updates apply, and the blocks with
-// their margins, PCollection<GradientBlock>, for SubspaceGradients.
+// what the gradient stage needs of them besides their postings,
+// PCollection<SearchedBlock> (pipeline.GradientsFromIndex).
 type Searched struct {
 	Choice, Blocks beam.PCollection
 }
 
 // blockMarginsFn computes a block's margins along W and the basis, and
 // sends them on with the labels alone to the search rounds and with the
-// postings to the gradient stage. The basis size comes from the subspace
-// figures, on which all rows agree: pass 0 has none and starts from W.
-type blockMarginsFn struct{}
+// columns' rows to the gradient stage. Pass 0 (no Basis) has no basis and
+// starts from W; after it, the rounds check that the block kept margins
+// along as many steps as the rows hold (the subspace figures' K).
+type blockMarginsFn struct{ Basis bool }
 
-func (f *blockMarginsFn) ProcessElement(b SufficientBlock, st model.SubspaceState, search func(MarginBlock), grad func(GradientBlock)) error {
+func (f *blockMarginsFn) ProcessElement(b SufficientBlock, search func(MarginBlock), grad func(SearchedBlock)) error {
 	var m model.SubspaceMargins
-	if k := st.Fig.K; k == 0 {
+	if !f.Basis {
 		m = b.Matrix().StartMargins(b.W)
 	} else {
-		if len(b.Kept.ZW) != len(b.Labels) || len(b.Kept.Z)+2 != k {
-			return fmt.Errorf("dpmr: block %d kept margins along %d steps, the rows have %d (snapshot out of step)", b.Block, len(b.Kept.Z), k-2)
+		if len(b.Kept.ZW) != len(b.Labels) {
+			return fmt.Errorf("dpmr: block %d kept no margins from the pass before (snapshot out of step)", b.Block)
 		}
 		neg, u := model.SearchColumns(b.ParamRows)
 		m = b.Matrix().SearchMargins(b.Kept, neg, u)
 	}
-	search(MarginBlock{Labels: b.Labels, Weights: b.Weights, Margins: m})
-	grad(GradientBlock{DocBlock: b.DocBlock, IDs: b.IDs, Margins: m})
+	search(MarginBlock{Block: b.Block, Labels: b.Labels, Weights: b.Weights, Margins: m})
+	grad(SearchedBlock{Block: b.Block, IDs: b.IDs, Margins: m})
 	return nil
 }
 
@@ -154,13 +156,17 @@ type blockTermsFn struct {
 	Lambda float64
 }
 
-func (f *blockTermsFn) ProcessElement(b MarginBlock, st model.SubspaceState, emit func([]float64)) {
+func (f *blockTermsFn) ProcessElement(b MarginBlock, st model.SubspaceState, emit func([]float64)) error {
+	if len(b.Margins.Z) != st.Fig.K {
+		return fmt.Errorf("dpmr: block %d kept margins along %d steps, the rows have %d (snapshot out of step)", b.Block, len(b.Margins.Z)-2, st.Fig.K-2)
+	}
 	search := st.Replay(f.Lambda)
 	if search.Trials() == nil {
 		emit([]float64{})
-		return
+		return nil
 	}
 	emit(search.BlockTerms(&model.Block{Labels: b.Labels, Weights: b.Weights}, &b.Margins))
+	return nil
 }
 
 func addRound(sums []float64, st model.SubspaceState) model.SubspaceState { return st.Add(sums) }

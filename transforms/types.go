@@ -181,16 +181,20 @@ type KeptMargins struct {
 // once per pass. The rounds need no postings and no rows, and each round
 // reads every block again, so this is what is kept between them.
 type MarginBlock struct {
+	Block   int64
 	Labels  []float64
 	Weights []float64 // nil when all are 1
 	Margins model.SubspaceMargins
 }
 
-// GradientBlock is what subspace's gradient stage needs of a block: its
-// postings and its margins, from which the margins at the chosen point
-// follow without the rows.
-type GradientBlock struct {
-	DocBlock
+// SearchedBlock is what subspace's gradient stage needs of a block
+// besides its postings: its columns' rows and its margins along W and the
+// basis, from which the margins at the chosen point follow without the
+// rows. The postings are not kept with it: the gradient stage reads them
+// again from the index (pipeline.GradientsFromIndex), so that no block's
+// postings wait in memory for the search's choice.
+type SearchedBlock struct {
+	Block   int64
 	IDs     []RowID
 	Margins model.SubspaceMargins
 }
