@@ -365,14 +365,15 @@ func PassPrefix(s beam.Scope, p PassParams, k int) {
 		sinkKV(s, weights)
 		return
 	}
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), p.Margins, weights, false)
+	trip := TripToIndex(s, p.Index.Dataset("blocks"), p.Margins, weights)
+	blocks := trip.Restore(s, false)
 	if k == 3 {
 		sink(s, blocks)
 		return
 	}
 	// The blocks' kept margins are the gradient stage's second output,
 	// computed with its first; the full pass writes them.
-	choice, grads, _ := gradientStage(s, rows, blocks, p)
+	choice, grads, _ := gradientStage(s, rows, trip, blocks, p, noTap)
 	if k == 4 {
 		sinkKV(s, grads)
 		return
@@ -469,10 +470,13 @@ type Flow struct {
 //   - DistributeParameters: the CoGroupByKey input, the row packs (hot
 //     features' fanned-out copies not counted) and the block features;
 //   - RestoreDocuments: the weights, grouped by index shard;
-//   - LineSearch+ComputeGradients: the restored blocks. Lbfgs, gd and
-//     averaging keep them until the line search's choice (a side input) is
-//     known; subspace turns each into its margins at once and keeps those
-//     (transforms.SubspaceSearch), which are not counted;
+//   - LineSearch+ComputeGradients: the restored blocks, which the search
+//     reads as they are restored; then what waits for its choice (a side
+//     input) and is grouped by index shard again for the gradients, which
+//     read the blocks from the index once more: under lbfgs, gd and
+//     averaging the weights again, under subspace each block's row ids
+//     and margins (transforms.SearchedBlock). Subspace's search rounds
+//     keep each block's labels and margins, which are not counted;
 //   - UpdateParameters: the CoGroupByKey input, row packs and gradient
 //     packs, and the moved rows, kept until the L-BFGS direction (a side
 //     input) is known;

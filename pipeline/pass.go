@@ -101,8 +101,9 @@ func passGraph(s beam.Scope, p PassParams, tap Tap) {
 func passTransforms(s beam.Scope, rows, features, hot beam.PCollection, p PassParams, tap Tap) (up transforms.Update, kept beam.PCollection) {
 	rows = newtonStage(s, rows, features, hot, p, tap)
 	weights := distributeStage(s, tap("DistributeParameters", "rows", rows), tap("DistributeParameters", "block features", features), hot, p)
-	blocks := RestoreFromIndex(s, p.Index.Dataset("blocks"), p.Margins, tap("RestoreDocuments", "weights", weights), p.KeyLoads)
-	choice, grads, kept := gradientStage(s, rows, tap("LineSearch+ComputeGradients", "restored blocks", blocks), p)
+	trip := TripToIndex(s, p.Index.Dataset("blocks"), p.Margins, tap("RestoreDocuments", "weights", weights))
+	blocks := trip.Restore(s, p.KeyLoads)
+	choice, grads, kept := gradientStage(s, rows, trip, tap("LineSearch+ComputeGradients", "restored blocks", blocks), p, tap)
 	return transforms.UpdateParameters(s, tap("UpdateParameters", "rows", rows), tap("UpdateParameters", "gradients", grads), choice, updateParams(p)), kept
 }
 
@@ -139,15 +140,20 @@ func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassP
 
 // gradientStage searches from the blocks and differentiates at the point
 // chosen: it returns the choice, the gradient packs and, under subspace,
-// the margins the blocks keep.
-func gradientStage(s beam.Scope, rows, blocks beam.PCollection, p PassParams) (choice, grads, kept beam.PCollection) {
+// the margins the blocks keep. The gradients read the blocks from the
+// index again, after the choice (IndexTrip.Gradients, GradientsFromIndex):
+// blocks held until then would all be in memory at once on a local runner.
+func gradientStage(s beam.Scope, rows beam.PCollection, trip IndexTrip, blocks beam.PCollection, p PassParams, tap Tap) (choice, grads, kept beam.PCollection) {
+	const stage = "LineSearch+ComputeGradients"
 	if p.Train.Method().Needs().Subspace {
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
+		searched.Blocks = tap(stage, "searched blocks", searched.Blocks)
 		grads, kept = GradientsFromIndex(s, p.Index.Dataset("blocks"), searched, p.Train.Memory)
 		return searched.Choice, grads, kept
 	}
 	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias, p.Classes)
-	return choice, transforms.ComputeGradients(s, blocks, choice, gradientParams(p)), beam.PCollection{}
+	trip.keyed = tap(stage, "weights, grouped again", trip.keyed)
+	return choice, trip.Gradients(s, choice, gradientParams(p)), beam.PCollection{}
 }
 
 // gradientParams and updateParams are the stage parameters of a pass.

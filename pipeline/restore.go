@@ -18,6 +18,7 @@ func init() {
 	register.Function1x2[int32, int32, int32](shardKey)
 	register.DoFn5x1[context.Context, int32, func(*int32) bool, func(*transforms.BlockWeights) bool, func(transforms.SufficientBlock), error](&restoreShardFn{})
 	register.Iter1[int32]()
+	register.DoFn6x1[context.Context, int32, func(*int32) bool, func(*transforms.BlockWeights) bool, model.Choice, func(int32, transforms.GradPack), error](&gradientRestoreFn{})
 	register.DoFn2x0[transforms.SearchedBlock, func(int32, transforms.SearchedBlock)](&searchedByShardFn{})
 	register.Emitter2[int32, transforms.SearchedBlock]()
 	register.Iter1[transforms.SearchedBlock]()
@@ -43,6 +44,18 @@ func init() {
 // With keyLoads, each shard's CPU time, the blocks' work fused after it
 // included, is reported (transforms.StartKeyLoad).
 func RestoreFromIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCollection, keyLoads bool) beam.PCollection {
+	return TripToIndex(s, files, margins, weights).Restore(s, keyLoads)
+}
+
+// IndexTrip is one trip's weights keyed by the index shard that holds
+// their blocks, with the files to restore them from (RestoreFromIndex).
+type IndexTrip struct {
+	visit, keyed beam.PCollection // KV<int32, int32>, KV<int32, BlockWeights>
+	files        restoreShardFn
+}
+
+// TripToIndex keys a trip's weights by index shard; see RestoreFromIndex.
+func TripToIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCollection) IndexTrip {
 	s = s.Scope("dpmr.RestoreDocuments")
 	byShard, n := indexShards(files)
 	var kept map[int32]ShardFile
@@ -53,7 +66,29 @@ func RestoreFromIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCo
 		}
 	}
 	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
-	return beam.ParDo(s, &restoreShardFn{Files: byShard, Margins: kept, KeyLoads: keyLoads}, beam.CoGroupByKey(s, visitShards(s, byShard), keyed))
+	return IndexTrip{visit: visitShards(s, byShard), keyed: keyed, files: restoreShardFn{Files: byShard, Margins: kept}}
+}
+
+// Restore restores the trip's blocks, PCollection<SufficientBlock>.
+func (t IndexTrip) Restore(s beam.Scope, keyLoads bool) beam.PCollection {
+	s = s.Scope("dpmr.RestoreDocuments")
+	fn := t.files
+	fn.KeyLoads = keyLoads
+	return beam.ParDo(s, &fn, beam.CoGroupByKey(s, t.visit, t.keyed))
+}
+
+// Gradients is transforms.ComputeGradients over the trip's blocks
+// restored a second time, after the line search has chosen: each block
+// is differentiated as it is restored and dropped. The choice is a side
+// input, and the local runners keep a stage's input in memory until its
+// side inputs are done, so the blocks restored for the line search and
+// kept for the gradients held every posting of the data at once; now
+// the weights wait, grouped a second time (a grouping's output cannot
+// be shared between stages on prism, which has to encode it). Returns
+// PCollection<KV<int32, GradPack>>.
+func (t IndexTrip) Gradients(s beam.Scope, choice beam.PCollection, p transforms.GradientParams) beam.PCollection {
+	s = s.Scope("dpmr.ComputeGradients")
+	return beam.ParDo(s, &gradientRestoreFn{Restore: t.files, Params: p}, beam.CoGroupByKey(s, t.visit, t.keyed), beam.SideInput{Input: choice})
 }
 
 // GradientsFromIndex is subspace's ComputeGradients (transforms.
@@ -166,6 +201,23 @@ func (f *restoreShardFn) ProcessElement(ctx context.Context, shard int32, visit 
 	if f.KeyLoads {
 		defer transforms.StartKeyLoad().Report(ctx, transforms.RestoreStage, shard)
 	}
+	return f.restore(ctx, shard, visit, weights, emit)
+}
+
+// gradientRestoreFn restores a shard's blocks as restoreShardFn does and
+// differentiates each at the choice as soon as it is restored.
+type gradientRestoreFn struct {
+	Restore restoreShardFn
+	Params  transforms.GradientParams
+}
+
+func (f *gradientRestoreFn) ProcessElement(ctx context.Context, shard int32, visit func(*int32) bool, weights func(*transforms.BlockWeights) bool, c model.Choice, emit func(int32, transforms.GradPack)) error {
+	return f.Restore.restore(ctx, shard, visit, weights, func(b transforms.SufficientBlock) {
+		transforms.BlockGradients(b, c, f.Params, emit)
+	})
+}
+
+func (f *restoreShardFn) restore(ctx context.Context, shard int32, visit func(*int32) bool, weights func(*transforms.BlockWeights) bool, emit func(transforms.SufficientBlock)) error {
 	var v int32
 	for visit(&v) {
 	}

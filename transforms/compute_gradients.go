@@ -160,29 +160,35 @@ type blockGradientFn struct {
 }
 
 func (f *blockGradientFn) ProcessElement(b SufficientBlock, c model.Choice, emit func(int32, GradPack)) {
-	K := model.Width(f.Params.Classes)
+	BlockGradients(b, c, f.Params, emit)
+}
+
+// BlockGradients is one block's share of ComputeGradients: its partials
+// at the choice, one pack per partition of its columns' rows.
+func BlockGradients(b SufficientBlock, c model.Choice, p GradientParams, emit func(int32, GradPack)) {
+	K := model.Width(p.Classes)
 	n := K * len(b.Labels)
 	zw, zd, resid := make([]float64, n), make([]float64, n), make([]float64, n)
 	grad := make([]float64, K*b.Columns())
 	m := b.Matrix()
-	m.Classes = f.Params.Classes
+	m.Classes = p.Classes
 	m.Margins(b.W, b.D, zw, zd)
-	if f.Params.L1 {
-		zw, zd = m.ClipMargins(nil, nil, zw, zd, b.W, b.D, c.Alpha, biasColumn(&b.DocBlock, f.Params.Bias))
+	if p.L1 {
+		zw, zd = m.ClipMargins(nil, nil, zw, zd, b.W, b.D, c.Alpha, biasColumn(&b.DocBlock, p.Bias))
 	}
 	m.Gradient(grad, resid, zw, zd, c.Alpha)
 	var curv []float64
-	if f.Params.Curvature {
+	if p.Curvature {
 		curv = make([]float64, K*b.Columns())
 		m.Curvature(curv, resid, zw, zd, c.Alpha)
 	}
 	var local []float64
-	if f.Params.Averaging {
+	if p.Averaging {
 		local = make([]float64, b.Columns())
 		for i := range local {
 			local[i] = model.TrialWeight(b.W[i], b.D[i], c.Alpha)
 		}
-		m.LocalSGD(local, f.Params.Eta, f.Params.Shrink, b.InterceptColumn())
+		m.LocalSGD(local, p.Eta, p.Shrink, b.InterceptColumn())
 	}
 	emitPacks(b.IDs, K, GradPack{G: grad, Curv: curv, LocalW: local}, emit)
 }
