@@ -537,18 +537,20 @@ func encodeBlockWeights(w BlockWeights) []byte {
 	e.ids(w.IDs)
 	e.f64s(w.W)
 	e.f64s(w.D)
-	e.sparseRows(w.ParamRows)
+	e.f64s(w.G)
+	e.f64s(w.H)
+	e.f64s(w.U)
 	return e.b
 }
 
 func decodeBlockWeights(b []byte) (BlockWeights, error) {
 	d := decoder{b: b}
-	w := BlockWeights{Block: d.int(), Cols: d.i32s(), IDs: d.ids(), W: d.f64s(), D: d.f64s()}
-	w.ParamRows = d.sparseRows(len(w.Cols) * model.MaxClasses)
+	w := BlockWeights{Block: d.int(), Cols: d.i32s(), IDs: d.ids(), W: d.f64s(), D: d.f64s(), G: d.f64s(), H: d.f64s(), U: d.f64s()}
 	if err := d.done(); err != nil {
 		return w, err
 	}
-	if len(w.IDs) != len(w.Cols) || !perColumn(len(w.W)+len(w.ParamRows), len(w.Cols)) || len(w.D) != len(w.W) || (w.ParamRows != nil && w.W != nil) {
+	if len(w.IDs) != len(w.Cols) || !perColumn(len(w.W)+len(w.G), len(w.Cols)) || len(w.D) != len(w.W) || len(w.H) != len(w.G) ||
+		w.U != nil && len(w.U) != len(w.G) || (w.G != nil && w.W != nil) {
 		return w, ErrMalformed
 	}
 	return w, nil

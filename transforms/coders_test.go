@@ -79,13 +79,12 @@ func codecs() []codec {
 			BlockRows{Block: 4}),
 		codecOf("BlockWeights", true, encodeBlockWeights, decodeBlockWeights,
 			BlockWeights{Block: -5, Cols: []int32{3, 0, 1}, IDs: []RowID{{0, 7}, {2, 0}, {math.MaxInt32, math.MaxInt32}}, W: edgeF64[:3], D: edgeF64[5:8]},
-			BlockWeights{Cols: []int32{2}, IDs: []RowID{NoRow},
-				ParamRows: []model.Row{{W: 1, G: -2, H: 3, U: oddNaN, S: []float64{0.5, negZero}}}},
-			// Rows with some fields never set, others -0 or NaN; and rows
-			// with no field set at all, which take no bytes.
+			// The rows' fields of subspace's trips: G and H, with U or not,
+			// -0 and NaN kept.
+			BlockWeights{Cols: []int32{2}, IDs: []RowID{NoRow}, G: []float64{-2}, H: []float64{3}, U: []float64{oddNaN}},
 			BlockWeights{Block: 2, Cols: []int32{0, 1, 2}, IDs: []RowID{{0, 1}, {0, 2}, NoRow},
-				ParamRows: []model.Row{{G: negZero, H: 1}, {G: 2, H: oddNaN, S: []float64{1}, Y: []float64{2}}, {}}},
-			BlockWeights{Block: 3, Cols: []int32{0, 1}, IDs: []RowID{NoRow, NoRow}, ParamRows: []model.Row{{}, {}}}),
+				G: []float64{negZero, 2, 0}, H: []float64{1, oddNaN, 0}},
+			BlockWeights{Block: 3, Cols: []int32{0, 1}, IDs: []RowID{NoRow, NoRow}, G: []float64{0, 0}, H: []float64{0, 0}, U: []float64{0, 0}}),
 		codecOf("FreqPack", true, encodeFreqPack, decodeFreqPack,
 			FreqPack{Names: []string{"a", "b"}, Postings: []int64{1, 1 << 50}, SumSq: []float64{1e16 + 4, 0.25}}),
 		codecOf("RowPack", true, encodeRowPack, decodeRowPackElement,
@@ -342,6 +341,9 @@ func TestDecodersRefuseMalformed(t *testing.T) {
 		{"BlockRows/negative-pos", decErr(DecodeBlockRows), encodeBlockRows(BlockRows{Cols: []int32{0}, IDs: []RowID{{0, -2}}})},
 		{"BlockWeights/w", decErr(decodeBlockWeights), encodeBlockWeights(BlockWeights{Cols: []int32{0, 1}, IDs: []RowID{{0, 0}, {0, 1}}, W: []float64{1}, D: []float64{1, 2}})},
 		{"BlockWeights/d", decErr(decodeBlockWeights), encodeBlockWeights(BlockWeights{Cols: []int32{0}, IDs: []RowID{{0, 0}}, W: []float64{1}})},
+		{"BlockWeights/h", decErr(decodeBlockWeights), encodeBlockWeights(BlockWeights{Cols: []int32{0}, IDs: []RowID{{0, 0}}, G: []float64{1}, H: []float64{1, 2}})},
+		{"BlockWeights/u", decErr(decodeBlockWeights), encodeBlockWeights(BlockWeights{Cols: []int32{0}, IDs: []RowID{{0, 0}}, G: []float64{1}, H: []float64{1}, U: []float64{1, 2}})},
+		{"BlockWeights/w-and-g", decErr(decodeBlockWeights), encodeBlockWeights(BlockWeights{Cols: []int32{0}, IDs: []RowID{{0, 0}}, W: []float64{1}, D: []float64{1}, G: []float64{1}, H: []float64{1}})},
 		{"BlockWeights/ids", decErr(decodeBlockWeights), encodeBlockWeights(BlockWeights{Cols: []int32{0, 1}, IDs: []RowID{{0, 0}}, W: []float64{1, 2}, D: []float64{1, 2}})},
 		{"FreqPack/postings", decErr(decodeFreqPack), encodeFreqPack(FreqPack{Names: []string{"a"}, SumSq: []float64{1}})},
 		{"FreqPack/sumsq", decErr(decodeFreqPack), encodeFreqPack(FreqPack{Names: []string{"a"}, Postings: []int64{1}, SumSq: []float64{1, 2}})},

@@ -128,8 +128,8 @@ type DistributeParams struct {
 }
 
 // RowFields say what of each row the blocks get. Subspace's trips after
-// pass 0 send ParamRows with only the fields the blocks read (the others
-// zero, which the coder leaves out), and no W or D: its blocks keep their
+// pass 0 send only the fields the blocks read (BlockWeights' G, H and U),
+// and no W or D: its blocks keep their
 // margins at W and along the past steps (model.SubspaceMargins.Kept)
 // instead of getting W and the steps.
 type RowFields int
@@ -146,7 +146,7 @@ const (
 func Distribute(s beam.Scope, rows, routes, hot beam.PCollection, p DistributeParams) beam.PCollection {
 	s = s.Scope("dpmr.DistributeParameters")
 	keyed := beam.ParDo(s, &fanOutRowsFn{Partitions: p.Partitions, Fields: p.Fields, Classes: p.Classes}, rows, beam.SideInput{Input: hot})
-	return beam.ParDo(s, &distributeFn{Rows: p.Fields == NewtonRows || p.Fields == SearchRows, KeyLoads: p.KeyLoads, Classes: p.Classes}, beam.CoGroupByKey(s, keyed, routes))
+	return beam.ParDo(s, &distributeFn{Fields: p.Fields, KeyLoads: p.KeyLoads, Classes: p.Classes}, beam.CoGroupByKey(s, keyed, routes))
 }
 
 // fanOutRowsFn keeps of each row what the blocks need (Fields; leaving
@@ -201,7 +201,7 @@ func (f *fanOutRowsFn) ProcessElement(p int32, pack RowPack, hot func(*string, *
 }
 
 type distributeFn struct {
-	Rows     bool // send ParamRows instead of W and D (RowFields)
+	Fields   RowFields // NewtonRows or SearchRows: send G, H (and U) instead of W and D
 	KeyLoads bool
 	Classes  int
 }
@@ -237,9 +237,13 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 	for routes(&br) {
 		n := K * len(br.IDs)
 		out := BlockWeights{Block: br.Block, Cols: br.Cols, IDs: br.IDs}
-		if f.Rows {
-			out.ParamRows = make([]model.Row, n)
-		} else {
+		switch f.Fields {
+		case SearchRows:
+			out.U = make([]float64, n)
+			fallthrough
+		case NewtonRows:
+			out.G, out.H = make([]float64, n), make([]float64, n)
+		default:
 			out.W, out.D = make([]float64, n), make([]float64, n)
 		}
 		for i, id := range br.IDs {
@@ -256,10 +260,14 @@ func (f *distributeFn) ProcessElement(ctx context.Context, p int32, rows func(*R
 				return fmt.Errorf("dpmr: block %d uses row %d of partition %d, which partition %d was not sent (index out of step)", br.Block, id.Pos, id.Part, p)
 			}
 			for k, r := range rs {
-				if f.Rows {
-					out.ParamRows[i*K+k] = r
+				j := i*K + k
+				if out.G != nil {
+					out.G[j], out.H[j] = r.G, r.H
+					if out.U != nil {
+						out.U[j] = r.U
+					}
 				} else {
-					out.W[i*K+k], out.D[i*K+k] = r.W, r.D
+					out.W[j], out.D[j] = r.W, r.D
 				}
 			}
 		}

@@ -72,17 +72,17 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 			continue
 		}
 		if K == 0 {
-			K = (len(bw.W) + len(bw.ParamRows)) / len(bw.Cols)
-			if bw.ParamRows != nil {
+			K = (len(bw.W) + len(bw.G)) / len(bw.Cols)
+			if bw.G != nil {
 				sb.ParamRows = make([]model.Row, K*cols)
 			} else {
 				sb.W, sb.D = make([]float64, K*cols), make([]float64, K*cols)
 			}
 		}
-		if (bw.ParamRows == nil) != (sb.ParamRows == nil) || (bw.ParamRows != nil && bw.W != nil) {
+		if (bw.G == nil) != (sb.ParamRows == nil) || (bw.G != nil && bw.W != nil) {
 			return sb, fmt.Errorf("dpmr: block %d: some of its columns arrived as weights, others as rows", block)
 		}
-		if n := len(bw.W) + len(bw.ParamRows); n != K*len(bw.Cols) || len(bw.D) != len(bw.W) || len(bw.IDs) != len(bw.Cols) {
+		if n := len(bw.W) + len(bw.G); n != K*len(bw.Cols) || len(bw.D) != len(bw.W) || len(bw.H) != len(bw.G) || bw.U != nil && len(bw.U) != len(bw.G) || len(bw.IDs) != len(bw.Cols) {
 			return sb, fmt.Errorf("dpmr: block %d: weights for %d columns arrived with %d values and %d row ids, want %d values and 1 id per column", block, len(bw.Cols), n, len(bw.IDs), K)
 		}
 		for i, c := range bw.Cols {
@@ -91,8 +91,15 @@ func RestoreBlock(block int64, doc DocBlock, weights func(*BlockWeights) bool) (
 			}
 			seen[c] = true
 			sb.IDs[c] = bw.IDs[i]
-			if bw.ParamRows != nil {
-				copy(sb.ParamRows[int(c)*K:(int(c)+1)*K], bw.ParamRows[i*K:(i+1)*K])
+			if bw.G != nil {
+				for k := range K {
+					j := i*K + k
+					r := model.Row{G: bw.G[j], H: bw.H[j]}
+					if bw.U != nil {
+						r.U = bw.U[j]
+					}
+					sb.ParamRows[int(c)*K+k] = r
+				}
 			} else {
 				copy(sb.W[int(c)*K:(int(c)+1)*K], bw.W[i*K:(i+1)*K])
 				copy(sb.D[int(c)*K:(int(c)+1)*K], bw.D[i*K:(i+1)*K])

@@ -242,8 +242,8 @@ func TestRestoreBlockPlacesRows(t *testing.T) {
 		}
 	}
 	rows := []BlockWeights{
-		{Block: 4, Cols: []int32{1}, IDs: []RowID{{0, 3}}, ParamRows: []model.Row{{G: -1, H: 2, U: 0.5}}},
-		{Block: 4, Cols: []int32{0}, IDs: []RowID{{1, 0}}, ParamRows: []model.Row{{G: 3, H: 4}}},
+		{Block: 4, Cols: []int32{1}, IDs: []RowID{{0, 3}}, G: []float64{-1}, H: []float64{2}, U: []float64{0.5}},
+		{Block: 4, Cols: []int32{0}, IDs: []RowID{{1, 0}}, G: []float64{3}, H: []float64{4}},
 	}
 	sb, err := RestoreBlock(4, doc, from(rows...))
 	require.NoError(t, err)

@@ -123,15 +123,17 @@ var NoRow = RowID{Part: -1, Pos: -1}
 // BlockWeights are the current weights and steps of some of a block's
 // columns, sent by one partition: what DistributeParameters emits, keyed
 // by block. Under multiclass W and D hold K values per column, column
-// Cols[i]'s class k at i*K+k. IDs are the columns' rows. ParamRows holds,
-// in place of W and D, the fields of the columns' rows that subspace's
-// trips need (RowFields); nil otherwise.
+// Cols[i]'s class k at i*K+k. IDs are the columns' rows. G and H, and U
+// for the search, are in place of W and D the fields of the columns' rows
+// that subspace's trips after pass 0 read (RowFields); nil otherwise. They
+// travel as arrays, not as model.Rows, which the local runners would hold
+// at 88 bytes a column while the weights wait to be grouped.
 type BlockWeights struct {
-	Block     int64 // the block they are for, which is also their key
-	Cols      []int32
-	IDs       []RowID
-	W, D      []float64
-	ParamRows []model.Row
+	Block   int64 // the block they are for, which is also their key
+	Cols    []int32
+	IDs     []RowID
+	W, D    []float64
+	G, H, U []float64
 }
 
 // FreqPack counts, for the features of one partition, their postings and
