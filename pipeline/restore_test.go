@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dpmr/dpmr/model"
+	"github.com/dpmr/dpmr/transforms"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,4 +65,53 @@ func TestBadlyNamedIndexShardIsAnError(t *testing.T) {
 		require.ErrorContains(t, err, "is not named as a shard of its blocks")
 		require.ErrorContains(t, err, bad[len(bad)-1].Path)
 	}
+}
+
+// TestGradientsFromIndexRefusesOutOfStep: the gradient stage reads each
+// block from its index shard and pairs it with what the search left of it;
+// a block on one side only, or one whose columns or samples differ, is an
+// error naming the block, never a gradient silently missing.
+func TestGradientsFromIndexRefusesOutOfStep(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	require.NoError(t, os.WriteFile(data, []byte("1 a:1 b:2\n0 b:1\n1 a:3\n0 c:1\n"), 0o644))
+	train := model.TrainParams{Lambda: 1, Bias: true, BlockSize: 2, Iterations: 1, Tol: -1, GTol: -1, GapTol: -1}
+	ctx := context.Background()
+	_, err := Train(ctx, TrainConfig{Inputs: []string{data}, WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "model"),
+		Train: train, Shards: 1, Run: runnerFor("direct")})
+	require.NoError(t, err)
+	index, err := ReadManifest(ctx, filepath.Join(dir, "work", "index"))
+	require.NoError(t, err)
+	byShard, _ := indexShards(index.Dataset("blocks"))
+	require.Len(t, byShard, 1)
+	var blocks []int64
+	require.NoError(t, eachIndexBlock(ctx, byShard[0], func(block int64, _ transforms.DocBlock) error {
+		blocks = append(blocks, block)
+		return nil
+	}))
+	require.Len(t, blocks, 2)
+
+	run := func(searched ...transforms.SearchedBlock) error {
+		visit := func(*int32) bool { return false }
+		next := func(b *transforms.SearchedBlock) bool {
+			if len(searched) == 0 {
+				return false
+			}
+			*b, searched = searched[0], searched[1:]
+			return true
+		}
+		return (&gradientShardFn{Files: byShard, Memory: 5}).ProcessElement(ctx, 0, visit, next, model.Choice{},
+			func(int32, transforms.GradPack) {}, func(transforms.KeptMargins) {})
+	}
+	// Each block has 2 samples and 3 columns (2 features and the intercept).
+	fits := func(block int64) transforms.SearchedBlock {
+		return transforms.SearchedBlock{Block: block, IDs: make([]transforms.RowID, 3), Margins: model.SubspaceMargins{ZW: []float64{0, 0}}}
+	}
+	require.NoError(t, run(fits(blocks[0]), fits(blocks[1])))
+	require.ErrorContains(t, run(fits(blocks[0])), fmt.Sprintf("block %d of index shard", blocks[1]))
+	require.ErrorContains(t, run(fits(blocks[0]), fits(blocks[1]), fits(blocks[1]+1000)), fmt.Sprintf("block %d was searched, but index shard", blocks[1]+1000))
+	require.ErrorContains(t, run(fits(blocks[0]), fits(blocks[0])), fmt.Sprintf("block %d was searched twice", blocks[0]))
+	short := fits(blocks[1])
+	short.IDs = short.IDs[:2]
+	require.ErrorContains(t, run(fits(blocks[0]), short), fmt.Sprintf("block %d has 3 columns and 2 samples, its search 2 and 2", blocks[1]))
 }
