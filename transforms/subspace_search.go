@@ -35,11 +35,11 @@ type SearchParams struct {
 // subspace figures; each block has its margins along W and the basis
 // (what the rounds and the gradient stage need of its rows): it kept those
 // at W and along the past steps from the pass before, and computes those
-// along -G/H and U. Those need no side input, so no block waits, postings
-// and all, for the figures. Then each round's blocks compute their terms of J restricted to the
-// subspace at the round's trial points (model.SubspaceSearch.BlockTerms),
-// exactly summed into the search state, which the next round's blocks take
-// as a side input and replay. Only a few dozen scalars per block travel;
+// along -G/H and U. These need no side input, so no block waits, postings
+// and all, for the figures. Then each round's blocks compute their terms
+// of J restricted to the subspace at the round's trial points
+// (model.SubspaceSearch.BlockTerms), exactly summed into the search
+// state, which the next round's blocks take as a side input and replay. Only a few dozen scalars per block travel;
 // the rows do not move, and the rounds read labels and margins only.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
 // SufficientBlock> from Distribute: in pass 0 with weights (WeightsAndSteps),
@@ -65,8 +65,8 @@ type Searched struct {
 }
 
 // blockMarginsFn computes a block's margins along W and the basis, and
-// sends them on with the labels alone to the search rounds and with the
-// columns' rows to the gradient stage. Pass 0 (no Basis) has no basis and
+// sends them on with the labels alone to the search rounds and with its
+// columns' row ids to the gradient stage. Pass 0 (no Basis) has no basis and
 // starts from W; after it, the rounds check that the block kept margins
 // along as many steps as the rows hold (the subspace figures' K).
 type blockMarginsFn struct{ Basis bool }
