@@ -193,12 +193,17 @@ func sortedKeys[V any](m map[int32]V) []int32 {
 type sumFreqFn struct{}
 
 func (f *sumFreqFn) ProcessElement(p int32, packs func(*FreqPack) bool, emit func(int32, FreqPack)) error {
-	at := map[string]int32{}
+	var at map[string]int32
 	var names []string
 	var postings []int64
 	var sumSq []model.ExactSum
 	var fp FreqPack
 	for packs(&fp) {
+		if at == nil {
+			// A partition's vocabulary is several times a block's: a map sized
+			// for it once grows less.
+			at = make(map[string]int32, 4*len(fp.Names))
+		}
 		for i, name := range fp.Names {
 			j, ok := at[name]
 			if !ok {

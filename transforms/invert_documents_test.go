@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -415,6 +416,41 @@ func TestInvertMatchesDataset(t *testing.T) {
 			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(names, wantNames) {
 				t.Fatalf("bias %v, block %d: Invert =\n%+v, %q\nthe dataset has\n%+v, %q", bias, pb.Block, got, names, want, wantNames)
 			}
+		}
+	}
+}
+
+// BenchmarkSumFreq sums one partition's frequencies in the shape of
+// `dpmr bench`'s 10M data set: 31 blocks of 16,384 samples over 1M
+// Zipf-distributed features in 256 partitions, so about 600 of the
+// partition's 3,900 features in each block's sorted list.
+func BenchmarkSumFreq(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, 3899)
+	packs := make([]FreqPack, 31)
+	for k := range packs {
+		seen := map[string]bool{}
+		for len(seen) < 600 {
+			seen[fmt.Sprintf("f%07d", zipf.Uint64())] = true
+		}
+		for _, name := range slices.Sorted(maps.Keys(seen)) {
+			packs[k].Names = append(packs[k].Names, name)
+			packs[k].Postings = append(packs[k].Postings, 1+rng.Int64N(50))
+			packs[k].SumSq = append(packs[k].SumSq, rng.Float64()*10)
+		}
+	}
+	for b.Loop() {
+		i := 0
+		iter := func(fp *FreqPack) bool {
+			if i == len(packs) {
+				return false
+			}
+			*fp = packs[i]
+			i++
+			return true
+		}
+		if err := (&sumFreqFn{}).ProcessElement(0, iter, func(int32, FreqPack) {}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
