@@ -213,17 +213,8 @@ func TestSumFreqFnExact(t *testing.T) {
 		{Names: []string{"x"}, Postings: []int64{1}, SumSq: []float64{1}},
 		{Names: []string{"x", "w"}, Postings: []int64{2, 7}, SumSq: []float64{2, 0.5}},
 	}
-	i := 0
-	iter := func(fp *FreqPack) bool {
-		if i == len(packs) {
-			return false
-		}
-		*fp = packs[i]
-		i++
-		return true
-	}
 	var got []freqRec
-	err := (&sumFreqFn{}).ProcessElement(5, iter, func(p int32, fp FreqPack) { got = append(got, toFreqRec(p, fp)) })
+	err := (&sumFreqFn{}).ProcessElement(5, iterFreqPacks(packs), func(p int32, fp FreqPack) { got = append(got, toFreqRec(p, fp)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,17 +431,21 @@ func BenchmarkSumFreq(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		i := 0
-		iter := func(fp *FreqPack) bool {
-			if i == len(packs) {
-				return false
-			}
-			*fp = packs[i]
-			i++
-			return true
-		}
-		if err := (&sumFreqFn{}).ProcessElement(0, iter, func(int32, FreqPack) {}); err != nil {
+		if err := (&sumFreqFn{}).ProcessElement(0, iterFreqPacks(packs), func(int32, FreqPack) {}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// iterFreqPacks is a grouping's iterator over packs.
+func iterFreqPacks(packs []FreqPack) func(*FreqPack) bool {
+	i := 0
+	return func(fp *FreqPack) bool {
+		if i == len(packs) {
+			return false
+		}
+		*fp = packs[i]
+		i++
+		return true
 	}
 }
