@@ -141,14 +141,14 @@ func distributeStage(s beam.Scope, rows, features, hot beam.PCollection, p PassP
 // gradientStage searches from the blocks and differentiates at the point
 // chosen: it returns the choice, the gradient packs and, under subspace,
 // the margins the blocks keep. The gradients read the blocks from the
-// index again, after the choice (IndexTrip.Gradients, GradientsFromIndex):
+// index again, after the choice (IndexTrip.Gradients, .SubspaceGradients):
 // blocks held until then would all be in memory at once on a local runner.
 func gradientStage(s beam.Scope, rows beam.PCollection, trip IndexTrip, blocks beam.PCollection, p PassParams, tap Tap) (choice, grads, kept beam.PCollection) {
 	const stage = "LineSearch+ComputeGradients"
 	if p.Train.Method().Needs().Subspace {
 		searched := transforms.SubspaceSearch(s, rows, blocks, transforms.SearchParams{Lambda: p.Train.Lambda, Bias: p.Train.Bias, Basis: p.Plan.Pass > 0})
 		searched.Blocks = tap(stage, "searched blocks", searched.Blocks)
-		grads, kept = GradientsFromIndex(s, p.Index.Dataset("blocks"), searched, p.Train.Memory)
+		grads, kept = trip.SubspaceGradients(s, searched, p.Train.Memory)
 		return searched.Choice, grads, kept
 	}
 	choice = transforms.LineSearch(s, blocks, p.Plan, p.Train.Lambda, p.Train.Bias, p.Classes)

@@ -52,6 +52,7 @@ func RestoreFromIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCo
 type IndexTrip struct {
 	visit, keyed beam.PCollection // KV<int32, int32>, KV<int32, BlockWeights>
 	files        restoreShardFn
+	shards       int32 // the index's shard count, which keys a block
 }
 
 // TripToIndex keys a trip's weights by index shard; see RestoreFromIndex.
@@ -66,7 +67,7 @@ func TripToIndex(s beam.Scope, files, margins []ShardFile, weights beam.PCollect
 		}
 	}
 	keyed := beam.ParDo(s, &weightsByShardFn{Shards: n}, weights)
-	return IndexTrip{visit: visitShards(s, byShard), keyed: keyed, files: restoreShardFn{Files: byShard, Margins: kept}}
+	return IndexTrip{visit: visitShards(s, byShard), keyed: keyed, files: restoreShardFn{Files: byShard, Margins: kept}, shards: n}
 }
 
 // Restore restores the trip's blocks, PCollection<SufficientBlock>.
@@ -92,21 +93,17 @@ func (t IndexTrip) Gradients(s beam.Scope, choice beam.PCollection, p transforms
 	return beam.ParDo(s, &gradientRestoreFn{Restore: t.files, Params: p}, beam.CoGroupByKey(s, t.visit, t.keyed), beam.SideInput{Input: choice})
 }
 
-// GradientsFromIndex is subspace's ComputeGradients (transforms.
-// SubspaceGradients) with each block's postings read again from the index,
-// where what the search left of the block (transforms.SearchedBlock) is
-// grouped by the index shard that holds the block, as RestoreFromIndex
-// groups weights. The gradients need the search's choice, and the local
-// runners keep a stage's input in memory until its side inputs are done:
-// blocks restored once and held for the gradients held every posting of
-// the data at once. A second read of each shard costs one decode of it. Expects
-// searched.Blocks PCollection<SearchedBlock>; returns PCollection<KV<int32,
-// GradPack>> and the margins the blocks keep, PCollection<KeptMargins>.
-func GradientsFromIndex(s beam.Scope, files []ShardFile, searched transforms.Searched, memory int) (grads, kept beam.PCollection) {
+// SubspaceGradients is Gradients for subspace (transforms.
+// SubspaceGradients): what the search left of each block (transforms.
+// SearchedBlock) waits for the choice in place of the weights, grouped by
+// the index shard that holds the block, and each block's postings are
+// read again from the shard. Expects searched.Blocks
+// PCollection<SearchedBlock>; returns PCollection<KV<int32, GradPack>> and
+// the margins the blocks keep, PCollection<KeptMargins>.
+func (t IndexTrip) SubspaceGradients(s beam.Scope, searched transforms.Searched, memory int) (grads, kept beam.PCollection) {
 	s = s.Scope("dpmr.ComputeGradients")
-	byShard, n := indexShards(files)
-	keyed := beam.ParDo(s, &searchedByShardFn{Shards: n}, searched.Blocks)
-	return beam.ParDo2(s, &gradientShardFn{Files: byShard, Memory: memory}, beam.CoGroupByKey(s, visitShards(s, byShard), keyed),
+	keyed := beam.ParDo(s, &searchedByShardFn{Shards: t.shards}, searched.Blocks)
+	return beam.ParDo2(s, &gradientShardFn{Files: t.files.Files, Memory: memory}, beam.CoGroupByKey(s, t.visit, keyed),
 		beam.SideInput{Input: searched.Choice})
 }
 

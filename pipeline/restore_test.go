@@ -67,11 +67,11 @@ func TestBadlyNamedIndexShardIsAnError(t *testing.T) {
 	}
 }
 
-// TestGradientsFromIndexRefusesOutOfStep: the gradient stage reads each
+// TestSubspaceGradientsRefuseOutOfStep: the gradient stage reads each
 // block from its index shard and pairs it with what the search left of it;
 // a block on one side only, or one whose columns or samples differ, is an
 // error naming the block, never a gradient silently missing.
-func TestGradientsFromIndexRefusesOutOfStep(t *testing.T) {
+func TestSubspaceGradientsRefuseOutOfStep(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data.txt")
 	require.NoError(t, os.WriteFile(data, []byte("1 a:1 b:2\n0 b:1\n1 a:3\n0 c:1\n"), 0o644))

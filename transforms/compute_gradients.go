@@ -198,8 +198,8 @@ func BlockGradients(b SufficientBlock, c model.Choice, p GradientParams, emit fu
 // (model.Block.SubspaceGradients), from the margins SubspaceSearch left it,
 // sent to its columns' partitions, and the margins the block keeps for the
 // next pass (model.SubspaceMargins.Kept, memory steps at most). doc is the
-// block's postings, read again from the index (pipeline.
-// GradientsFromIndex).
+// block's postings, read again from the index (pipeline.IndexTrip.
+// SubspaceGradients).
 func SubspaceGradients(doc DocBlock, b SearchedBlock, c model.Choice, memory int, emit func(int32, GradPack)) (KeptMargins, error) {
 	if len(b.IDs) != doc.Columns() || len(b.Margins.ZW) != len(doc.Labels) {
 		return KeptMargins{}, fmt.Errorf("dpmr: block %d has %d columns and %d samples, its search %d and %d (index out of step)",

@@ -39,8 +39,9 @@ type SearchParams struct {
 // and all, for the figures. Then each round's blocks compute their terms
 // of J restricted to the subspace at the round's trial points
 // (model.SubspaceSearch.BlockTerms), exactly summed into the search
-// state, which the next round's blocks take as a side input and replay. Only a few dozen scalars per block travel;
-// the rows do not move, and the rounds read labels and margins only.
+// state, which the next round's blocks take as a side input and replay.
+// Only a few dozen scalars per block travel; the rows do not move, and
+// the rounds read labels and margins only.
 // Expects rows PCollection<KV<int32, RowPack>> and PCollection<
 // SufficientBlock> from Distribute: in pass 0 with weights (WeightsAndSteps),
 // after it with SearchRows and the margins the blocks kept.
@@ -59,7 +60,7 @@ func SubspaceSearch(s beam.Scope, rows, blocks beam.PCollection, p SearchParams)
 // Searched is SubspaceSearch's result: the singleton PCollection<
 // model.Choice> whose Coef the row updates apply, and the blocks with
 // what the gradient stage needs of them besides their postings,
-// PCollection<SearchedBlock> (pipeline.GradientsFromIndex).
+// PCollection<SearchedBlock> (pipeline.IndexTrip.SubspaceGradients).
 type Searched struct {
 	Choice, Blocks beam.PCollection
 }

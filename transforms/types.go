@@ -193,7 +193,7 @@ type MarginBlock struct {
 // besides its postings: its columns' rows and its margins along W and the
 // basis, from which the margins at the chosen point follow without the
 // rows. The postings are not kept with it: the gradient stage reads them
-// again from the index (pipeline.GradientsFromIndex), so that no block's
+// again from the index (pipeline.IndexTrip.SubspaceGradients), so that no block's
 // postings wait in memory for the search's choice.
 type SearchedBlock struct {
 	Block   int64
